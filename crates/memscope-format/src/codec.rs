@@ -1,0 +1,255 @@
+//! Encoding and decoding of block payloads, one pair of functions per record type.
+//! Times inside a block are deltas from the previous time, which keeps them to a byte
+//! or two each.
+
+use crate::error::DecodeError;
+use crate::ids::{StackId, ThreadId};
+use crate::record::{
+    End, EndReason, Event, EventBatch, EventKind, Meta, Module, ModuleMap, Record, RssSample,
+    SegmentStart, StackDef, StackTotals,
+};
+use crate::varint::{put_bytes, put_i64, put_u64, Cursor};
+
+/// The kind byte that opens every block.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum BlockKind {
+    /// [`Record::Meta`]
+    Meta = 1,
+    /// [`Record::SegmentStart`]
+    SegmentStart = 2,
+    /// [`Record::Modules`]
+    Modules = 3,
+    /// [`Record::Stacks`]
+    Stacks = 4,
+    /// [`Record::Events`]
+    Events = 5,
+    /// [`Record::Rss`]
+    Rss = 6,
+    /// [`Record::End`]
+    End = 7,
+}
+
+impl BlockKind {
+    /// The kind for a byte read from a file, if it is one.
+    pub fn from_byte(byte: u8) -> Option<Self> {
+        use BlockKind::*;
+        [Meta, SegmentStart, Modules, Stacks, Events, Rss, End]
+            .into_iter()
+            .find(|kind| *kind as u8 == byte)
+    }
+}
+
+pub(crate) fn encode_meta(out: &mut Vec<u8>, meta: &Meta) {
+    put_u64(out, meta.pid.into());
+    put_u64(out, meta.start_unix_ms);
+    put_bytes(out, meta.exe.as_bytes());
+    put_u64(out, meta.args.len() as u64);
+    for arg in &meta.args {
+        put_bytes(out, arg.as_bytes());
+    }
+    put_bytes(out, meta.unwind.as_bytes());
+    put_u64(out, meta.max_frames.into());
+}
+
+fn decode_meta(cur: &mut Cursor) -> Result<Meta, DecodeError> {
+    let pid = cur.u32()?;
+    let start_unix_ms = cur.u64()?;
+    let exe = cur.string()?;
+    let args = (0..cur.len_prefix()?)
+        .map(|_| cur.string())
+        .collect::<Result<_, _>>()?;
+    Ok(Meta { pid, start_unix_ms, exe, args, unwind: cur.string()?, max_frames: cur.u32()? })
+}
+
+pub(crate) fn encode_segment_start(out: &mut Vec<u8>, start: &SegmentStart) {
+    put_u64(out, start.index.into());
+    put_u64(out, start.time_ns);
+    put_u64(out, start.temporary);
+    put_u64(out, start.frees);
+    put_u64(out, start.stacks.len() as u64);
+    for totals in &start.stacks {
+        put_u64(out, totals.stack.0.into());
+        put_u64(out, totals.live_bytes);
+        put_u64(out, totals.live_blocks);
+        put_u64(out, totals.alloc_bytes);
+        put_u64(out, totals.alloc_blocks);
+    }
+}
+
+fn decode_segment_start(cur: &mut Cursor) -> Result<SegmentStart, DecodeError> {
+    let index = cur.u32()?;
+    let time_ns = cur.u64()?;
+    let temporary = cur.u64()?;
+    let frees = cur.u64()?;
+    let stacks = (0..cur.len_prefix()?)
+        .map(|_| {
+            Ok(StackTotals {
+                stack: StackId(cur.u32()?),
+                live_bytes: cur.u64()?,
+                live_blocks: cur.u64()?,
+                alloc_bytes: cur.u64()?,
+                alloc_blocks: cur.u64()?,
+            })
+        })
+        .collect::<Result<_, DecodeError>>()?;
+    Ok(SegmentStart { index, time_ns, temporary, frees, stacks })
+}
+
+pub(crate) fn encode_modules(out: &mut Vec<u8>, map: &ModuleMap) {
+    put_u64(out, map.time_ns);
+    put_u64(out, map.modules.len() as u64);
+    for module in &map.modules {
+        put_bytes(out, module.path.as_bytes());
+        put_u64(out, module.load_bias);
+        put_bytes(out, &module.build_id);
+        put_u64(out, module.ranges.len() as u64);
+        for range in &module.ranges {
+            put_u64(out, range.start);
+            put_u64(out, range.end - range.start);
+        }
+    }
+}
+
+fn decode_modules(cur: &mut Cursor) -> Result<ModuleMap, DecodeError> {
+    let time_ns = cur.u64()?;
+    let modules = (0..cur.len_prefix()?)
+        .map(|_| {
+            let path = cur.string()?;
+            let load_bias = cur.u64()?;
+            let build_id = cur.bytes()?.to_vec();
+            let ranges = (0..cur.len_prefix()?)
+                .map(|_| {
+                    let start = cur.u64()?;
+                    Ok(start..start.saturating_add(cur.u64()?))
+                })
+                .collect::<Result<_, DecodeError>>()?;
+            Ok(Module { path, load_bias, build_id, ranges })
+        })
+        .collect::<Result<_, DecodeError>>()?;
+    Ok(ModuleMap { time_ns, modules })
+}
+
+pub(crate) fn encode_stacks(out: &mut Vec<u8>, stacks: &[StackDef]) {
+    put_u64(out, stacks.len() as u64);
+    for stack in stacks {
+        put_u64(out, stack.id.0.into());
+        put_u64(out, stack.frames.len() as u64);
+        let mut previous = 0u64;
+        for &frame in &stack.frames {
+            put_i64(out, frame.wrapping_sub(previous) as i64);
+            previous = frame;
+        }
+    }
+}
+
+fn decode_stacks(cur: &mut Cursor) -> Result<Vec<StackDef>, DecodeError> {
+    (0..cur.len_prefix()?)
+        .map(|_| {
+            let id = StackId(cur.u32()?);
+            let mut previous = 0u64;
+            let frames = (0..cur.len_prefix()?)
+                .map(|_| {
+                    previous = previous.wrapping_add(cur.i64()? as u64);
+                    Ok(previous)
+                })
+                .collect::<Result<_, DecodeError>>()?;
+            Ok(StackDef { id, frames })
+        })
+        .collect()
+}
+
+/// Encodes one thread's events. Takes a slice rather than an [`EventBatch`] so the
+/// recorder can encode straight from its buffers without copying.
+pub(crate) fn encode_events(out: &mut Vec<u8>, thread: ThreadId, events: &[Event]) {
+    put_u64(out, thread.0.into());
+    put_u64(out, events.len() as u64);
+    let mut previous = 0u64;
+    for event in events {
+        out.push(event.kind as u8);
+        put_i64(out, event.time_ns.wrapping_sub(previous) as i64);
+        previous = event.time_ns;
+        put_u64(out, event.size);
+        put_u64(out, event.stack.0.into());
+    }
+}
+
+fn decode_events(cur: &mut Cursor) -> Result<EventBatch, DecodeError> {
+    let thread = ThreadId(cur.u32()?);
+    let mut previous = 0u64;
+    let events = (0..cur.len_prefix()?)
+        .map(|_| {
+            let tag = cur.u8()?;
+            let kind = EventKind::from_tag(tag).ok_or(DecodeError::BadEventKind(tag))?;
+            previous = previous.wrapping_add(cur.i64()? as u64);
+            Ok(Event { time_ns: previous, kind, size: cur.u64()?, stack: StackId(cur.u32()?) })
+        })
+        .collect::<Result<_, DecodeError>>()?;
+    Ok(EventBatch { thread, events })
+}
+
+pub(crate) fn encode_rss(out: &mut Vec<u8>, samples: &[RssSample]) {
+    put_u64(out, samples.len() as u64);
+    let mut previous = 0u64;
+    for sample in samples {
+        put_i64(out, sample.time_ns.wrapping_sub(previous) as i64);
+        previous = sample.time_ns;
+        put_u64(out, sample.rss_bytes);
+    }
+}
+
+fn decode_rss(cur: &mut Cursor) -> Result<Vec<RssSample>, DecodeError> {
+    let mut previous = 0u64;
+    (0..cur.len_prefix()?)
+        .map(|_| {
+            previous = previous.wrapping_add(cur.i64()? as u64);
+            Ok(RssSample { time_ns: previous, rss_bytes: cur.u64()? })
+        })
+        .collect()
+}
+
+pub(crate) fn encode_end(out: &mut Vec<u8>, end: &End) {
+    put_u64(out, end.time_ns);
+    let (tag, signal) = match end.reason {
+        EndReason::Exit => (0, 0),
+        EndReason::ImmediateExit => (1, 0),
+        EndReason::Exec => (2, 0),
+        EndReason::Signal(signal) => (3, signal),
+    };
+    put_u64(out, tag);
+    put_i64(out, signal.into());
+    put_u64(out, end.peak_rss_bytes);
+    put_u64(out, end.dropped_events);
+}
+
+fn decode_end(cur: &mut Cursor) -> Result<End, DecodeError> {
+    let time_ns = cur.u64()?;
+    let tag = cur.u64()?;
+    let signal = i32::try_from(cur.i64()?).map_err(|_| DecodeError::ValueTooLarge)?;
+    let reason = match tag {
+        0 => EndReason::Exit,
+        1 => EndReason::ImmediateExit,
+        2 => EndReason::Exec,
+        3 => EndReason::Signal(signal),
+        _ => return Err(DecodeError::BadEndReason(tag)),
+    };
+    Ok(End { time_ns, reason, peak_rss_bytes: cur.u64()?, dropped_events: cur.u64()? })
+}
+
+/// Decodes a whole payload; trailing bytes mean the block is not what its kind says.
+pub(crate) fn decode(kind: BlockKind, payload: &[u8]) -> Result<Record, DecodeError> {
+    let mut cur = Cursor::new(payload);
+    let record = match kind {
+        BlockKind::Meta => Record::Meta(decode_meta(&mut cur)?),
+        BlockKind::SegmentStart => Record::SegmentStart(decode_segment_start(&mut cur)?),
+        BlockKind::Modules => Record::Modules(decode_modules(&mut cur)?),
+        BlockKind::Stacks => Record::Stacks(decode_stacks(&mut cur)?),
+        BlockKind::Events => Record::Events(decode_events(&mut cur)?),
+        BlockKind::Rss => Record::Rss(decode_rss(&mut cur)?),
+        BlockKind::End => Record::End(decode_end(&mut cur)?),
+    };
+    if !cur.is_empty() {
+        return Err(DecodeError::TrailingBytes);
+    }
+    Ok(record)
+}

@@ -1,0 +1,51 @@
+//! The memscope trace format.
+//!
+//! A trace is a file header followed by blocks ([`block`](crate::BlockKind) kinds:
+//! meta, segment start, modules, stacks, events, RSS samples, end). Every block is
+//! zstd-compressed and CRC-checked on its own, and blocks are grouped into
+//! *segments*: each segment opens with a [`SegmentStart`] checkpoint followed by the
+//! full module map and stack table, so it decodes without reading anything before it.
+//! That is what lets readers decode segments in parallel and jump to any moment.
+//!
+//! [`TraceWriter`] writes traces; [`Trace`] reads them and keeps everything before a
+//! damaged or truncated tail, reporting where the damage starts.
+//!
+//! ```
+//! use memscope_format::{Event, EventKind, Meta, Record, StackId, ThreadId, Trace, TraceWriter};
+//!
+//! let mut bytes = Vec::new();
+//! let mut writer = TraceWriter::new(&mut bytes, &Meta::default(), 1)?;
+//! writer.write_segment_start(&Default::default())?;
+//! let event = Event { time_ns: 5, size: 32, stack: StackId(1), kind: EventKind::Alloc };
+//! writer.write_events(ThreadId(7), &[event])?;
+//!
+//! let trace = Trace::parse(&bytes)?;
+//! assert!(trace.damage().is_none());
+//! let records: Vec<Record> = trace.segment_records(0).map(|(_, r)| r.unwrap()).collect();
+//! assert!(matches!(&records[1], Record::Events(batch) if batch.events == [event]));
+//! # Ok::<(), memscope_format::FormatError>(())
+//! ```
+//!
+//! This crate has no Cargo features.
+
+#![deny(missing_docs)]
+
+mod block;
+mod codec;
+mod error;
+mod ids;
+mod reader;
+mod record;
+mod varint;
+mod writer;
+
+pub use crate::block::{BLOCK_HEADER_LEN, FILE_HEADER_LEN, MAGIC, VERSION};
+pub use crate::codec::BlockKind;
+pub use crate::error::{DecodeError, FormatError};
+pub use crate::ids::{StackId, ThreadId};
+pub use crate::reader::{BlockRef, Trace};
+pub use crate::record::{
+    End, EndReason, Event, EventBatch, EventKind, Meta, Module, ModuleMap, Record, RssSample,
+    SegmentStart, StackDef, StackTotals,
+};
+pub use crate::writer::TraceWriter;

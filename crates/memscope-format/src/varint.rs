@@ -1,0 +1,125 @@
+//! LEB128 integers: most deltas, sizes and ids fit in one or two bytes, which is what
+//! keeps a trace small before compression even starts.
+
+use crate::error::DecodeError;
+
+pub(crate) fn put_u64(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+pub(crate) fn put_i64(out: &mut Vec<u8>, value: i64) {
+    put_u64(out, ((value << 1) ^ (value >> 63)) as u64);
+}
+
+pub(crate) fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_u64(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+/// A cursor over one decompressed block payload.
+pub(crate) struct Cursor<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
+        Cursor { data, pos: 0 }
+    }
+
+    pub(crate) fn u64(&mut self) -> Result<u64, DecodeError> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = *self.data.get(self.pos).ok_or(DecodeError::UnexpectedEnd)?;
+            self.pos += 1;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(DecodeError::VarintOverflow)
+    }
+
+    pub(crate) fn i64(&mut self) -> Result<i64, DecodeError> {
+        let raw = self.u64()?;
+        Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
+    }
+
+    pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
+        u32::try_from(self.u64()?).map_err(|_| DecodeError::ValueTooLarge)
+    }
+
+    pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
+        let byte = *self.data.get(self.pos).ok_or(DecodeError::UnexpectedEnd)?;
+        self.pos += 1;
+        Ok(byte)
+    }
+
+    /// A length-prefixed byte string; the length is checked against what is left so a
+    /// corrupt length can never make us allocate more than the block holds.
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        let len = self.len_prefix()?;
+        let bytes = &self.data[self.pos..self.pos + len];
+        self.pos += len;
+        Ok(bytes)
+    }
+
+    pub(crate) fn string(&mut self) -> Result<String, DecodeError> {
+        Ok(String::from_utf8_lossy(self.bytes()?).into_owned())
+    }
+
+    /// A count of items that each take at least one byte, bounded by what is left.
+    pub(crate) fn len_prefix(&mut self) -> Result<usize, DecodeError> {
+        let len = self.u64()?;
+        if len > (self.data.len() - self.pos) as u64 {
+            return Err(DecodeError::LengthTooLarge(len));
+        }
+        Ok(len as usize)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pos == self.data.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_extremes() {
+        let mut out = Vec::new();
+        for v in [0, 1, 127, 128, 300, u64::MAX] {
+            put_u64(&mut out, v);
+        }
+        for v in [0i64, -1, 1, i64::MIN, i64::MAX] {
+            put_i64(&mut out, v);
+        }
+        let mut cur = Cursor::new(&out);
+        for v in [0, 1, 127, 128, 300, u64::MAX] {
+            assert_eq!(cur.u64().unwrap(), v);
+        }
+        for v in [0i64, -1, 1, i64::MIN, i64::MAX] {
+            assert_eq!(cur.i64().unwrap(), v);
+        }
+        assert!(cur.is_empty());
+    }
+
+    #[test]
+    fn rejects_overlong_varint() {
+        let bytes = [0xffu8; 11];
+        assert_eq!(Cursor::new(&bytes).u64(), Err(DecodeError::VarintOverflow));
+    }
+
+    #[test]
+    fn rejects_length_beyond_block() {
+        let mut out = Vec::new();
+        put_u64(&mut out, 10);
+        out.push(1);
+        assert_eq!(Cursor::new(&out).bytes(), Err(DecodeError::LengthTooLarge(10)));
+    }
+}
