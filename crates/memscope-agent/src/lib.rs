@@ -1,14 +1,42 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The memscope recorder, which runs inside the profiled process.
+//!
+//! The preload library interposes the malloc family and calls [`record_alloc`],
+//! [`record_free`] and [`record_realloc`] around glibc's real functions. Each call
+//! captures its stack ([framehop] DWARF unwinding with per-thread rule caches),
+//! interns it, updates the live table (so a free carries its block's size and stack),
+//! and appends a fixed-size event to the thread's own buffer. A writer thread drains
+//! the buffers, compresses them into trace blocks and cuts segments; see
+//! `memscope-format`.
+//!
+//! The agent is a guest: it allocates only through glibc's `__libc_*` functions
+//! ([`LibcAllocator`]), never records its own calls (a thread-local reentrancy
+//! guard), takes no lock shared by all threads per event, and never lets a forked
+//! child write into its parent's trace.
+//!
+//! Only x86_64 Linux with glibc is supported.
+//!
+//! This crate has no Cargo features.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+#![deny(missing_docs)]
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+mod buffer;
+mod clock;
+mod config;
+mod guard;
+mod libc_heap;
+mod live;
+mod modules;
+mod recorder;
+mod signals;
+mod stacks;
+mod unwind;
+mod writer;
+
+pub use crate::libc_heap::{
+    LibcAllocator, __libc_calloc, __libc_free, __libc_malloc, __libc_memalign, __libc_pvalloc,
+    __libc_realloc, __libc_valloc,
+};
+pub use crate::recorder::{
+    before_exec, before_immediate_exit, modules_changed, on_load, on_unload, record_alloc,
+    record_free, record_realloc,
+};

@@ -1,3 +1,75 @@
-fn main() {
-    println!("Hello, world!");
+//! The `memscope` command: records programs and reports on their traces.
+//!
+//! Each subcommand lives in a module named after it; this file only parses the
+//! command line, dispatches, and turns errors into one line on stderr.
+
+mod leaks;
+mod run;
+mod summary;
+mod system;
+
+use std::io::ErrorKind;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A memory profiler: what holds the memory, who allocated it, and when it grew.
+#[derive(Parser)]
+#[command(name = "memscope", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Run(run::RunArgs),
+    Summary(summary::SummaryArgs),
+    Leaks(leaks::LeaksArgs),
+    #[command(flatten)]
+    System(system::SystemCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Summary(args) => summary::run(args),
+        Command::Leaks(args) => leaks::run(args),
+        Command::System(cmd) => system::run(cmd),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("memscope: {}", error_chain(&err));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// A reader that closed our stdout (`memscope top | head`) is not a failure.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == ErrorKind::BrokenPipe)
+    })
+}
+
+/// Joins the causes into one line, skipping a cause whose text its parent already
+/// contains, so that no message is printed twice.
+fn error_chain(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }

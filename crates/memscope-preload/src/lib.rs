@@ -1,14 +1,34 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! The `LD_PRELOAD` library. It exports the malloc family, forwards each call to
+//! glibc's real function and reports it to `memscope-agent`; it also hooks the ways a
+//! process can end or replace itself (`_exit`, `exec*`) and change its code
+//! (`dlopen`, `dlclose`), so the trace stays complete and symbolizable.
+//!
+//! `malloc_usable_size` is not interposed: blocks are glibc's own, so glibc's answer
+//! is already right.
+
+#![deny(missing_docs)]
+#![allow(clippy::missing_safety_doc)]
+
+mod exec;
+mod heap;
+
+use memscope_agent::LibcAllocator;
+
+#[global_allocator]
+static AGENT_HEAP: LibcAllocator = LibcAllocator;
+
+extern "C" fn load() {
+    memscope_agent::on_load();
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
+extern "C" fn unload() {
+    memscope_agent::on_unload();
 }
+
+#[used]
+#[link_section = ".init_array"]
+static INIT: extern "C" fn() = load;
+
+#[used]
+#[link_section = ".fini_array"]
+static FINI: extern "C" fn() = unload;

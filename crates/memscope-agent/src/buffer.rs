@@ -1,0 +1,178 @@
+//! Per-thread event buffers. A thread appends to its current chunk with plain stores
+//! and one release store of the length; full chunks go to the writer through a queue
+//! locked once per chunk, not once per event. The writer also copies the published
+//! prefix of every thread's current chunk every sweep, so idle threads' events reach
+//! the file within the flush interval.
+
+use std::cell::UnsafeCell;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use memscope_format::{Event, ThreadId};
+
+/// Events per chunk: 96 KiB, small enough to stay out of glibc's mmap threshold.
+pub(crate) const CHUNK_EVENTS: usize = 4096;
+/// Full chunks waiting for the writer before producers wait for it: bounds the
+/// agent's memory when the program allocates faster than the writer compresses.
+const MAX_QUEUED: usize = 128;
+
+pub(crate) struct Chunk {
+    thread: ThreadId,
+    /// Events published by the producer.
+    len: AtomicUsize,
+    /// Events already written by the writer (only the writer touches it).
+    copied: AtomicUsize,
+    events: UnsafeCell<[Event; CHUNK_EVENTS]>,
+}
+
+// SAFETY: the producer writes only slots at or above `len` and publishes them with a
+// release store; the writer reads only slots below the `len` it loaded with acquire.
+unsafe impl Sync for Chunk {}
+// SAFETY: as above; ownership moves between threads through the locked queues.
+unsafe impl Send for Chunk {}
+
+impl Chunk {
+    /// Built zeroed on the heap: a 96 KiB value on the stack could overflow the small
+    /// stacks some programs give their threads.
+    fn new() -> Box<Chunk> {
+        // SAFETY: every field of Chunk (integers, atomics, events of plain integers
+        // whose kind 0 is `Alloc`) is valid when all bits are zero.
+        unsafe { Box::<Chunk>::new_zeroed().assume_init() }
+    }
+
+    /// Appends one event; returns true when the chunk is now full.
+    pub(crate) fn push(&self, event: Event) -> bool {
+        let n = self.len.load(Ordering::Relaxed);
+        // SAFETY: slot n is not yet published, so only this thread touches it.
+        unsafe { (self.events.get() as *mut Event).add(n).write(event) };
+        self.len.store(n + 1, Ordering::Release);
+        n + 1 == CHUNK_EVENTS
+    }
+
+    /// The published events the writer has not written yet; marks them written.
+    pub(crate) fn take_unwritten(&self) -> (ThreadId, &[Event]) {
+        let len = self.len.load(Ordering::Acquire);
+        let from = self.copied.swap(len, Ordering::Relaxed);
+        // SAFETY: slots below `len` were published and are never written again.
+        let events = unsafe { std::slice::from_raw_parts((self.events.get() as *const Event).add(from), len - from) };
+        (self.thread, events)
+    }
+}
+
+/// What the writer sees of a thread.
+pub(crate) struct ThreadShared {
+    pub thread: ThreadId,
+    current: AtomicPtr<Chunk>,
+    exited: AtomicBool,
+}
+
+static THREADS: Mutex<Vec<Arc<ThreadShared>>> = Mutex::new(Vec::new());
+static FULL: Mutex<VecDeque<Box<Chunk>>> = Mutex::new(VecDeque::new());
+static POOL: Mutex<Vec<Box<Chunk>>> = Mutex::new(Vec::new());
+/// Events of threads whose thread-local state is already gone (glibc frees a few
+/// things after thread-local destructors have run).
+static ORPHANS: Mutex<Vec<(ThreadId, Event)>> = Mutex::new(Vec::new());
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn fresh_chunk(thread: ThreadId) -> *mut Chunk {
+    let mut chunk = lock(&POOL).pop().unwrap_or_else(Chunk::new);
+    chunk.thread = thread;
+    chunk.len.store(0, Ordering::Relaxed);
+    chunk.copied.store(0, Ordering::Relaxed);
+    Box::into_raw(chunk)
+}
+
+/// A producer's handle on its own buffer.
+pub(crate) struct ThreadBuffer {
+    shared: Arc<ThreadShared>,
+    chunk: *mut Chunk,
+}
+
+impl ThreadBuffer {
+    pub(crate) fn register(thread: ThreadId) -> ThreadBuffer {
+        let chunk = fresh_chunk(thread);
+        let shared = Arc::new(ThreadShared {
+            thread,
+            current: AtomicPtr::new(chunk),
+            exited: AtomicBool::new(false),
+        });
+        lock(&THREADS).push(shared.clone());
+        ThreadBuffer { shared, chunk }
+    }
+
+    pub(crate) fn push(&mut self, event: Event, writer_running: bool) {
+        // SAFETY: `chunk` is this thread's current chunk; the writer frees chunks only
+        // after they were handed over.
+        if unsafe { (*self.chunk).push(event) } {
+            self.hand_over(writer_running);
+        }
+    }
+
+    fn hand_over(&mut self, writer_running: bool) {
+        while writer_running && lock(&FULL).len() >= MAX_QUEUED {
+            crate::writer::wake();
+            std::thread::yield_now();
+        }
+        let fresh = fresh_chunk(self.shared.thread);
+        self.shared.current.store(fresh, Ordering::Release);
+        let full = std::mem::replace(&mut self.chunk, fresh);
+        // SAFETY: `full` came from Box::into_raw and is no longer reachable through
+        // `current`; the writer may still hold a reference from a sweep, but sweeps
+        // and queue processing both run on the writer thread, one after the other.
+        lock(&FULL).push_back(unsafe { Box::from_raw(full) });
+        crate::writer::wake();
+    }
+
+    /// Hands the last chunk over when the thread ends.
+    pub(crate) fn finish(self) {
+        self.shared.current.store(std::ptr::null_mut(), Ordering::Release);
+        // SAFETY: as in hand_over.
+        lock(&FULL).push_back(unsafe { Box::from_raw(self.chunk) });
+        self.shared.exited.store(true, Ordering::Release);
+    }
+}
+
+pub(crate) fn push_orphan(thread: ThreadId, event: Event) {
+    lock(&ORPHANS).push((thread, event));
+}
+
+/// Writer side: full chunks in hand-over order.
+pub(crate) fn take_full() -> VecDeque<Box<Chunk>> {
+    std::mem::take(&mut *lock(&FULL))
+}
+
+/// Writer side: returns a written chunk for reuse.
+pub(crate) fn recycle(chunk: Box<Chunk>) {
+    let mut pool = lock(&POOL);
+    if pool.len() < MAX_QUEUED {
+        pool.push(chunk);
+    }
+}
+
+/// Writer side: calls `f` with the unwritten events of every live thread's current
+/// chunk, and forgets threads that have ended (their last chunk is in the queue).
+pub(crate) fn sweep(mut f: impl FnMut(ThreadId, &[Event])) {
+    let mut threads = lock(&THREADS);
+    threads.retain(|shared| {
+        let chunk = shared.current.load(Ordering::Acquire);
+        if !chunk.is_null() {
+            // SAFETY: the chunk is current, so it has not been handed over to the
+            // queue that the writer (this thread) would free it from.
+            let (thread, events) = unsafe { (*chunk).take_unwritten() };
+            if !events.is_empty() {
+                f(thread, events);
+            }
+        }
+        !shared.exited.load(Ordering::Acquire)
+    });
+    drop(threads);
+    let orphans = std::mem::take(&mut *lock(&ORPHANS));
+    for run in orphans.chunk_by(|a, b| a.0 == b.0) {
+        let events: Vec<Event> = run.iter().map(|(_, e)| *e).collect();
+        f(run[0].0, &events);
+    }
+}

@@ -1,0 +1,373 @@
+//! The writer thread: drains the per-thread buffers, interleaves stack and module
+//! definitions ahead of the events that use them, samples RSS, compresses, and cuts
+//! the trace into segments.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use memscope_format::{
+    End, EndReason, Event, EventKind, Meta, Module, ModuleMap, RssSample, SegmentStart,
+    StackTotals, ThreadId, TraceWriter,
+};
+
+use crate::config::Config;
+use crate::guard::Guard;
+use crate::{buffer, clock, modules, recorder, stacks, unwind};
+
+static RUNNING: AtomicBool = AtomicBool::new(false);
+static THREAD: OnceLock<Thread> = OnceLock::new();
+/// End requests: a sequence number in the high half, the encoded reason below.
+static REQUEST: AtomicU64 = AtomicU64::new(0);
+static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
+static DONE_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Every sweep copies idle threads' events, so a `kill -9` loses at most this much.
+const SWEEP_INTERVAL: Duration = Duration::from_millis(50);
+const RSS_INTERVAL: Duration = Duration::from_millis(10);
+/// Events per segment: small enough that segments decode in parallel, large enough
+/// that their headers (the full stack table) stay a small share of the file.
+const SEGMENT_EVENTS: u64 = 1 << 21;
+const ZSTD_LEVEL: i32 = 1;
+
+pub(crate) fn is_running() -> bool {
+    RUNNING.load(Ordering::Relaxed)
+}
+
+/// Nudges the writer: a chunk is full.
+pub(crate) fn wake() {
+    if let Some(thread) = THREAD.get() {
+        thread.unpark();
+    }
+}
+
+/// After fork, in the child: there is no writer thread to wait for.
+pub(crate) fn forget() {
+    RUNNING.store(false, Ordering::Relaxed);
+}
+
+fn encode(reason: EndReason) -> u64 {
+    match reason {
+        EndReason::Exit => 1,
+        EndReason::ImmediateExit => 2,
+        EndReason::Exec => 3,
+        EndReason::Signal(signal) => 4 | ((signal as u64 & 0xff) << 8),
+    }
+}
+
+fn decode(code: u64) -> Option<EndReason> {
+    match code & 0xff {
+        1 => Some(EndReason::Exit),
+        2 => Some(EndReason::ImmediateExit),
+        3 => Some(EndReason::Exec),
+        4 => Some(EndReason::Signal(((code >> 8) & 0xff) as i32)),
+        _ => None,
+    }
+}
+
+/// Asks the writer to write everything buffered and an end block, and waits for it.
+/// Only atomics, unpark and sleep: this runs in signal handlers too.
+pub(crate) fn finish(reason: EndReason, timeout: Duration) {
+    if !is_running() {
+        return;
+    }
+    let seq = REQUEST_SEQ.fetch_add(1, Ordering::AcqRel) + 1;
+    REQUEST.store((seq << 32) | encode(reason), Ordering::Release);
+    wake();
+    let deadline = Instant::now() + timeout;
+    while DONE_SEQ.load(Ordering::Acquire) < seq && is_running() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Creates the trace file (owner-only) and starts the writer thread.
+pub(crate) fn start(config: &Config) -> Result<(), String> {
+    let (file, path) = create_trace_file(&config.output)?;
+    let meta = Meta {
+        pid: std::process::id(),
+        start_unix_ms: clock::unix_ms(),
+        exe: std::fs::read_link("/proc/self/exe").map(|p| p.display().to_string()).unwrap_or_default(),
+        args: command_line(),
+        unwind: config.unwind.name().to_owned(),
+        max_frames: config.max_frames as u32,
+    };
+    let out = TraceWriter::new(file, &meta, ZSTD_LEVEL).map_err(|e| format!("cannot write {path}: {e}"))?;
+    let mut state = WriterState::new(out);
+    state.start_segment();
+    RUNNING.store(true, Ordering::Release);
+    let handle = std::thread::Builder::new()
+        .name("memscope-writer".into())
+        .spawn(move || state.run())
+        .map_err(|e| format!("cannot start the writer thread: {e}"))?;
+    let _ = THREAD.set(handle.thread().clone());
+    Ok(())
+}
+
+/// Opens `pattern` (with `%p` as the pid) exclusively. A name already taken, by an
+/// earlier image of this process before `exec` or by a parent, gets `.1`, `.2`, …
+fn create_trace_file(pattern: &str) -> Result<(File, String), String> {
+    let base = pattern.replace("%p", &std::process::id().to_string());
+    let mut last_error = String::new();
+    for n in 0..1000 {
+        let path = if n == 0 { base.clone() } else { format!("{base}.{n}") };
+        let opened = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&path);
+        match opened {
+            Ok(file) => return Ok((file, path)),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => last_error = err.to_string(),
+            Err(err) => return Err(format!("cannot create trace {path}: {err}")),
+        }
+    }
+    Err(format!("cannot create trace {base}: {last_error}"))
+}
+
+fn command_line() -> Vec<String> {
+    let mut raw = Vec::new();
+    let _ = File::open("/proc/self/cmdline").and_then(|mut f| f.read_to_end(&mut raw));
+    raw.split(|&b| b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
+}
+
+struct WriterState {
+    out: TraceWriter<File>,
+    failed: bool,
+    dropped: u64,
+    totals: Vec<StackTotals>,
+    frees: u64,
+    temporary: u64,
+    segment_index: u32,
+    segment_events: u64,
+    stacks_written: usize,
+    modules: Vec<Module>,
+    loader_generation: u64,
+    rss: Vec<RssSample>,
+    statm: Option<File>,
+    page_size: u64,
+    handled_seq: u64,
+}
+
+impl WriterState {
+    fn new(out: TraceWriter<File>) -> Self {
+        WriterState {
+            out,
+            failed: false,
+            dropped: 0,
+            totals: Vec::new(),
+            frees: 0,
+            temporary: 0,
+            segment_index: 0,
+            segment_events: 0,
+            stacks_written: 0,
+            modules: Vec::new(),
+            loader_generation: u64::MAX,
+            rss: Vec::new(),
+            statm: File::open("/proc/self/statm").ok(),
+            // SAFETY: sysconf has no preconditions.
+            page_size: unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64,
+            handled_seq: 0,
+        }
+    }
+
+    fn run(mut self) {
+        Guard::enter_forever();
+        let mut next_sweep = Instant::now() + SWEEP_INTERVAL;
+        let mut next_rss = Instant::now();
+        loop {
+            std::thread::park_timeout(RSS_INTERVAL);
+            let request = REQUEST.load(Ordering::Acquire);
+            let pending = (request >> 32) > self.handled_seq;
+            self.drain_full();
+            let now = Instant::now();
+            if now >= next_rss {
+                self.sample_rss();
+                next_rss = now + RSS_INTERVAL;
+            }
+            if pending || now >= next_sweep {
+                self.sweep();
+                next_sweep = now + SWEEP_INTERVAL;
+            }
+            if pending {
+                self.handled_seq = request >> 32;
+                let reason = decode(request).unwrap_or_default();
+                self.end(reason);
+                let stop = reason != EndReason::Exec;
+                if stop {
+                    RUNNING.store(false, Ordering::Release);
+                }
+                DONE_SEQ.store(self.handled_seq, Ordering::Release);
+                if stop {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn drain_full(&mut self) {
+        for chunk in buffer::take_full() {
+            let (thread, events) = chunk.take_unwritten();
+            self.write_events(thread, events);
+            buffer::recycle(chunk);
+        }
+    }
+
+    fn sweep(&mut self) {
+        let mut batches: Vec<(ThreadId, Vec<Event>)> = Vec::new();
+        buffer::sweep(|thread, events| batches.push((thread, events.to_vec())));
+        for (thread, events) in batches {
+            self.write_events(thread, &events);
+        }
+        // Full chunks handed over during the sweep hold later events of the same
+        // threads: write them now, in order.
+        self.drain_full();
+        if !self.rss.is_empty() {
+            let samples = std::mem::take(&mut self.rss);
+            self.attempt(|out| out.write_rss(&samples));
+        }
+    }
+
+    fn write_events(&mut self, thread: ThreadId, events: &[Event]) {
+        if events.is_empty() {
+            return;
+        }
+        if self.segment_events >= SEGMENT_EVENTS {
+            self.start_segment();
+        }
+        self.write_new_modules();
+        self.write_new_stacks();
+        if self.attempt(|out| out.write_events(thread, events)) {
+            events.iter().for_each(|event| self.count(event));
+            self.segment_events += events.len() as u64;
+        } else {
+            self.dropped += events.len() as u64;
+        }
+    }
+
+    fn count(&mut self, event: &Event) {
+        let index = event.stack.0 as usize;
+        if index >= self.totals.len() {
+            self.totals.resize_with(index + 1, StackTotals::default);
+        }
+        let totals = &mut self.totals[index];
+        totals.stack = event.stack;
+        match event.kind {
+            EventKind::Alloc => {
+                totals.live_bytes += event.size;
+                totals.live_blocks += 1;
+                totals.alloc_bytes += event.size;
+                totals.alloc_blocks += 1;
+            }
+            kind => {
+                totals.live_bytes = totals.live_bytes.saturating_sub(event.size);
+                totals.live_blocks = totals.live_blocks.saturating_sub(1);
+                self.frees += 1;
+                self.temporary += u64::from(kind == EventKind::FreeTemporary);
+            }
+        }
+    }
+
+    /// Opens a segment with everything a reader needs to start there.
+    fn start_segment(&mut self) {
+        let start = SegmentStart {
+            index: self.segment_index,
+            time_ns: clock::now_ns(),
+            temporary: self.temporary,
+            frees: self.frees,
+            stacks: self.totals.iter().filter(|t| t.alloc_blocks > 0).cloned().collect(),
+        };
+        self.segment_index += 1;
+        self.segment_events = 0;
+        self.attempt(|out| out.write_segment_start(&start));
+        self.refresh_modules();
+        let map = ModuleMap { time_ns: clock::now_ns(), modules: self.modules.clone() };
+        self.attempt(|out| out.write_modules(&map));
+        let stacks = stacks::defined_since(0);
+        self.stacks_written = stacks.len();
+        if !stacks.is_empty() {
+            self.attempt(|out| out.write_stacks(&stacks));
+        }
+    }
+
+    /// Rescans when the loader's load/unload count moved (this also catches libraries
+    /// glibc loads internally, which no dlopen hook sees); true if the map grew.
+    fn refresh_modules(&mut self) -> bool {
+        let generation = modules::generation();
+        if generation == self.loader_generation {
+            return false;
+        }
+        self.loader_generation = generation;
+        let loaded = modules::scan();
+        let before = self.modules.len();
+        for module in &loaded {
+            if !self.modules.iter().any(|m| m.path == module.record.path && m.load_bias == module.record.load_bias) {
+                self.modules.push(module.record.clone());
+            }
+        }
+        unwind::install(loaded, recorder::unwind_mode());
+        self.modules.len() > before
+    }
+
+    fn write_new_modules(&mut self) {
+        if self.refresh_modules() {
+            let map = ModuleMap { time_ns: clock::now_ns(), modules: self.modules.clone() };
+            self.attempt(|out| out.write_modules(&map));
+        }
+    }
+
+    fn write_new_stacks(&mut self) {
+        let stacks = stacks::defined_since(self.stacks_written);
+        if !stacks.is_empty() {
+            self.stacks_written += stacks.len();
+            self.attempt(|out| out.write_stacks(&stacks));
+        }
+    }
+
+    fn sample_rss(&mut self) {
+        let Some(statm) = &self.statm else { return };
+        let mut text = [0u8; 128];
+        let Ok(len) = statm.read_at(&mut text, 0) else { return };
+        let resident = std::str::from_utf8(&text[..len])
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(1))
+            .and_then(|pages| pages.parse::<u64>().ok());
+        if let Some(pages) = resident {
+            self.rss.push(RssSample { time_ns: clock::now_ns(), rss_bytes: pages * self.page_size });
+        }
+    }
+
+    fn end(&mut self, reason: EndReason) {
+        let end = End { time_ns: clock::now_ns(), reason, peak_rss_bytes: peak_rss(), dropped_events: self.dropped };
+        self.attempt(|out| out.write_end(&end));
+    }
+
+    /// Runs one write; after the first failure (disk full, say) nothing more is
+    /// written, the loss is counted, and one line says so.
+    fn attempt(&mut self, write: impl FnOnce(&mut TraceWriter<File>) -> Result<(), memscope_format::FormatError>) -> bool {
+        if self.failed {
+            return false;
+        }
+        if let Err(err) = write(&mut self.out) {
+            eprintln!("memscope: {err}: {}; the rest of the recording is lost", std::io::Error::last_os_error());
+            self.failed = true;
+            return false;
+        }
+        true
+    }
+}
+
+/// VmHWM from /proc/self/status, in bytes.
+fn peak_rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kib| kib * 1024)
+}
