@@ -96,14 +96,37 @@ pub(crate) fn start(config: &Config) -> Result<(), String> {
         max_frames: config.max_frames as u32,
     };
     let out = TraceWriter::new(file, &meta, ZSTD_LEVEL).map_err(|e| format!("cannot write {path}: {e}"))?;
-    let mut state = WriterState::new(out);
+    let mut state = Box::new(WriterState::new(out));
     state.start_segment();
     RUNNING.store(true, Ordering::Release);
-    let handle = std::thread::Builder::new()
-        .name("memscope-writer".into())
-        .spawn(move || state.run())
-        .map_err(|e| format!("cannot start the writer thread: {e}"))?;
-    let _ = THREAD.set(handle.thread().clone());
+    spawn_writer(state).inspect_err(|_| RUNNING.store(false, Ordering::Release))
+}
+
+/// Starts the writer with pthread_create rather than std::thread: std runs its own
+/// set-up code (which allocates) before our first line, and those allocations would
+/// be recorded as the program's.
+fn spawn_writer(state: Box<WriterState>) -> Result<(), String> {
+    extern "C" fn writer_main(state: *mut libc::c_void) -> *mut libc::c_void {
+        Guard::enter_forever();
+        let _ = THREAD.set(std::thread::current());
+        // SAFETY: the pointer came from Box::into_raw in spawn_writer, given to this
+        // thread alone.
+        let state = unsafe { Box::from_raw(state as *mut WriterState) };
+        state.run();
+        std::ptr::null_mut()
+    }
+    let raw = Box::into_raw(state) as *mut libc::c_void;
+    // SAFETY: `thread` is written by pthread_create; `raw` is handed to the new thread.
+    unsafe {
+        let mut thread: libc::pthread_t = 0;
+        let err = libc::pthread_create(&mut thread, std::ptr::null(), writer_main, raw);
+        if err != 0 {
+            drop(Box::from_raw(raw as *mut WriterState));
+            return Err(format!("cannot start the writer thread: {}", std::io::Error::from_raw_os_error(err)));
+        }
+        libc::pthread_detach(thread);
+        libc::pthread_setname_np(thread, c"memscope-writer".as_ptr());
+    }
     Ok(())
 }
 
@@ -175,8 +198,7 @@ impl WriterState {
         }
     }
 
-    fn run(mut self) {
-        Guard::enter_forever();
+    fn run(mut self: Box<Self>) {
         let mut next_sweep = Instant::now() + SWEEP_INTERVAL;
         let mut next_rss = Instant::now();
         loop {

@@ -5,6 +5,10 @@
 //!
 //! # Overview
 //!
+//! - [`TraceFile`] maps a trace; [`Profile::load`] decodes its segments in parallel and
+//!   merges them into a [`Summary`], per-stack counts ([`StackCounts`]) and the stack
+//!   and module tables, noting any [`Damage`].
+//! - [`stack_frames`] symbolizes the stacks a report shows.
 //! - [`Symbolizer`] turns runtime addresses into [`Frame`]s (function, file, line; inlined
 //!   functions as frames of their own), given the [`ModuleRef`]s the recorder saw. It reads
 //!   DWARF from the module or from separate debug files and falls back to the ELF symbol
@@ -37,6 +41,16 @@
 
 #![deny(missing_docs)]
 
+mod error;
+mod profile;
+mod segment_pass;
+mod stack_frames;
 mod symbols;
+mod trace_file;
 
+pub use crate::error::AnalyzeError;
+pub use crate::profile::{Damage, Profile, StackUsage, Summary};
+pub use crate::segment_pass::StackCounts;
+pub use crate::stack_frames::stack_frames;
+pub use crate::trace_file::TraceFile;
 pub use symbols::{Frame, ModuleRef, SymbolWarning, Symbolizer};

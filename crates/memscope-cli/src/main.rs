@@ -7,6 +7,7 @@ mod leaks;
 mod run;
 mod summary;
 mod system;
+mod trace_input;
 
 use std::io::ErrorKind;
 use std::process::ExitCode;
@@ -42,8 +43,9 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
+            let code = err.downcast_ref::<run::ExitWith>().map_or(2, |e| e.0);
             eprintln!("memscope: {}", error_chain(&err));
-            ExitCode::from(2)
+            ExitCode::from(code)
         }
     }
 }

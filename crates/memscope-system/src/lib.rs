@@ -59,4 +59,5 @@ pub use crate::plot::render_svg;
 pub use crate::process::{scan_processes, MemoryUsage, Pid, ProcessMemory, ProcessScan, SortKey};
 pub use crate::sample_writer::{SampleFormat, SampleWriter};
 pub use crate::table::{write_cgroup_table, write_process_table};
+pub use crate::units::human_bytes;
 pub use crate::watch::{watch, Sample, SampleSink, WatchEnd, WatchOptions};

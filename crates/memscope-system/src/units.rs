@@ -9,7 +9,7 @@ pub(crate) fn mib(bytes: u64) -> f64 {
 }
 
 /// Bytes in the largest binary unit that keeps the number at or above one.
-pub(crate) fn human_bytes(bytes: u64) -> String {
+pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = 0;

@@ -1,0 +1,65 @@
+//! `memscope summary`: the headline numbers, laid out like heaptrack_print's header.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use memscope_analyze::{Profile, Summary};
+use memscope_system::human_bytes;
+
+use crate::trace_input;
+
+/// Show a recording's totals: calls, temporaries, peak heap and when, peak RSS, leaks.
+#[derive(Args)]
+pub struct SummaryArgs {
+    /// The trace to read.
+    trace: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: SummaryArgs) -> Result<u8> {
+    let profile = trace_input::load(&args.trace)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &profile.summary)?;
+        writeln!(out)?;
+    } else {
+        write_text(&mut out, &profile)?;
+    }
+    Ok(0)
+}
+
+fn per_second(count: u64, runtime_ms: f64) -> String {
+    if runtime_ms > 0.0 {
+        format!(" ({:.0}/s)", count as f64 * 1000.0 / runtime_ms)
+    } else {
+        String::new()
+    }
+}
+
+/// The text form, also printed by `memscope run` when the program ends.
+pub fn write_text(out: &mut impl Write, profile: &Profile) -> std::io::Result<()> {
+    let s: &Summary = &profile.summary;
+    let command = profile.meta.args.join(" ");
+    writeln!(out, "command: {command} (pid {})", profile.meta.pid)?;
+    let ending = match &s.end_reason {
+        Some(reason) => format!("ended by {reason}"),
+        None => "incomplete: the trace ends without an end record".to_owned(),
+    };
+    writeln!(out, "total runtime: {:.3} ms, {ending}", s.runtime_ms)?;
+    writeln!(out, "calls to allocation functions: {}{}", s.allocations, per_second(s.allocations, s.runtime_ms))?;
+    writeln!(out, "calls to free: {}", s.frees)?;
+    writeln!(out, "temporary memory allocations: {}{}", s.temporary_allocations, per_second(s.temporary_allocations, s.runtime_ms))?;
+    writeln!(out, "bytes allocated in total: {}", human_bytes(s.bytes_allocated))?;
+    writeln!(out, "peak heap memory consumption: {} after {:.3} ms", human_bytes(s.peak_bytes), s.peak_time_ms)?;
+    writeln!(out, "peak RSS (including memscope overhead): {}", human_bytes(s.peak_rss_bytes))?;
+    writeln!(out, "total memory leaked: {} in {} blocks", human_bytes(s.leaked_bytes), s.leaked_blocks)?;
+    writeln!(out, "threads: {}", s.threads)?;
+    if s.dropped_events > 0 {
+        writeln!(out, "dropped events: {}", s.dropped_events)?;
+    }
+    Ok(())
+}
