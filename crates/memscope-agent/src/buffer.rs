@@ -6,24 +6,51 @@
 
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use memscope_format::{Event, ThreadId};
+use memscope_format::{StackId, ThreadId};
+
+/// What a hook saw. Frees carry only the pointer: the writer thread pairs them with
+/// their allocations, which keeps the live table off the program's threads.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum RawKind {
+    #[default]
+    Alloc = 0,
+    Free = 1,
+    /// A `realloc` failed after its free was recorded: the old block lives on.
+    FreeUndone = 2,
+}
+
+/// One hooked call, as the hot path writes it (32 bytes).
+#[derive(Copy, Clone, Debug, Default)]
+#[repr(C)]
+pub(crate) struct RawEvent {
+    pub ticks: u64,
+    pub ptr: u64,
+    pub size: u64,
+    pub stack: StackId,
+    pub kind: RawKind,
+}
 
 /// Events per chunk: 96 KiB, small enough to stay out of glibc's mmap threshold.
-pub(crate) const CHUNK_EVENTS: usize = 4096;
+pub(crate) const CHUNK_EVENTS: usize = 3072;
 /// Full chunks waiting for the writer before producers wait for it: bounds the
 /// agent's memory when the program allocates faster than the writer compresses.
 const MAX_QUEUED: usize = 128;
 
 pub(crate) struct Chunk {
     thread: ThreadId,
+    /// Which thread buffer owns it (thread ids get reused; this never is).
+    owner: u64,
+    /// Its place in the owner's sequence of chunks.
+    seq: u64,
     /// Events published by the producer.
     len: AtomicUsize,
     /// Events already written by the writer (only the writer touches it).
     copied: AtomicUsize,
-    events: UnsafeCell<[Event; CHUNK_EVENTS]>,
+    events: UnsafeCell<[RawEvent; CHUNK_EVENTS]>,
 }
 
 // SAFETY: the producer writes only slots at or above `len` and publishes them with a
@@ -42,20 +69,25 @@ impl Chunk {
     }
 
     /// Appends one event; returns true when the chunk is now full.
-    pub(crate) fn push(&self, event: Event) -> bool {
+    pub(crate) fn push(&self, event: RawEvent) -> bool {
         let n = self.len.load(Ordering::Relaxed);
         // SAFETY: slot n is not yet published, so only this thread touches it.
-        unsafe { (self.events.get() as *mut Event).add(n).write(event) };
+        unsafe { (self.events.get() as *mut RawEvent).add(n).write(event) };
         self.len.store(n + 1, Ordering::Release);
         n + 1 == CHUNK_EVENTS
     }
 
+    /// (owner, seq): the writer must take a thread's chunks in sequence.
+    pub(crate) fn position(&self) -> (u64, u64) {
+        (self.owner, self.seq)
+    }
+
     /// The published events the writer has not written yet; marks them written.
-    pub(crate) fn take_unwritten(&self) -> (ThreadId, &[Event]) {
+    pub(crate) fn take_unwritten(&self) -> (ThreadId, &[RawEvent]) {
         let len = self.len.load(Ordering::Acquire);
         let from = self.copied.swap(len, Ordering::Relaxed);
         // SAFETY: slots below `len` were published and are never written again.
-        let events = unsafe { std::slice::from_raw_parts((self.events.get() as *const Event).add(from), len - from) };
+        let events = unsafe { std::slice::from_raw_parts((self.events.get() as *const RawEvent).add(from), len - from) };
         (self.thread, events)
     }
 }
@@ -72,39 +104,46 @@ static FULL: Mutex<VecDeque<Box<Chunk>>> = Mutex::new(VecDeque::new());
 static POOL: Mutex<Vec<Box<Chunk>>> = Mutex::new(Vec::new());
 /// Events of threads whose thread-local state is already gone (glibc frees a few
 /// things after thread-local destructors have run).
-static ORPHANS: Mutex<Vec<(ThreadId, Event)>> = Mutex::new(Vec::new());
+static ORPHANS: Mutex<Vec<(ThreadId, RawEvent)>> = Mutex::new(Vec::new());
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn fresh_chunk(thread: ThreadId) -> *mut Chunk {
+fn fresh_chunk(thread: ThreadId, owner: u64, seq: u64) -> *mut Chunk {
     let mut chunk = lock(&POOL).pop().unwrap_or_else(Chunk::new);
     chunk.thread = thread;
+    chunk.owner = owner;
+    chunk.seq = seq;
     chunk.len.store(0, Ordering::Relaxed);
     chunk.copied.store(0, Ordering::Relaxed);
     Box::into_raw(chunk)
 }
 
+static NEXT_OWNER: AtomicU64 = AtomicU64::new(1);
+
 /// A producer's handle on its own buffer.
 pub(crate) struct ThreadBuffer {
     shared: Arc<ThreadShared>,
     chunk: *mut Chunk,
+    owner: u64,
+    seq: u64,
 }
 
 impl ThreadBuffer {
     pub(crate) fn register(thread: ThreadId) -> ThreadBuffer {
-        let chunk = fresh_chunk(thread);
+        let owner = NEXT_OWNER.fetch_add(1, Ordering::Relaxed);
+        let chunk = fresh_chunk(thread, owner, 0);
         let shared = Arc::new(ThreadShared {
             thread,
             current: AtomicPtr::new(chunk),
             exited: AtomicBool::new(false),
         });
         lock(&THREADS).push(shared.clone());
-        ThreadBuffer { shared, chunk }
+        ThreadBuffer { shared, chunk, owner, seq: 0 }
     }
 
-    pub(crate) fn push(&mut self, event: Event, writer_running: bool) {
+    pub(crate) fn push(&mut self, event: RawEvent, writer_running: bool) {
         // SAFETY: `chunk` is this thread's current chunk; the writer frees chunks only
         // after they were handed over.
         if unsafe { (*self.chunk).push(event) } {
@@ -117,7 +156,8 @@ impl ThreadBuffer {
             crate::writer::wake();
             std::thread::yield_now();
         }
-        let fresh = fresh_chunk(self.shared.thread);
+        self.seq += 1;
+        let fresh = fresh_chunk(self.shared.thread, self.owner, self.seq);
         self.shared.current.store(fresh, Ordering::Release);
         let full = std::mem::replace(&mut self.chunk, fresh);
         // SAFETY: `full` came from Box::into_raw and is no longer reachable through
@@ -136,7 +176,7 @@ impl ThreadBuffer {
     }
 }
 
-pub(crate) fn push_orphan(thread: ThreadId, event: Event) {
+pub(crate) fn push_orphan(thread: ThreadId, event: RawEvent) {
     lock(&ORPHANS).push((thread, event));
 }
 
@@ -154,17 +194,22 @@ pub(crate) fn recycle(chunk: Box<Chunk>) {
 }
 
 /// Writer side: calls `f` with the unwritten events of every live thread's current
-/// chunk, and forgets threads that have ended (their last chunk is in the queue).
-pub(crate) fn sweep(mut f: impl FnMut(ThreadId, &[Event])) {
+/// chunk whose earlier chunks `is_next` says were all written (a thread's events must
+/// reach the writer in order), and forgets threads that have ended (their last chunk
+/// is in the queue).
+pub(crate) fn sweep(is_next: impl Fn(u64, u64) -> bool, mut f: impl FnMut(ThreadId, &[RawEvent])) {
     let mut threads = lock(&THREADS);
     threads.retain(|shared| {
         let chunk = shared.current.load(Ordering::Acquire);
-        if !chunk.is_null() {
-            // SAFETY: the chunk is current, so it has not been handed over to the
-            // queue that the writer (this thread) would free it from.
-            let (thread, events) = unsafe { (*chunk).take_unwritten() };
-            if !events.is_empty() {
-                f(thread, events);
+        // SAFETY: the chunk is current, or was handed over after we loaded it; either
+        // way it is not recycled before the writer (this thread) drains the queue.
+        if let Some(chunk) = unsafe { chunk.as_ref() } {
+            let (owner, seq) = chunk.position();
+            if is_next(owner, seq) {
+                let (thread, events) = chunk.take_unwritten();
+                if !events.is_empty() {
+                    f(thread, events);
+                }
             }
         }
         !shared.exited.load(Ordering::Acquire)
@@ -172,7 +217,7 @@ pub(crate) fn sweep(mut f: impl FnMut(ThreadId, &[Event])) {
     drop(threads);
     let orphans = std::mem::take(&mut *lock(&ORPHANS));
     for run in orphans.chunk_by(|a, b| a.0 == b.0) {
-        let events: Vec<Event> = run.iter().map(|(_, e)| *e).collect();
+        let events: Vec<RawEvent> = run.iter().map(|(_, e)| *e).collect();
         f(run[0].0, &events);
     }
 }

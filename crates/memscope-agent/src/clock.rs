@@ -1,8 +1,11 @@
-//! Event times: nanoseconds of CLOCK_MONOTONIC (a vDSO call, no system call) since the
-//! agent started, which stands in for "since the process started".
+//! Event times. The hot path reads the CPU's time-stamp counter (a few cycles) where
+//! the kernel itself trusts it as a clock source (constant, non-stop TSC), else the
+//! vDSO's CLOCK_MONOTONIC. The writer turns ticks into nanoseconds since start.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+static USE_TSC: AtomicBool = AtomicBool::new(false);
+static START_TICKS: AtomicU64 = AtomicU64::new(0);
 static START_NS: AtomicU64 = AtomicU64::new(0);
 
 fn monotonic_ns() -> u64 {
@@ -12,14 +15,71 @@ fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// Fixes time zero; called once, at the first hooked call.
-pub(crate) fn start() {
-    START_NS.store(monotonic_ns(), Ordering::Relaxed);
+#[cfg(target_arch = "x86_64")]
+fn tsc() -> u64 {
+    // SAFETY: rdtsc has no preconditions.
+    unsafe { core::arch::x86_64::_rdtsc() }
 }
 
-/// Nanoseconds since [`start`].
-pub(crate) fn now_ns() -> u64 {
-    monotonic_ns().saturating_sub(START_NS.load(Ordering::Relaxed))
+/// The kernel only picks `tsc` as its clock source when the counter is synchronised
+/// across CPUs and runs at a constant rate; then ticks from any thread compare.
+fn tsc_is_a_clock() -> bool {
+    std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+        .is_ok_and(|source| source.trim() == "tsc")
+}
+
+/// Fixes time zero; called once, at the first hooked call.
+pub(crate) fn start() {
+    let use_tsc = tsc_is_a_clock();
+    USE_TSC.store(use_tsc, Ordering::Relaxed);
+    START_NS.store(monotonic_ns(), Ordering::Relaxed);
+    START_TICKS.store(if use_tsc { tsc() } else { monotonic_ns() }, Ordering::Relaxed);
+}
+
+/// A raw timestamp: comparable across threads, converted by [`Calibration`].
+#[inline]
+pub(crate) fn ticks() -> u64 {
+    if USE_TSC.load(Ordering::Relaxed) {
+        tsc()
+    } else {
+        monotonic_ns()
+    }
+}
+
+/// Ticks-to-nanoseconds. One fixed rate for the whole run, so converted times keep the
+/// order of the ticks they came from.
+pub(crate) struct Calibration {
+    ns_per_tick: f64,
+}
+
+/// Long enough that clock-read jitter (tens of ns) is a 1e-5 error.
+const CALIBRATION_SPAN_NS: u64 = 3_000_000;
+
+impl Calibration {
+    /// Measures the tick rate against CLOCK_MONOTONIC by spinning for a few ms; the
+    /// writer does this once as it starts, off the program's threads.
+    pub(crate) fn measure() -> Calibration {
+        if !USE_TSC.load(Ordering::Relaxed) {
+            return Calibration { ns_per_tick: 1.0 };
+        }
+        let (ticks0, ns0) = (tsc(), monotonic_ns());
+        let mut ns1 = ns0;
+        while ns1 - ns0 < CALIBRATION_SPAN_NS {
+            ns1 = monotonic_ns();
+        }
+        let ticks1 = tsc();
+        Calibration { ns_per_tick: (ns1 - ns0) as f64 / ticks1.saturating_sub(ticks0).max(1) as f64 }
+    }
+
+    /// Nanoseconds since start.
+    pub(crate) fn ns(&self, ticks: u64) -> u64 {
+        (ticks.saturating_sub(START_TICKS.load(Ordering::Relaxed)) as f64 * self.ns_per_tick) as u64
+    }
+
+    /// Nanoseconds since start, now.
+    pub(crate) fn now_ns() -> u64 {
+        monotonic_ns().saturating_sub(START_NS.load(Ordering::Relaxed))
+    }
 }
 
 /// Wall-clock milliseconds since the Unix epoch, for the trace header.

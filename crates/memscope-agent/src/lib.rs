@@ -2,11 +2,12 @@
 //!
 //! The preload library interposes the malloc family and calls [`record_alloc`],
 //! [`record_free`] and [`record_realloc`] around glibc's real functions. Each call
-//! captures its stack ([framehop] DWARF unwinding with per-thread rule caches),
-//! interns it, updates the live table (so a free carries its block's size and stack),
-//! and appends a fixed-size event to the thread's own buffer. A writer thread drains
-//! the buffers, compresses them into trace blocks and cuts segments; see
-//! `memscope-format`.
+//! captures its stack ([framehop] DWARF unwinding with per-thread rule caches, and a
+//! per-thread memo that skips the unwind when the stack is provably unchanged),
+//! interns it, and appends a fixed-size event to the thread's own buffer. A writer
+//! thread drains the buffers, pairs each free with its allocation (so a free in the
+//! trace carries its block's size and stack), compresses them into trace blocks and
+//! cuts segments; see `memscope-format`.
 //!
 //! The agent is a guest: it allocates only through glibc's `__libc_*` functions
 //! ([`LibcAllocator`]), never records its own calls (a thread-local reentrancy
@@ -24,7 +25,7 @@ mod clock;
 mod config;
 mod guard;
 mod libc_heap;
-mod live;
+mod matcher;
 mod modules;
 mod recorder;
 mod signals;

@@ -6,13 +6,12 @@ use std::ffi::c_void;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use memscope_format::{EndReason, Event, EventKind, StackId, ThreadId};
+use memscope_format::{EndReason, StackId, ThreadId};
 
-use crate::buffer::{push_orphan, ThreadBuffer};
-use crate::config::{Config, UnwindMode, FRAMES_LIMIT};
+use crate::buffer::{push_orphan, RawEvent, RawKind, ThreadBuffer};
+use crate::config::{Config, UnwindMode};
 use crate::guard::Guard;
-use crate::live::{self, LiveBlock};
-use crate::stacks::{self, StackCache};
+use crate::stacks::StackCache;
 use crate::unwind::ThreadUnwinder;
 use crate::{clock, modules, signals, unwind, writer};
 
@@ -34,8 +33,6 @@ struct ThreadState {
     buffer: ThreadBuffer,
     unwinder: ThreadUnwinder,
     stacks: StackCache,
-    /// This thread's most recent allocation, for spotting temporaries.
-    last_alloc: usize,
 }
 
 thread_local! {
@@ -55,6 +52,7 @@ impl Drop for ExitHook {
         if !state.is_null() {
             // SAFETY: created by Box::into_raw in `current_thread` and unreachable now.
             let state = unsafe { Box::from_raw(state) };
+            if std::env::var_os("MEMSCOPE_DEBUG_MEMO").is_some() { eprintln!("memo {} / {}", state.unwinder.memo_hits, state.unwinder.captures); }
             state.buffer.finish();
         }
     }
@@ -101,7 +99,6 @@ fn current_thread() -> Option<&'static mut ThreadState> {
             buffer: ThreadBuffer::register(thread),
             unwinder: ThreadUnwinder::new(),
             stacks: StackCache::new(),
-            last_alloc: 0,
         }));
         CURRENT.with(|c| c.set(state));
         EXIT_HOOK.with(|_| ());
@@ -117,42 +114,29 @@ fn thread_id() -> ThreadId {
 
 impl ThreadState {
     fn alloc(&mut self, ptr: usize, size: usize) {
-        let mut frames = [0u64; FRAMES_LIMIT];
         let depth = MAX_FRAMES.load(Ordering::Relaxed);
-        let count = self.unwinder.capture(&mut frames[..depth]);
-        let stack = stacks::intern(&frames[..count], &mut self.stacks);
-        // Time is taken before the block becomes visible to other threads' frees, so
-        // a free is never earlier than the allocation it frees.
-        let time_ns = clock::now_ns();
-        live::insert(ptr, LiveBlock { size: size as u64, stack });
-        self.last_alloc = ptr;
-        self.push(Event { time_ns, size: size as u64, stack, kind: EventKind::Alloc });
+        let stack = self.unwinder.capture(&mut self.stacks, depth);
+        // Taken after glibc returned the block: later than any free of the same address.
+        let ticks = clock::ticks();
+        self.push(RawEvent { ticks, ptr: ptr as u64, size: size as u64, stack, kind: RawKind::Alloc });
     }
 
-    fn free(&mut self, ptr: usize, block: LiveBlock) {
-        let kind = if self.last_alloc == ptr {
-            self.last_alloc = 0;
-            EventKind::FreeTemporary
-        } else {
-            EventKind::Free
-        };
-        self.push(Event { time_ns: clock::now_ns(), size: block.size, stack: block.stack, kind });
-    }
-
-    fn push(&mut self, event: Event) {
+    fn push(&mut self, event: RawEvent) {
         self.buffer.push(event, writer::is_running());
     }
 }
 
-fn orphan_alloc(ptr: usize, size: usize) {
-    let time_ns = clock::now_ns();
-    live::insert(ptr, LiveBlock { size: size as u64, stack: StackId::NONE });
-    push_orphan(thread_id(), Event { time_ns, size: size as u64, stack: StackId::NONE, kind: EventKind::Alloc });
-}
-
-fn orphan_free(block: LiveBlock) {
-    let event = Event { time_ns: clock::now_ns(), size: block.size, stack: block.stack, kind: EventKind::Free };
-    push_orphan(thread_id(), event);
+/// Records a free or an undone free; these need no stack.
+fn record_pointer_event(ptr: *mut c_void, kind: RawKind) {
+    if ptr.is_null() {
+        return;
+    }
+    let Some(_guard) = enter() else { return };
+    let event = RawEvent { ticks: clock::ticks(), ptr: ptr as u64, size: 0, stack: StackId::NONE, kind };
+    match current_thread() {
+        Some(state) => state.push(event),
+        None => push_orphan(thread_id(), event),
+    }
 }
 
 /// Enters the agent if it is recording and this thread is not already inside it.
@@ -169,45 +153,36 @@ pub fn record_alloc(ptr: *mut c_void, size: usize) {
     let Some(_guard) = enter() else { return };
     match current_thread() {
         Some(state) => state.alloc(ptr as usize, size),
-        None => orphan_alloc(ptr as usize, size),
+        None => {
+            let event = RawEvent {
+                ticks: clock::ticks(),
+                ptr: ptr as u64,
+                size: size as u64,
+                stack: StackId::NONE,
+                kind: RawKind::Alloc,
+            };
+            push_orphan(thread_id(), event);
+        }
     }
 }
 
-/// Records the free of `ptr`; call it before the memory is released, so that no other
-/// thread can be handed the same address while it is still in the live table.
+/// Records the free of `ptr`. Call it before the memory goes back to glibc: its
+/// timestamp must precede any reuse of the address by another thread.
 pub fn record_free(ptr: *mut c_void) {
-    if ptr.is_null() {
-        return;
-    }
-    let Some(_guard) = enter() else { return };
-    let Some(block) = live::remove(ptr as usize) else { return };
-    match current_thread() {
-        Some(state) => state.free(ptr as usize, block),
-        None => orphan_free(block),
-    }
+    record_pointer_event(ptr, RawKind::Free);
 }
 
 /// Records `realloc(ptr, size)` with both nonzero as a free of the old block and an
-/// allocation of the new one, as memcheck counts it. `real` performs the call.
+/// allocation of the new one, as memcheck counts it. `real` performs the call; if it
+/// fails, the old block is still the program's and the free is taken back.
 pub fn record_realloc(ptr: *mut c_void, size: usize, real: impl FnOnce() -> *mut c_void) -> *mut c_void {
-    let old = enter().and_then(|_guard| live::remove(ptr as usize));
+    record_free(ptr);
     let new = real();
     if new.is_null() {
-        // The old block is still the program's.
-        if let Some(block) = old {
-            live::insert(ptr as usize, block);
-        }
-        return new;
+        record_pointer_event(ptr, RawKind::FreeUndone);
+    } else {
+        record_alloc(new, size);
     }
-    if let Some(block) = old {
-        if let Some(_guard) = enter() {
-            match current_thread() {
-                Some(state) => state.free(ptr as usize, block),
-                None => orphan_free(block),
-            }
-        }
-    }
-    record_alloc(new, size);
     new
 }
 

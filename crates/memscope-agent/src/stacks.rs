@@ -3,12 +3,33 @@
 //! this thread) without touching the shared table or its lock.
 
 use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 
 use memscope_format::{StackDef, StackId};
 
-use crate::live::IdentityHasher;
+
+/// For keys that are already well mixed (stack hashes, mixed pointers): hashing them
+/// again would only cost time.
+#[derive(Default)]
+pub(crate) struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = n as u64;
+    }
+}
 
 struct Table {
     by_hash: HashMap<u64, StackId, BuildHasherDefault<IdentityHasher>>,

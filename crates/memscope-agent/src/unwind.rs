@@ -10,8 +10,11 @@ use std::sync::{Arc, Mutex};
 use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
 use framehop::Unwinder as _;
 
-use crate::config::UnwindMode;
+use memscope_format::StackId;
+
+use crate::config::{UnwindMode, FRAMES_LIMIT};
 use crate::modules::{LoadedModule, MappedBytes};
+use crate::stacks::{self, StackCache};
 
 struct Snapshot {
     unwinder: UnwinderX86_64<MappedBytes>,
@@ -27,7 +30,7 @@ static GENERATION: AtomicU64 = AtomicU64::new(0);
 /// only the agent's own module gets DWARF rules; every other address falls back to
 /// framehop's frame-pointer rule.
 pub(crate) fn install(modules: Vec<LoadedModule>, mode: UnwindMode) {
-    let own_address = ThreadUnwinder::capture as *const () as usize as u64;
+    let own_address = ThreadUnwinder::unwind as *const () as usize as u64;
     let mut unwinder = UnwinderX86_64::new();
     let mut own = 0..0;
     for module in modules {
@@ -46,20 +49,83 @@ pub(crate) fn install(modules: Vec<LoadedModule>, mode: UnwindMode) {
     GENERATION.store(generation, Ordering::Release);
 }
 
+/// Memo slots per thread, in sets of MEMO_WAYS keyed by the stack pointer: calls from
+/// sibling functions at the same depth share a stack pointer, so a set holds several.
+const MEMO_SLOTS: usize = 64;
+const MEMO_WAYS: usize = 4;
+/// Stack words one memo can vouch for; deeper unwinds are not memoized.
+const MEMO_READS: usize = 40;
+
+/// A past unwind. A stack is its chain of return addresses, each read from a slot
+/// whose place follows from the stack pointer and the return addresses below it; so
+/// when the stack pointer is the same and every slot still holds the same return
+/// address, the stack is the same, and a few compares replace the unwind. (Other words
+/// the unwinder read, such as saved frame pointers, are left out: in code built
+/// without frame pointers they hold whatever the register last held.)
+#[derive(Clone, Copy)]
+struct Memo {
+    sp: u64,
+    stack: StackId,
+    len: usize,
+    slots: [(u64, u64); MEMO_READS],
+}
+
+const EMPTY_MEMO: Memo = Memo { sp: 0, stack: StackId::NONE, len: 0, slots: [(0, 0); MEMO_READS] };
+
+/// Every word one unwind read, as (address, value).
+struct Reads {
+    len: usize,
+    words: [(u64, u64); 2 * MEMO_READS],
+}
+
+impl Reads {
+    fn record(&mut self, addr: u64, value: u64) {
+        if self.len < self.words.len() {
+            self.words[self.len] = (addr, value);
+        }
+        self.len += 1;
+    }
+
+    /// The return-address slots among the reads, or `None` if the unwind read more
+    /// than a memo can hold.
+    fn into_memo(self, sp: u64, returns: &[u64]) -> Option<Memo> {
+        if self.len > self.words.len() {
+            return None;
+        }
+        let mut memo = Memo { sp, ..EMPTY_MEMO };
+        for &(addr, value) in self.words[..self.len].iter().filter(|(_, v)| returns.contains(v)) {
+            *memo.slots.get_mut(memo.len)? = (addr, value);
+            memo.len += 1;
+        }
+        Some(memo)
+    }
+}
+
 /// One thread's unwinding state.
 pub(crate) struct ThreadUnwinder {
     snapshot: Option<Arc<Snapshot>>,
     cache: Box<CacheX86_64>,
     stack_top: u64,
+    memos: Box<[Memo]>,
+    /// Unwinds answered by a memo, and all unwinds: public so speed claims can be checked.
+    pub(crate) memo_hits: u64,
+    pub(crate) captures: u64,
 }
 
 impl ThreadUnwinder {
     pub(crate) fn new() -> Self {
-        ThreadUnwinder { snapshot: None, cache: Box::new(CacheX86_64::new()), stack_top: stack_top() }
+        ThreadUnwinder {
+            snapshot: None,
+            cache: Box::new(CacheX86_64::new()),
+            stack_top: stack_top(),
+            memos: vec![EMPTY_MEMO; MEMO_SLOTS].into_boxed_slice(),
+            memo_hits: 0,
+            captures: 0,
+        }
     }
 
-    /// Picks up a newer snapshot if the modules changed; the rule cache is keyed by
-    /// address, so it starts afresh with it.
+    /// Picks up a newer snapshot if the modules changed; rule cache and memos describe
+    /// the old code, so they start afresh with it.
     fn refresh(&mut self) {
         let latest = GENERATION.load(Ordering::Acquire);
         if self.snapshot.as_ref().is_some_and(|s| s.generation == latest) {
@@ -67,12 +133,12 @@ impl ThreadUnwinder {
         }
         self.snapshot = CURRENT.lock().unwrap_or_else(|e| e.into_inner()).clone();
         self.cache = Box::new(CacheX86_64::new());
+        self.memos.fill(EMPTY_MEMO);
     }
 
-    /// Fills `out` with return addresses, the caller of the hooked function first, and
-    /// returns how many were written.
+    /// The interned stack of the caller of the hooked function, at most `depth` frames.
     #[inline(never)]
-    pub(crate) fn capture(&mut self, out: &mut [u64]) -> usize {
+    pub(crate) fn capture(&mut self, stacks: &mut StackCache, depth: usize) -> StackId {
         self.refresh();
         let (ip, sp, bp): (u64, u64, u64);
         // SAFETY: reads three registers into outputs; touches no memory or stack.
@@ -81,32 +147,78 @@ impl ThreadUnwinder {
                  ip = out(reg) ip, sp = out(reg) sp, bp = out(reg) bp,
                  options(nomem, nostack, preserves_flags));
         }
-        let Some(snapshot) = self.snapshot.as_deref() else { return 0 };
+        self.captures += 1;
+        let set = (sp.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize % (MEMO_SLOTS / MEMO_WAYS) * MEMO_WAYS;
+        if let Some(stack) = self.memos[set..set + MEMO_WAYS].iter().find_map(|memo| memo.recall(sp)) {
+            self.memo_hits += 1;
+            return stack;
+        }
+        let mut frames = [0u64; FRAMES_LIMIT];
+        let (count, memo) = self.unwind(ip, sp, bp, &mut frames[..depth]);
+        let stack = stacks::intern(&frames[..count], stacks);
+        if let Some(memo) = memo {
+            self.memos[set..set + MEMO_WAYS].rotate_right(1);
+            self.memos[set] = Memo { stack, ..memo };
+        }
+        stack
+    }
+
+    /// Walks the stack with framehop into `out`, the agent's own frames left out; also
+    /// returns the memo of this walk when it can be memoized.
+    fn unwind(&mut self, ip: u64, sp: u64, bp: u64, out: &mut [u64]) -> (usize, Option<Memo>) {
+        let Some(snapshot) = self.snapshot.as_deref() else { return (0, None) };
         let top = self.stack_top;
+        let mut reads = Reads { len: 0, words: [(0, 0); 2 * MEMO_READS] };
         let mut read_stack = |addr: u64| {
             if addr >= sp && addr.wrapping_add(8) <= top && addr % 8 == 0 {
                 // SAFETY: addr lies between this frame's stack pointer and the top of
                 // this thread's stack, which is mapped and readable.
-                Ok(unsafe { *(addr as *const u64) })
+                let value = unsafe { *(addr as *const u64) };
+                reads.record(addr, value);
+                Ok(value)
             } else {
                 Err(())
             }
         };
         let regs = UnwindRegsX86_64::new(ip, sp, bp);
         let mut frames = snapshot.unwinder.iter_frames(ip, regs, &mut self.cache, &mut read_stack);
-        let mut count = 0;
+        let mut returns = [0u64; FRAMES_LIMIT];
+        let (mut walked, mut count) = (0, 0);
+        let mut complete = true;
+        // The walk ends at the outermost frame, or at the first word it may not read
+        // (as at the top of a thread's stack): both are fixed by the slots it read.
         while let Ok(Some(frame)) = frames.next() {
             let address = frame.address();
+            if walked < returns.len() {
+                returns[walked] = address;
+                walked += 1;
+            }
             if count == 0 && snapshot.own.contains(&address) {
                 continue;
             }
             if count == out.len() {
+                complete = false;
                 break;
             }
             out[count] = address;
             count += 1;
         }
-        count
+        // A walk cut short by the frame limit is not memoized: a deeper limit later
+        // would need more frames than it vouched for.
+        let memo = if complete { reads.into_memo(sp, &returns[..walked]) } else { None };
+        (count, memo)
+    }
+}
+
+impl Memo {
+    fn recall(&self, sp: u64) -> Option<StackId> {
+        if self.sp != sp || self.sp == 0 {
+            return None;
+        }
+        // SAFETY: every address was read from this thread's stack between the same
+        // stack pointer and the stack's top, which is still mapped.
+        let unchanged = self.slots[..self.len].iter().all(|&(addr, value)| unsafe { *(addr as *const u64) } == value);
+        unchanged.then_some(self.stack)
     }
 }
 

@@ -2,6 +2,7 @@
 //! definitions ahead of the events that use them, samples RSS, compresses, and cuts
 //! the trace into segments.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -15,8 +16,11 @@ use memscope_format::{
     StackTotals, ThreadId, TraceWriter,
 };
 
+use crate::buffer::RawEvent;
+use crate::clock::Calibration;
 use crate::config::Config;
 use crate::guard::Guard;
+use crate::matcher::Matcher;
 use crate::{buffer, clock, modules, recorder, stacks, unwind};
 
 static RUNNING: AtomicBool = AtomicBool::new(false);
@@ -96,7 +100,7 @@ pub(crate) fn start(config: &Config) -> Result<(), String> {
         max_frames: config.max_frames as u32,
     };
     let out = TraceWriter::new(file, &meta, ZSTD_LEVEL).map_err(|e| format!("cannot write {path}: {e}"))?;
-    let mut state = Box::new(WriterState::new(out));
+    let mut state = Box::new(WriterState::new(out, Calibration::measure()));
     state.start_segment();
     RUNNING.store(true, Ordering::Release);
     spawn_writer(state).inspect_err(|_| RUNNING.store(false, Ordering::Release))
@@ -160,6 +164,13 @@ fn command_line() -> Vec<String> {
 
 struct WriterState {
     out: TraceWriter<File>,
+    calibration: Calibration,
+    matcher: Matcher,
+    /// Scratch for one batch of paired events, and frees completed for other threads.
+    paired: Vec<Event>,
+    late: Vec<(ThreadId, Event)>,
+    /// Per thread buffer: the sequence number of the chunk to be written next.
+    next_chunk: HashMap<u64, u64>,
     failed: bool,
     dropped: u64,
     totals: Vec<StackTotals>,
@@ -177,9 +188,14 @@ struct WriterState {
 }
 
 impl WriterState {
-    fn new(out: TraceWriter<File>) -> Self {
+    fn new(out: TraceWriter<File>, calibration: Calibration) -> Self {
         WriterState {
             out,
+            calibration,
+            matcher: Matcher::default(),
+            paired: Vec::new(),
+            late: Vec::new(),
+            next_chunk: HashMap::new(),
             failed: false,
             dropped: 0,
             totals: Vec::new(),
@@ -233,37 +249,65 @@ impl WriterState {
 
     fn drain_full(&mut self) {
         for chunk in buffer::take_full() {
+            let (owner, seq) = chunk.position();
             let (thread, events) = chunk.take_unwritten();
-            self.write_events(thread, events);
+            self.write_raw(thread, events);
+            self.next_chunk.insert(owner, seq + 1);
             buffer::recycle(chunk);
         }
     }
 
     fn sweep(&mut self) {
-        let mut batches: Vec<(ThreadId, Vec<Event>)> = Vec::new();
-        buffer::sweep(|thread, events| batches.push((thread, events.to_vec())));
+        let mut batches: Vec<(ThreadId, Vec<RawEvent>)> = Vec::new();
+        let next_chunk = &self.next_chunk;
+        let is_next = |owner, seq| next_chunk.get(&owner).copied().unwrap_or(0) == seq;
+        buffer::sweep(is_next, |thread, events| batches.push((thread, events.to_vec())));
         for (thread, events) in batches {
-            self.write_events(thread, &events);
+            self.write_raw(thread, &events);
         }
         // Full chunks handed over during the sweep hold later events of the same
         // threads: write them now, in order.
         self.drain_full();
+        self.matcher.end_pass();
         if !self.rss.is_empty() {
             let samples = std::mem::take(&mut self.rss);
             self.attempt(|out| out.write_rss(&samples));
         }
     }
 
-    fn write_events(&mut self, thread: ThreadId, events: &[Event]) {
+    /// Pairs frees with allocations, converts ticks to nanoseconds and writes the
+    /// batch, then any frees of other threads that this batch's allocations completed.
+    fn write_raw(&mut self, thread: ThreadId, raw: &[RawEvent]) {
+        let mut paired = std::mem::take(&mut self.paired);
+        let mut late = std::mem::take(&mut self.late);
+        self.matcher.pair(thread, raw, &mut paired, &mut late);
+        self.write_events(thread, &mut paired);
+        late.sort_by_key(|(thread, event)| (*thread, event.time_ns));
+        for run in late.chunk_by(|a, b| a.0 == b.0) {
+            paired.clear();
+            paired.extend(run.iter().map(|(_, event)| *event));
+            self.write_events(run[0].0, &mut paired);
+        }
+        paired.clear();
+        late.clear();
+        self.paired = paired;
+        self.late = late;
+    }
+
+    fn write_events(&mut self, thread: ThreadId, events: &mut [Event]) {
         if events.is_empty() {
             return;
+        }
+        // Microseconds are finer than any report needs and compress far better.
+        for event in events.iter_mut() {
+            event.time_ns = self.calibration.ns(event.time_ns) / 1000 * 1000;
         }
         if self.segment_events >= SEGMENT_EVENTS {
             self.start_segment();
         }
         self.write_new_modules();
         self.write_new_stacks();
-        if self.attempt(|out| out.write_events(thread, events)) {
+        if self.attempt(|out| out.write_events(thread, &*events)) {
             events.iter().for_each(|event| self.count(event));
             self.segment_events += events.len() as u64;
         } else {
@@ -298,7 +342,7 @@ impl WriterState {
     fn start_segment(&mut self) {
         let start = SegmentStart {
             index: self.segment_index,
-            time_ns: clock::now_ns(),
+            time_ns: Calibration::now_ns(),
             temporary: self.temporary,
             frees: self.frees,
             stacks: self.totals.iter().filter(|t| t.alloc_blocks > 0).cloned().collect(),
@@ -307,7 +351,7 @@ impl WriterState {
         self.segment_events = 0;
         self.attempt(|out| out.write_segment_start(&start));
         self.refresh_modules();
-        let map = ModuleMap { time_ns: clock::now_ns(), modules: self.modules.clone() };
+        let map = ModuleMap { time_ns: Calibration::now_ns(), modules: self.modules.clone() };
         self.attempt(|out| out.write_modules(&map));
         let stacks = stacks::defined_since(0);
         self.stacks_written = stacks.len();
@@ -337,7 +381,7 @@ impl WriterState {
 
     fn write_new_modules(&mut self) {
         if self.refresh_modules() {
-            let map = ModuleMap { time_ns: clock::now_ns(), modules: self.modules.clone() };
+            let map = ModuleMap { time_ns: Calibration::now_ns(), modules: self.modules.clone() };
             self.attempt(|out| out.write_modules(&map));
         }
     }
@@ -359,12 +403,12 @@ impl WriterState {
             .and_then(|s| s.split_whitespace().nth(1))
             .and_then(|pages| pages.parse::<u64>().ok());
         if let Some(pages) = resident {
-            self.rss.push(RssSample { time_ns: clock::now_ns(), rss_bytes: pages * self.page_size });
+            self.rss.push(RssSample { time_ns: Calibration::now_ns(), rss_bytes: pages * self.page_size });
         }
     }
 
     fn end(&mut self, reason: EndReason) {
-        let end = End { time_ns: clock::now_ns(), reason, peak_rss_bytes: peak_rss(), dropped_events: self.dropped };
+        let end = End { time_ns: Calibration::now_ns(), reason, peak_rss_bytes: peak_rss(), dropped_events: self.dropped };
         self.attempt(|out| out.write_end(&end));
     }
 

@@ -164,28 +164,49 @@ fn decode_stacks(cur: &mut Cursor) -> Result<Vec<StackDef>, DecodeError> {
 pub(crate) fn encode_events(out: &mut Vec<u8>, thread: ThreadId, events: &[Event]) {
     put_u64(out, thread.0.into());
     put_u64(out, events.len() as u64);
+    // Times are stored in the coarsest unit that loses nothing: a recorder that keeps
+    // microseconds gets small, repetitive deltas that compress well.
+    let unit = if events.iter().all(|e| e.time_ns % 1000 == 0) { 1000 } else { 1 };
+    put_u64(out, unit);
     let mut previous = 0u64;
     for event in events {
         out.push(event.kind as u8);
-        put_i64(out, event.time_ns.wrapping_sub(previous) as i64);
-        previous = event.time_ns;
+        let time = event.time_ns / unit;
+        put_i64(out, time.wrapping_sub(previous) as i64);
+        previous = time;
         put_u64(out, event.size);
         put_u64(out, event.stack.0.into());
     }
 }
 
 fn decode_events(cur: &mut Cursor) -> Result<EventBatch, DecodeError> {
-    let thread = ThreadId(cur.u32()?);
+    let (thread, count, unit) = decode_events_head(cur)?;
     let mut previous = 0u64;
-    let events = (0..cur.len_prefix()?)
-        .map(|_| {
-            let tag = cur.u8()?;
-            let kind = EventKind::from_tag(tag).ok_or(DecodeError::BadEventKind(tag))?;
-            previous = previous.wrapping_add(cur.i64()? as u64);
-            Ok(Event { time_ns: previous, kind, size: cur.u64()?, stack: StackId(cur.u32()?) })
-        })
+    let events = (0..count)
+        .map(|_| decode_event(cur, unit, &mut previous))
         .collect::<Result<_, DecodeError>>()?;
     Ok(EventBatch { thread, events })
+}
+
+/// The thread, event count and time unit (ns per stored tick) that open an events
+/// payload.
+pub(crate) fn decode_events_head(cur: &mut Cursor) -> Result<(ThreadId, usize, u64), DecodeError> {
+    let thread = ThreadId(cur.u32()?);
+    let count = cur.len_prefix()?;
+    match cur.u64()? {
+        unit @ (1 | 1000) => Ok((thread, count, unit)),
+        other => Err(DecodeError::BadTimeUnit(other)),
+    }
+}
+
+/// One event; `previous` is the stored time of the event before it in the block (0 for
+/// the first), in `unit`s.
+pub(crate) fn decode_event(cur: &mut Cursor, unit: u64, previous: &mut u64) -> Result<Event, DecodeError> {
+    let tag = cur.u8()?;
+    let kind = EventKind::from_tag(tag).ok_or(DecodeError::BadEventKind(tag))?;
+    *previous = previous.wrapping_add(cur.i64()? as u64);
+    let time_ns = previous.wrapping_mul(unit);
+    Ok(Event { time_ns, kind, size: cur.u64()?, stack: StackId(cur.u32()?) })
 }
 
 pub(crate) fn encode_rss(out: &mut Vec<u8>, samples: &[RssSample]) {

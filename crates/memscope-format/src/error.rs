@@ -19,6 +19,9 @@ pub enum DecodeError {
     /// An event kind byte that no version of the recorder writes.
     #[error("unknown event kind {0}")]
     BadEventKind(u8),
+    /// A time unit other than nanoseconds or microseconds.
+    #[error("unknown time unit {0}")]
+    BadTimeUnit(u64),
     /// An end-reason tag that no version of the recorder writes.
     #[error("unknown end reason {0}")]
     BadEndReason(u64),
@@ -79,6 +82,12 @@ pub enum FormatError {
         /// What is wrong inside it.
         source: DecodeError,
     },
+    /// Events were asked of a block of another kind.
+    #[error("block at byte {offset} holds no events")]
+    NotEvents {
+        /// Where the block starts.
+        offset: u64,
+    },
     /// The trace has no preamble block.
     #[error("the trace has no header block")]
     MissingMeta,
@@ -95,6 +104,7 @@ impl FormatError {
             | FormatError::BadBlockKind { offset, .. }
             | FormatError::BadChecksum { offset }
             | FormatError::Decompress { offset }
+            | FormatError::NotEvents { offset }
             | FormatError::Decode { offset, .. } => Some(*offset),
             _ => None,
         }

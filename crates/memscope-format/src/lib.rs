@@ -8,7 +8,9 @@
 //! That is what lets readers decode segments in parallel and jump to any moment.
 //!
 //! [`TraceWriter`] writes traces; [`Trace`] reads them and keeps everything before a
-//! damaged or truncated tail, reporting where the damage starts.
+//! damaged or truncated tail, reporting where the damage starts. [`Trace::events`]
+//! decodes an events block lazily through an [`EventReader`], for readers that merge
+//! many blocks in time order.
 //!
 //! ```
 //! use memscope_format::{Event, EventKind, Meta, Record, StackId, ThreadId, Trace, TraceWriter};
@@ -33,6 +35,7 @@
 mod block;
 mod codec;
 mod error;
+mod event_reader;
 mod ids;
 mod reader;
 mod record;
@@ -42,6 +45,7 @@ mod writer;
 pub use crate::block::{BLOCK_HEADER_LEN, FILE_HEADER_LEN, MAGIC, VERSION};
 pub use crate::codec::BlockKind;
 pub use crate::error::{DecodeError, FormatError};
+pub use crate::event_reader::EventReader;
 pub use crate::ids::{StackId, ThreadId};
 pub use crate::reader::{BlockRef, Trace};
 pub use crate::record::{

@@ -3,6 +3,7 @@ use std::ops::Range;
 use crate::block::{RawBlockHeader, BLOCK_HEADER_LEN, FILE_HEADER_LEN, MAGIC, MAX_BLOCK_LEN, VERSION};
 use crate::codec::{self, BlockKind};
 use crate::error::FormatError;
+use crate::event_reader::EventReader;
 use crate::record::{Meta, Record};
 
 /// Where one block sits in the file.
@@ -76,6 +77,21 @@ impl<'a> Trace<'a> {
 
     /// Decompresses and decodes one block.
     pub fn decode_block(&self, block: &BlockRef) -> Result<Record, FormatError> {
+        let raw = self.decompress(block)?;
+        codec::decode(block.kind, &raw)
+            .map_err(|source| FormatError::Decode { offset: block.offset, source })
+    }
+
+    /// Decompresses an events block and returns a reader that decodes its events one at
+    /// a time, for readers that keep many blocks open at once.
+    pub fn events(&self, block: &BlockRef) -> Result<EventReader, FormatError> {
+        if block.kind != BlockKind::Events {
+            return Err(FormatError::NotEvents { offset: block.offset });
+        }
+        EventReader::new(self.decompress(block)?, block.offset)
+    }
+
+    fn decompress(&self, block: &BlockRef) -> Result<Vec<u8>, FormatError> {
         let start = block.offset as usize + BLOCK_HEADER_LEN;
         let payload = &self.data[start..start + block.compressed_len as usize];
         let raw = zstd::bulk::decompress(payload, block.raw_len as usize)
@@ -83,8 +99,7 @@ impl<'a> Trace<'a> {
         if raw.len() != block.raw_len as usize {
             return Err(FormatError::Decompress { offset: block.offset });
         }
-        codec::decode(block.kind, &raw)
-            .map_err(|source| FormatError::Decode { offset: block.offset, source })
+        Ok(raw)
     }
 
     /// Decodes the blocks of one segment in order.

@@ -31,6 +31,16 @@ impl<'a> Cursor<'a> {
         Cursor { data, pos: 0 }
     }
 
+    /// A cursor that resumes at byte `pos` of `data`.
+    pub(crate) fn at(data: &'a [u8], pos: usize) -> Self {
+        Cursor { data, pos }
+    }
+
+    /// How many bytes were read.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
     pub(crate) fn u64(&mut self) -> Result<u64, DecodeError> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {

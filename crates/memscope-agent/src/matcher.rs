@@ -1,0 +1,192 @@
+//! Pairs frees with their allocations on the writer thread, so the program's threads
+//! never share a live table.
+//!
+//! The writer sees each thread's events in order, but threads' batches in any order.
+//! Pairing is still exact because every free is timestamped before the block goes back
+//! to glibc and every allocation after glibc hands it out: of all allocations of the
+//! same address, a free belongs to the latest one that is not later than itself. A free
+//! whose allocation has not been seen yet (another thread's batch still to come) waits.
+
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+use memscope_format::{Event, EventKind, StackId, ThreadId};
+
+use crate::buffer::{RawEvent, RawKind};
+use crate::stacks::IdentityHasher;
+
+/// One allocation of an address.
+#[derive(Copy, Clone, Debug)]
+struct Block {
+    ticks: u64,
+    size: u64,
+    stack: StackId,
+}
+
+#[derive(Copy, Clone, Debug)]
+struct WaitingFree {
+    ticks: u64,
+    thread: ThreadId,
+    /// The writer pass in which it arrived, to give up on frees of addresses the
+    /// agent never saw allocated.
+    pass: u64,
+}
+
+/// Per thread: its latest allocation (pointer, ticks), for spotting temporaries, and
+/// the block its latest free released, in case a failed realloc takes that free back.
+#[derive(Default)]
+struct Cursor {
+    last_alloc: Option<(u64, u64)>,
+    last_freed: Option<(u64, Block)>,
+}
+
+type PtrMap<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
+
+/// Passes after which a free still without its allocation is dropped: by then every
+/// thread's events up to it have been swept.
+const WAIT_PASSES: u64 = 3;
+
+#[derive(Default)]
+pub(crate) struct Matcher {
+    live: PtrMap<Block>,
+    /// Older allocations of an address that is live again, whose frees are still to
+    /// come (rare: only across threads).
+    shadowed: PtrMap<Vec<Block>>,
+    waiting: PtrMap<Vec<WaitingFree>>,
+    threads: HashMap<ThreadId, Cursor>,
+    pass: u64,
+    /// Frees whose allocation was never seen.
+    pub(crate) unmatched: u64,
+}
+
+/// The key under which a pointer is kept: pointers are 16-byte aligned and clustered,
+/// so rotate the zero bits away and multiply by an odd constant (still one-to-one).
+fn key(ptr: u64) -> u64 {
+    ptr.rotate_right(4).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+impl Matcher {
+    /// Turns one thread's raw events into trace events, appended to `out`; frees
+    /// completed by these allocations for other threads go to `late`.
+    pub(crate) fn pair(
+        &mut self,
+        thread: ThreadId,
+        raw: &[RawEvent],
+        out: &mut Vec<Event>,
+        late: &mut Vec<(ThreadId, Event)>,
+    ) {
+        let mut cursor = self.threads.remove(&thread).unwrap_or_default();
+        for event in raw {
+            match event.kind {
+                RawKind::Alloc => self.alloc(&mut cursor, event, out, late),
+                RawKind::Free => {
+                    if let Some(freed) = self.free(&mut cursor, thread, event.ptr, event.ticks) {
+                        out.push(freed);
+                    }
+                }
+                RawKind::FreeUndone => self.undo_free(&mut cursor, event, out),
+            }
+        }
+        self.threads.insert(thread, cursor);
+    }
+
+    fn alloc(&mut self, cursor: &mut Cursor, event: &RawEvent, out: &mut Vec<Event>, late: &mut Vec<(ThreadId, Event)>) {
+        let block = Block { ticks: event.ticks, size: event.size, stack: event.stack };
+        let k = key(event.ptr);
+        if let Some(previous) = self.live.insert(k, block) {
+            self.shadowed.entry(k).or_default().push(previous);
+        }
+        cursor.last_alloc = Some((event.ptr, event.ticks));
+        out.push(Event { time_ns: event.ticks, size: event.size, stack: event.stack, kind: EventKind::Alloc });
+        self.retry_waiting(k, late);
+    }
+
+    /// Frees that arrived before this allocation and belong to it.
+    fn retry_waiting(&mut self, k: u64, late: &mut Vec<(ThreadId, Event)>) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        let Some(mut waiting) = self.waiting.remove(&k) else { return };
+        waiting.sort_by_key(|w| w.ticks);
+        let mut still = Vec::new();
+        for free in waiting {
+            match self.take_block(k, free.ticks) {
+                Some(block) => late.push((free.thread, freed(block, free.ticks, EventKind::Free))),
+                None => still.push(free),
+            }
+        }
+        if !still.is_empty() {
+            self.waiting.insert(k, still);
+        }
+    }
+
+    fn free(&mut self, cursor: &mut Cursor, thread: ThreadId, ptr: u64, ticks: u64) -> Option<Event> {
+        let k = key(ptr);
+        let Some(block) = self.take_block(k, ticks) else {
+            self.waiting.entry(k).or_default().push(WaitingFree { ticks, thread, pass: self.pass });
+            return None;
+        };
+        cursor.last_freed = Some((ptr, block));
+        let temporary = cursor.last_alloc == Some((ptr, block.ticks));
+        if temporary {
+            cursor.last_alloc = None;
+        }
+        let kind = if temporary { EventKind::FreeTemporary } else { EventKind::Free };
+        Some(freed(block, ticks, kind))
+    }
+
+    /// The latest allocation of the address made no later than `ticks`.
+    fn take_block(&mut self, k: u64, ticks: u64) -> Option<Block> {
+        if self.shadowed.is_empty() {
+            // The common case: one allocation of the address is known, one lookup.
+            let block = self.live.remove(&k)?;
+            if block.ticks <= ticks {
+                return Some(block);
+            }
+            self.live.insert(k, block);
+            return None;
+        }
+        let live = self.live.get(&k).map(|b| b.ticks).filter(|&t| t <= ticks);
+        let older = self.shadowed.get(&k).and_then(|blocks| {
+            blocks.iter().enumerate().filter(|(_, b)| b.ticks <= ticks).max_by_key(|(_, b)| b.ticks)
+        });
+        match (live, older.map(|(i, b)| (i, b.ticks))) {
+            (Some(l), Some((_, o))) if l >= o => self.live.remove(&k),
+            (_, Some((i, _))) => {
+                let blocks = self.shadowed.get_mut(&k)?;
+                let block = blocks.swap_remove(i);
+                if blocks.is_empty() {
+                    self.shadowed.remove(&k);
+                }
+                Some(block)
+            }
+            (Some(_), None) => self.live.remove(&k),
+            (None, None) => None,
+        }
+    }
+
+    /// A realloc that failed after its free was recorded: the block is live again.
+    fn undo_free(&mut self, cursor: &mut Cursor, event: &RawEvent, out: &mut Vec<Event>) {
+        let Some((ptr, block)) = cursor.last_freed.take().filter(|(p, _)| *p == event.ptr) else { return };
+        self.live.insert(key(ptr), block);
+        out.push(Event { time_ns: event.ticks, size: block.size, stack: block.stack, kind: EventKind::Alloc });
+    }
+
+    /// Ends a writer pass: frees that waited too long had no tracked allocation.
+    pub(crate) fn end_pass(&mut self) {
+        self.pass += 1;
+        let pass = self.pass;
+        let mut dropped = 0;
+        self.waiting.retain(|_, frees| {
+            let before = frees.len();
+            frees.retain(|f| pass - f.pass <= WAIT_PASSES);
+            dropped += (before - frees.len()) as u64;
+            !frees.is_empty()
+        });
+        self.unmatched += dropped;
+    }
+}
+
+fn freed(block: Block, ticks: u64, kind: EventKind) -> Event {
+    Event { time_ns: ticks, size: block.size, stack: block.stack, kind }
+}

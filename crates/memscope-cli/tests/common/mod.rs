@@ -1,0 +1,459 @@
+//! Helpers shared by the `record*` integration tests: building the C and C++ fixtures
+//! in `tests/fixtures/record`, running them under `memscope run`, reading
+//! `summary --json` and `leaks --json`, and running the same programs under valgrind.
+//!
+//! Each test binary uses only part of this module.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Output, Stdio};
+use std::sync::{mpsc, Mutex, OnceLock};
+use std::time::Duration;
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// The `memscope` executable, after checking that the preload library sits beside it.
+pub fn memscope_bin() -> PathBuf {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_memscope"));
+    let preload = bin.with_file_name("libmemscope_preload.so");
+    assert!(
+        preload.is_file(),
+        "{} is missing: run `cargo build --release --workspace` (with the same \
+         CARGO_TARGET_DIR) before these tests",
+        preload.display()
+    );
+    bin
+}
+
+/// `memscope ARGS`, run to completion with its output captured.
+pub fn memscope<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    Command::new(memscope_bin()).args(args).stdin(Stdio::null()).output().expect("run memscope")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Fails if any output of memscope shows a Rust panic or backtrace.
+pub fn assert_no_panic(output: &Output) {
+    for stream in [&output.stdout, &output.stderr] {
+        let stream = text(stream);
+        assert!(!stream.contains("panicked"), "a panic:\n{stream}");
+        assert!(!stream.contains("RUST_BACKTRACE"), "a panic:\n{stream}");
+    }
+}
+
+/// Requires a failure told in exactly one line that starts with "memscope:" and
+/// contains `message`, and nothing on stdout.
+pub fn assert_one_line_error(output: &Output, message: &str) {
+    assert_no_panic(output);
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success(), "exit status {:?}; stderr:\n{stderr}", output.status);
+    assert_eq!(stderr.lines().count(), 1, "not one line:\n{stderr}");
+    assert!(stderr.starts_with("memscope: "), "{stderr}");
+    assert!(stderr.contains(message), "{message:?} not in: {stderr}");
+    assert!(output.stdout.is_empty(), "stdout: {}", text(&output.stdout));
+}
+
+// ---------------------------------------------------------------------------------
+// Fixtures
+
+/// A fixture's source file.
+pub fn fixture_source(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/record").join(name)
+}
+
+/// The line of `source` whose comment is exactly `/* MARKER */`, 1-based.
+pub fn marker_line(source: &str, marker: &str) -> u32 {
+    let path = fixture_source(source);
+    let code = std::fs::read_to_string(&path).expect("read fixture source");
+    let comment = format!("/* {marker} */");
+    let mut lines = code.lines().enumerate().filter(|(_, line)| line.contains(&comment));
+    let (index, _) = lines.next().unwrap_or_else(|| panic!("no {comment} in {}", path.display()));
+    assert!(lines.next().is_none(), "{comment} marks more than one line of {source}");
+    index as u32 + 1
+}
+
+/// Compiles `source` (`.c` with gcc, `.cpp` with g++) with `-g` and `flags`, once per
+/// test process and set of flags. Binaries go to cargo's temporary directory for
+/// integration tests; each is written under a private name and renamed into place, so
+/// test processes running at once never see a half-written one.
+pub fn build(source: &str, flags: &[&str]) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let key = format!("{source} {}", flags.join(" "));
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(path) = built.get(&key) {
+        return path.clone();
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("record-fixtures");
+    std::fs::create_dir_all(&dir).expect("create the fixture directory");
+    let stem = Path::new(source).file_stem().and_then(OsStr::to_str).expect("a file name");
+    let tag: String = flags.concat().chars().filter(char::is_ascii_alphanumeric).collect();
+    let binary = dir.join(format!("{stem}-{tag}"));
+    let partial = dir.join(format!(".{stem}-{tag}.{}", std::process::id()));
+    let compiler = if source.ends_with(".cpp") { "g++" } else { "gcc" };
+    let output = Command::new(compiler)
+        .arg("-g")
+        .args(flags)
+        .arg(fixture_source(source))
+        .arg("-o")
+        .arg(&partial)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {compiler}: {e}"));
+    assert!(output.status.success(), "{compiler} {source}:\n{}", text(&output.stderr));
+    std::fs::rename(&partial, &binary).expect("move the fixture into place");
+    built.insert(key, binary.clone());
+    binary
+}
+
+/// Built the way the tests of exact stacks want it: no optimisation, so every call
+/// stays a call (no tail calls, no inlining).
+pub fn build_plain(source: &str) -> PathBuf {
+    let mut flags = vec!["-O0"];
+    if source.ends_with(".c") {
+        flags.push("-pthread");
+    }
+    build(source, &flags)
+}
+
+// ---------------------------------------------------------------------------------
+// Recording
+
+/// One `memscope run`: its output and the trace it wrote, in a directory of its own.
+pub struct Recording {
+    pub dir: TempDir,
+    pub trace: PathBuf,
+    pub output: Output,
+}
+
+impl Recording {
+    pub fn code(&self) -> Option<i32> {
+        self.output.status.code()
+    }
+
+    pub fn stderr(&self) -> String {
+        text(&self.output.stderr)
+    }
+
+    pub fn summary(&self) -> Summary {
+        summary(&self.trace)
+    }
+
+    pub fn leaks(&self) -> Vec<Leak> {
+        leaks(&self.trace)
+    }
+
+    /// The files memscope wrote to its directory, sorted by name.
+    pub fn files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.dir.path())
+            .expect("list the trace directory")
+            .map(|entry| entry.expect("a directory entry").file_name().to_string_lossy().into())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// `memscope run OPTIONS -o DIR/trace -- PROGRAM ARGS`, in a fresh directory.
+pub fn record_with<S: AsRef<OsStr>>(options: &[&str], program: &Path, args: &[S]) -> Recording {
+    let dir = tempfile::tempdir().expect("create a temporary directory");
+    let trace = dir.path().join("trace");
+    let mut command = Command::new(memscope_bin());
+    command
+        .arg("run")
+        .args(options)
+        .arg("-o")
+        .arg(&trace)
+        .arg("--")
+        .arg(program)
+        .args(args)
+        .current_dir(dir.path());
+    let output = output_within(command, RUN_TIMEOUT);
+    assert_no_panic(&output);
+    Recording { dir, trace, output }
+}
+
+/// Longer than any fixture needs by far: reaching it means a hang.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `command` in a process group of its own and collects its output. If it is not
+/// done within `timeout`, the group's processes are shown with gdb, then killed, and
+/// the test fails: the recorder must never hang its host.
+pub fn output_within(mut command: Command, timeout: Duration) -> Output {
+    let child = command
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the command");
+    let group = child.id() as i32;
+    let (done, outcome) = mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output()));
+    match outcome.recv_timeout(timeout) {
+        Ok(output) => output.expect("wait for the command"),
+        Err(_) => {
+            let stacks = group_backtraces(group);
+            // SAFETY: kill has no memory effects; the group is the one started above.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+            let _ = outcome.recv();
+            panic!("{command:?} still runs after {timeout:?}; its threads were:\n{stacks}");
+        }
+    }
+}
+
+/// `gdb -batch -ex 'thread apply all bt'` for every process of `group`.
+fn group_backtraces(group: i32) -> String {
+    let mut report = String::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // Fields after the command name, which is in parentheses: state ppid pgrp ...
+        let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        if rest.split_whitespace().nth(2) != Some(&group.to_string()) {
+            continue;
+        }
+        let gdb = Command::new("gdb")
+            .args(["-batch", "-ex", "thread apply all bt", "-p", &pid.to_string()])
+            .stdin(Stdio::null())
+            .output();
+        let shown = gdb.map_or_else(|e| format!("gdb: {e}"), |o| text(&o.stdout));
+        report.push_str(&format!("--- pid {pid}: {stat}\n{shown}\n"));
+    }
+    report
+}
+
+/// `memscope run -o DIR/trace -- PROGRAM ARGS`, in a fresh directory.
+pub fn record<S: AsRef<OsStr>>(program: &Path, args: &[S]) -> Recording {
+    record_with(&[], program, args)
+}
+
+/// Runs a report that must succeed, and parses its JSON.
+fn report_json(report: &str, trace: &Path) -> Value {
+    let output = memscope(&[OsStr::new(report), trace.as_os_str(), OsStr::new("--json")]);
+    assert_no_panic(&output);
+    assert!(output.status.success(), "memscope {report}: {}", text(&output.stderr));
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("memscope {report} --json: {e}: {}", text(&output.stdout)))
+}
+
+/// `memscope summary TRACE --json`.
+#[derive(Clone, Debug)]
+pub struct Summary(pub Value);
+
+impl Summary {
+    /// A whole-number field; panics if it is missing or not one.
+    pub fn n(&self, key: &str) -> u64 {
+        self.0[key].as_u64().unwrap_or_else(|| panic!("no whole number {key} in {}", self.0))
+    }
+
+    /// A milliseconds field.
+    pub fn ms(&self, key: &str) -> f64 {
+        self.0[key].as_f64().unwrap_or_else(|| panic!("no number {key} in {}", self.0))
+    }
+
+    pub fn complete(&self) -> bool {
+        self.0["complete"].as_bool().unwrap_or_else(|| panic!("no complete in {}", self.0))
+    }
+
+    pub fn end_reason(&self) -> Option<&str> {
+        self.0["end_reason"].as_str()
+    }
+
+    /// The counts valgrind also reports.
+    pub fn heap(&self) -> HeapCounts {
+        HeapCounts {
+            allocations: self.n("allocations"),
+            frees: self.n("frees"),
+            bytes_allocated: self.n("bytes_allocated"),
+            leaked_bytes: self.n("leaked_bytes"),
+            leaked_blocks: self.n("leaked_blocks"),
+        }
+    }
+}
+
+pub fn summary(trace: &Path) -> Summary {
+    Summary(report_json("summary", trace))
+}
+
+/// One frame of a leak's stack.
+#[derive(Clone, Debug)]
+pub struct Frame {
+    pub function: String,
+    pub file: Option<String>,
+    pub line: Option<u64>,
+    pub module: String,
+    pub address: u64,
+}
+
+/// One row of `memscope leaks --json`.
+#[derive(Clone, Debug)]
+pub struct Leak {
+    pub bytes: u64,
+    pub blocks: u64,
+    pub allocations: u64,
+    /// Innermost first.
+    pub stack: Vec<Frame>,
+}
+
+impl Leak {
+    /// The stack without the C++ runtime's `operator new` frames, which call malloc on
+    /// the program's behalf: the first frame is then the program's allocating function.
+    pub fn program_stack(&self) -> &[Frame] {
+        let runtime = self.stack.iter().take_while(|f| f.function.starts_with("operator new"));
+        &self.stack[runtime.count()..]
+    }
+
+    /// The allocating function, as `program_stack` shows it.
+    pub fn site(&self) -> &str {
+        self.program_stack().first().map_or("", |f| f.function.as_str())
+    }
+
+    /// Requires the allocating frame to be `function` at `source`:`line`, with the
+    /// source file named by its full path as it was given to the compiler.
+    pub fn assert_site(&self, function: &str, source: &str, line: u32) {
+        let frame = self.program_stack().first().unwrap_or_else(|| panic!("empty stack: {self:?}"));
+        assert_eq!(frame.function, function, "{self:#?}");
+        assert_eq!(frame.file.as_deref().map(PathBuf::from), Some(fixture_source(source)), "{self:#?}");
+        assert_eq!(frame.line, Some(u64::from(line)), "{self:#?}");
+    }
+
+    /// Distinct return addresses on the stack (inlined frames share one).
+    pub fn addresses(&self) -> usize {
+        let mut addresses: Vec<u64> = self.stack.iter().map(|f| f.address).collect();
+        addresses.dedup();
+        addresses.len()
+    }
+}
+
+fn frame(value: &Value) -> Frame {
+    Frame {
+        function: value["function"].as_str().expect("function").to_owned(),
+        file: value["file"].as_str().map(str::to_owned),
+        line: value["line"].as_u64(),
+        module: value["module"].as_str().expect("module").to_owned(),
+        address: value["address"].as_u64().expect("address"),
+    }
+}
+
+pub fn leaks(trace: &Path) -> Vec<Leak> {
+    let rows = report_json("leaks", trace);
+    let rows = rows.as_array().unwrap_or_else(|| panic!("leaks --json is not an array: {rows}"));
+    rows.iter()
+        .map(|row| {
+            let n = |key: &str| row[key].as_u64().unwrap_or_else(|| panic!("{key} in {row}"));
+            Leak {
+                bytes: n("bytes"),
+                blocks: n("blocks"),
+                allocations: n("allocations"),
+                stack: row["stack"].as_array().expect("stack").iter().map(frame).collect(),
+            }
+        })
+        .collect()
+}
+
+/// The leak rows whose allocating function is `function`.
+pub fn leaks_at<'a>(leaks: &'a [Leak], function: &str) -> Vec<&'a Leak> {
+    leaks.iter().filter(|leak| leak.site() == function).collect()
+}
+
+/// The one leak row whose allocating function is `function`.
+pub fn leak_at<'a>(leaks: &'a [Leak], function: &str) -> &'a Leak {
+    let found = leaks_at(leaks, function);
+    assert_eq!(found.len(), 1, "want one leak row at {function}, got {found:#?}\nall: {leaks:#?}");
+    found[0]
+}
+
+// ---------------------------------------------------------------------------------
+// Valgrind
+
+/// The numbers memcheck's HEAP SUMMARY and memscope's summary have in common.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct HeapCounts {
+    pub allocations: u64,
+    pub frees: u64,
+    pub bytes_allocated: u64,
+    pub leaked_bytes: u64,
+    pub leaked_blocks: u64,
+}
+
+impl std::ops::Sub for HeapCounts {
+    type Output = HeapCounts;
+    fn sub(self, base: HeapCounts) -> HeapCounts {
+        HeapCounts {
+            allocations: self.allocations - base.allocations,
+            frees: self.frees - base.frees,
+            bytes_allocated: self.bytes_allocated - base.bytes_allocated,
+            leaked_bytes: self.leaked_bytes - base.leaked_bytes,
+            leaked_blocks: self.leaked_blocks - base.leaked_blocks,
+        }
+    }
+}
+
+/// Whether valgrind is installed; tests that need it print a note and pass without it.
+pub fn have_valgrind() -> bool {
+    let found = Command::new("valgrind").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!("note: valgrind is not installed; skipping the comparison");
+    }
+    found
+}
+
+/// Numbers in valgrind's reports have thousands separators.
+fn number_before(line: &str, word: &str) -> u64 {
+    let at = line.find(word).unwrap_or_else(|| panic!("no {word:?} in {line:?}"));
+    let digits: String = line[..at]
+        .trim_end()
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    digits.parse().unwrap_or_else(|_| panic!("no number before {word:?} in {line:?}"))
+}
+
+/// Parses memcheck's "in use at exit: B bytes in N blocks" and "total heap usage: X
+/// allocs, Y frees, Z bytes allocated" lines.
+pub fn parse_valgrind(log: &str) -> HeapCounts {
+    let line = |key: &str| {
+        log.lines().find(|line| line.contains(key)).unwrap_or_else(|| panic!("no {key:?} in:\n{log}"))
+    };
+    let in_use = line("in use at exit:");
+    let usage = line("total heap usage:");
+    HeapCounts {
+        allocations: number_before(usage, " allocs"),
+        frees: number_before(usage, " frees"),
+        bytes_allocated: number_before(usage, " bytes allocated"),
+        leaked_bytes: number_before(in_use, " bytes in"),
+        leaked_blocks: number_before(in_use, " blocks"),
+    }
+}
+
+/// Runs `program args` under memcheck, freeing nothing at exit that the program does
+/// not free itself; `env` is set in the program's environment.
+pub fn valgrind<S: AsRef<OsStr>>(
+    program: &Path,
+    args: &[S],
+    env: &[(&str, &OsStr)],
+    dir: &Path,
+) -> HeapCounts {
+    let log = dir.join("valgrind.log");
+    let output = Command::new("valgrind")
+        .args(["--tool=memcheck", "--run-libc-freeres=no", "--run-cxx-freeres=no"])
+        .arg(format!("--log-file={}", log.display()))
+        .arg(program)
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run valgrind");
+    let log = std::fs::read_to_string(&log).expect("read valgrind's log");
+    assert!(output.status.code().is_some(), "valgrind: {:?}\n{log}", output.status);
+    parse_valgrind(&log)
+}

@@ -1,0 +1,149 @@
+//! Issue 2, "Record any program": every way a recorded program can end, with the
+//! fixture `endings.c`. The trace must say how the program ended and hold everything
+//! it allocated before; the program's exit status must pass through `memscope run`.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{build_plain, leak_at, leaks, leaks_at, marker_line, record, summary, Recording};
+
+fn endings() -> PathBuf {
+    build_plain("endings.c")
+}
+
+/// Requires the trace to hold `blocks` leaked blocks of `size` bytes from `site`,
+/// named with its line in endings.c.
+fn assert_leak(leaks: &[common::Leak], site: &str, blocks: u64, size: u64) {
+    let leak = leak_at(leaks, site);
+    assert_eq!((leak.blocks, leak.bytes), (blocks, blocks * size), "{leak:#?}");
+    leak.assert_site(site, "endings.c", marker_line("endings.c", site));
+}
+
+/// Runs `endings ARGS`; requires `memscope run` to exit `code` and the trace to say
+/// it ended by `reason` after leaking 3 blocks of 100 bytes from `ending_site`.
+fn assert_ending(args: &[&str], code: i32, reason: &str) -> Recording {
+    let run = record(&endings(), args);
+    assert_eq!(run.code(), Some(code), "{args:?}: {}", run.stderr());
+    let summary = run.summary();
+    assert!(summary.complete(), "{args:?}: {summary:?}");
+    assert_eq!(summary.end_reason(), Some(reason), "{args:?}: {summary:?}");
+    assert_eq!(summary.n("dropped_events"), 0);
+    assert_leak(&run.leaks(), "ending_site", 3, 100);
+    run
+}
+
+#[test]
+fn a_segfault_ends_the_trace_with_signal_11_and_run_exits_139() {
+    assert_ending(&["segv"], 139, "signal 11");
+}
+
+#[test]
+fn abort_ends_the_trace_with_signal_6_and_run_exits_134() {
+    assert_ending(&["abort"], 134, "signal 6");
+}
+
+#[test]
+fn exit_and_return_from_main_end_with_exit() {
+    assert_ending(&["exit", "3"], 3, "exit");
+    assert_ending(&["return", "4"], 4, "exit");
+}
+
+#[test]
+fn underscore_exit_and_underscore_capital_exit_complete_the_trace() {
+    assert_ending(&["_exit", "5"], 5, "_exit");
+    assert_ending(&["_Exit", "6"], 6, "_exit");
+}
+
+#[test]
+fn kill_9_loses_at_most_the_last_flush_interval() {
+    // The fixture allocates, sleeps 500 ms (ten flush intervals), then SIGKILLs itself.
+    let run = record(&endings(), &["kill9"]);
+    assert_eq!(run.code(), Some(128 + 9), "{}", run.stderr());
+    let summary = run.summary();
+    assert!(!summary.complete(), "{summary:?}");
+    assert_eq!(summary.end_reason(), None, "{summary:?}");
+    assert!(summary.ms("runtime_ms") >= 400.0, "{summary:?}");
+    assert_leak(&run.leaks(), "ending_site", 4, 100);
+}
+
+#[test]
+fn exec_completes_the_old_images_trace_and_the_new_image_writes_its_own() {
+    let run = record(&endings(), &["exec"]);
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    assert_eq!(run.files(), ["trace", "trace.1"]);
+
+    let before = run.summary();
+    assert!(before.complete(), "{before:?}");
+    assert_eq!(before.end_reason(), Some("exec"));
+    let before_leaks = run.leaks();
+    assert_leak(&before_leaks, "before_exec_site", 3, 111);
+    assert!(leaks_at(&before_leaks, "after_exec_site").is_empty(), "{before_leaks:#?}");
+
+    let next = run.dir.path().join("trace.1");
+    let after = summary(&next);
+    assert!(after.complete(), "{after:?}");
+    assert_eq!(after.end_reason(), Some("exit"));
+    let after_leaks = leaks(&next);
+    assert_leak(&after_leaks, "after_exec_site", 2, 222);
+    // The same process, but the new image's numbers are its own.
+    assert!(leaks_at(&after_leaks, "before_exec_site").is_empty(), "{after_leaks:#?}");
+}
+
+#[test]
+fn a_forked_child_records_nothing_in_the_parents_trace() {
+    // The child, and a grandchild that ends with _exit, each leak 5 x 55 bytes and
+    // free nothing of the parent's.
+    let run = record(&endings(), &["fork"]);
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    assert_eq!(run.files(), ["trace"], "a child that does not exec writes no trace");
+    let summary = run.summary();
+    assert_eq!(summary.end_reason(), Some("exit"));
+    assert_eq!(summary.n("threads"), 1, "{summary:?}");
+    let leaks = run.leaks();
+    assert_leak(&leaks, "parent_site", 3, 111);
+    assert_leak(&leaks, "parent_after_fork_site", 1, 77);
+    assert!(leaks_at(&leaks, "child_site").is_empty(), "{leaks:#?}");
+}
+
+#[test]
+fn a_forked_child_that_execs_writes_a_trace_of_its_own() {
+    let run = record(&endings(), &["fork-exec"]);
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    assert_eq!(run.files(), ["trace", "trace.1"]);
+    let parent = run.leaks();
+    assert_leak(&parent, "parent_site", 3, 111);
+    assert_leak(&parent, "parent_after_fork_site", 1, 77);
+    assert!(leaks_at(&parent, "child_site").is_empty(), "{parent:#?}");
+    assert!(leaks_at(&parent, "after_exec_site").is_empty(), "{parent:#?}");
+
+    let child = run.dir.path().join("trace.1");
+    assert_eq!(summary(&child).end_reason(), Some("exit"));
+    let child_leaks = leaks(&child);
+    assert_leak(&child_leaks, "after_exec_site", 2, 222);
+    assert!(leaks_at(&child_leaks, "child_site").is_empty(), "{child_leaks:#?}");
+    assert!(leaks_at(&child_leaks, "parent_site").is_empty(), "{child_leaks:#?}");
+}
+
+#[test]
+fn three_hundred_short_lived_threads_are_counted_exactly() {
+    const THREADS: u64 = 300;
+    const PAIRS: u64 = 50;
+    // The same threads without their malloc/free pairs: whatever pthread_create and
+    // the thread exits allocate is in both runs.
+    let base = record(&endings(), &["threads", "300", "0"]);
+    let run = record(&endings(), &["threads", "300", "50"]);
+    assert_eq!((base.code(), run.code()), (Some(0), Some(0)), "{}{}", base.stderr(), run.stderr());
+    let (base, summary) = (base.summary(), run.summary());
+    for key in ["allocations", "frees", "temporary_allocations"] {
+        assert_eq!(summary.n(key) - base.n(key), THREADS * PAIRS, "{key}: {base:?}\n{summary:?}");
+    }
+    assert_eq!(summary.n("bytes_allocated") - base.n("bytes_allocated"), THREADS * PAIRS * 48);
+    assert_eq!(summary.n("leaked_blocks"), base.n("leaked_blocks"), "{base:?}\n{summary:?}");
+    assert_eq!(summary.n("threads"), THREADS + 1, "{summary:?}");
+    assert_eq!(summary.n("dropped_events"), 0);
+    let leaks = run.leaks();
+    assert_leak(&leaks, "thread_leak_site", THREADS, 33);
+    let temporary = leaks_at(&leaks, "thread_temp_site");
+    assert!(temporary.is_empty(), "{temporary:#?}");
+}

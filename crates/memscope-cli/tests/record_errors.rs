@@ -1,0 +1,194 @@
+//! Issue 2, "Record any program": bad input gets a clear one-line error and a non-zero
+//! exit, never a panic. A damaged trace is reported on as far as it is readable, with
+//! one warning line saying where the damage starts.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use common::{assert_no_panic, assert_one_line_error, build_plain, memscope, text, Recording};
+use tempfile::TempDir;
+
+/// `memscope run -- PROGRAM` from a fresh directory, with no -o.
+fn run_program(program: &Path) -> std::process::Output {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let output = std::process::Command::new(common::memscope_bin())
+        .args(["run", "--"])
+        .arg(program)
+        .current_dir(dir.path())
+        .output()
+        .expect("run memscope");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).expect("list").collect();
+    assert!(left.is_empty(), "a trace was written for a program that never ran");
+    output
+}
+
+#[test]
+fn a_missing_command_exits_127_with_one_line() {
+    let output = run_program(Path::new("/nonexistent/program"));
+    assert_one_line_error(&output, "cannot run /nonexistent/program");
+    assert_eq!(output.status.code(), Some(127));
+    let output = run_program(Path::new("no-such-program-on-the-path"));
+    assert_one_line_error(&output, "cannot run no-such-program-on-the-path");
+    assert_eq!(output.status.code(), Some(127));
+}
+
+#[test]
+fn a_command_that_cannot_be_executed_exits_126_with_one_line() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let script = dir.path().join("not-executable");
+    std::fs::write(&script, "#!/bin/sh\necho hello\n").expect("write");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    for program in [script.as_path(), dir.path()] {
+        let output = run_program(program);
+        assert_one_line_error(&output, &format!("cannot run {}", program.display()));
+        assert_eq!(output.status.code(), Some(126));
+    }
+}
+
+#[test]
+fn run_without_a_command_is_a_usage_error() {
+    // clap's usage message, which says what is missing and how to get help.
+    let output = memscope(&["run"]);
+    assert_no_panic(&output);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).starts_with("error: "), "{}", text(&output.stderr));
+}
+
+#[test]
+fn an_unwritable_output_path_fails_before_the_program_runs() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let marker = dir.path().join("ran");
+    let touch = ["touch".to_owned(), marker.display().to_string()];
+    let missing_dir = dir.path().join("no/such/dir/trace");
+    let cases: [(&Path, &str); 2] =
+        [(&missing_dir, "cannot write trace"), (dir.path(), "it is a directory")];
+    for (output_path, message) in cases {
+        let mut args = vec!["run".to_owned(), "-o".to_owned(), output_path.display().to_string()];
+        args.push("--".to_owned());
+        args.extend(touch.iter().cloned());
+        let output = memscope(&args);
+        assert_one_line_error(&output, message);
+        assert!(text(&output.stderr).contains(&output_path.display().to_string()));
+        assert!(!marker.exists(), "the program ran although its trace cannot be written");
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Damaged traces
+
+/// A real trace, of `hooks all`, and its bytes.
+fn recorded_trace() -> (Recording, Vec<u8>) {
+    let run = common::record(&build_plain("hooks.c"), &["all"]);
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    let bytes = std::fs::read(&run.trace).expect("read the trace");
+    (run, bytes)
+}
+
+/// Writes `bytes` as a trace file in `dir`.
+fn trace_file(dir: &TempDir, bytes: &[u8]) -> PathBuf {
+    let path = dir.path().join("damaged");
+    std::fs::write(&path, bytes).expect("write the trace");
+    path
+}
+
+/// Where each block starts and ends: a 16-byte file header, then blocks of a 13-byte
+/// header (kind, compressed length, raw length, CRC) and the compressed payload.
+fn blocks(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let mut blocks = Vec::new();
+    let mut at = 16;
+    while at < bytes.len() {
+        let len = u32::from_le_bytes(bytes[at + 1..at + 5].try_into().expect("4 bytes"));
+        let end = at + 13 + len as usize;
+        blocks.push(at..end);
+        at = end;
+    }
+    assert_eq!(at, bytes.len(), "the blocks do not end where the file does");
+    blocks
+}
+
+/// Both reports fail on `path` with one line containing `message`.
+fn assert_unreadable(path: &Path, message: &str) {
+    for report in ["summary", "leaks"] {
+        for json in [false, true] {
+            let mut args = vec![report, path.to_str().expect("a UTF-8 path")];
+            args.extend(json.then_some("--json"));
+            let output = memscope(&args);
+            assert_one_line_error(&output, message);
+            assert!(text(&output.stderr).contains(&path.display().to_string()));
+        }
+    }
+}
+
+/// Both reports succeed on `path` with valid JSON and exactly one warning line
+/// containing `message`; returns the summary.
+fn assert_readable_with_warning(path: &Path, message: &str) -> serde_json::Value {
+    let leaks = memscope(&["leaks", path.to_str().expect("a UTF-8 path"), "--json"]);
+    let summary = memscope(&["summary", path.to_str().expect("a UTF-8 path"), "--json"]);
+    for output in [&leaks, &summary] {
+        assert_no_panic(output);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        let stderr = text(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("memscope: warning: "), "{stderr}");
+        assert!(stderr.contains(message), "{message:?} not in {stderr}");
+        let _: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    }
+    serde_json::from_slice(&summary.stdout).expect("JSON")
+}
+
+#[test]
+fn a_truncated_trace_reports_what_was_written_before_the_cut() {
+    let (run, bytes) = recorded_trace();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let blocks = blocks(&bytes);
+    // Cut the last block (the end block) in half: every event is still there.
+    let last = blocks.last().expect("blocks").clone();
+    let cut = last.start + (last.end - last.start) / 2;
+    let path = trace_file(&dir, &bytes[..cut]);
+    let summary = assert_readable_with_warning(&path, &format!("truncated at byte {}", last.start));
+    assert_eq!(summary["complete"], false, "{summary}");
+    assert_eq!(summary["allocations"], run.summary().n("allocations"), "{summary}");
+    // Cut through the middle of the file.
+    let middle = blocks.iter().find(|b| b.contains(&(bytes.len() / 2))).expect("a block");
+    let path = trace_file(&dir, &bytes[..bytes.len() / 2]);
+    assert_readable_with_warning(&path, &format!("truncated at byte {}", middle.start));
+}
+
+#[test]
+fn a_corrupted_block_is_reported_by_its_checksum() {
+    let (_run, mut bytes) = recorded_trace();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    // Flip a payload byte of the block that holds the middle of the file.
+    let middle = bytes.len() / 2;
+    let block = blocks(&bytes).into_iter().find(|b| b.contains(&middle)).expect("a block");
+    let at = middle.max(block.start + 13);
+    assert!(at < block.end, "the block has no payload");
+    bytes[at] ^= 0xff;
+    let path = trace_file(&dir, &bytes);
+    let message = format!("checksum mismatch in block at byte {}", block.start);
+    let summary = assert_readable_with_warning(&path, &message);
+    assert_eq!(summary["complete"], false, "{summary}");
+}
+
+#[test]
+fn a_trace_of_another_format_version_is_refused() {
+    let (_run, mut bytes) = recorded_trace();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    bytes[8..12].copy_from_slice(&9u32.to_le_bytes());
+    assert_unreadable(&trace_file(&dir, &bytes), "version 9");
+}
+
+#[test]
+fn missing_empty_and_foreign_files_are_refused() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    assert_unreadable(&dir.path().join("missing"), "cannot open trace");
+    assert_unreadable(&trace_file(&dir, b""), "empty");
+    let not_a_trace = dir.path().join("hello.c");
+    std::fs::write(&not_a_trace, "int main(void) { return 0; }\n").expect("write");
+    assert_unreadable(&not_a_trace, "not a memscope trace");
+    assert_unreadable(&trace_file(&dir, b"MEMS"), "not a memscope trace");
+    assert_unreadable(&trace_file(&dir, b"MEMSCOPE\x01\0"), "truncated at byte 0");
+    assert_unreadable(dir.path(), "cannot open trace");
+}
