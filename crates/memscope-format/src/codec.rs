@@ -170,12 +170,13 @@ pub(crate) fn encode_events(out: &mut Vec<u8>, thread: ThreadId, events: &[Event
     put_u64(out, unit);
     let mut previous = 0u64;
     for event in events {
-        out.push(event.kind as u8);
+        // The kind rides in the low bits of the stack id: one byte for both in most
+        // programs.
+        put_u64(out, (u64::from(event.stack.0) << 2) | event.kind as u64);
         let time = event.time_ns / unit;
         put_i64(out, time.wrapping_sub(previous) as i64);
         previous = time;
         put_u64(out, event.size);
-        put_u64(out, event.stack.0.into());
     }
 }
 
@@ -202,11 +203,13 @@ pub(crate) fn decode_events_head(cur: &mut Cursor) -> Result<(ThreadId, usize, u
 /// One event; `previous` is the stored time of the event before it in the block (0 for
 /// the first), in `unit`s.
 pub(crate) fn decode_event(cur: &mut Cursor, unit: u64, previous: &mut u64) -> Result<Event, DecodeError> {
-    let tag = cur.u8()?;
+    let stack_and_kind = cur.u64()?;
+    let tag = (stack_and_kind & 3) as u8;
     let kind = EventKind::from_tag(tag).ok_or(DecodeError::BadEventKind(tag))?;
+    let stack = StackId(u32::try_from(stack_and_kind >> 2).map_err(|_| DecodeError::ValueTooLarge)?);
     *previous = previous.wrapping_add(cur.i64()? as u64);
     let time_ns = previous.wrapping_mul(unit);
-    Ok(Event { time_ns, kind, size: cur.u64()?, stack: StackId(cur.u32()?) })
+    Ok(Event { time_ns, kind, size: cur.u64()?, stack })
 }
 
 pub(crate) fn encode_rss(out: &mut Vec<u8>, samples: &[RssSample]) {

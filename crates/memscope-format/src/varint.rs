@@ -63,12 +63,6 @@ impl<'a> Cursor<'a> {
         u32::try_from(self.u64()?).map_err(|_| DecodeError::ValueTooLarge)
     }
 
-    pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
-        let byte = *self.data.get(self.pos).ok_or(DecodeError::UnexpectedEnd)?;
-        self.pos += 1;
-        Ok(byte)
-    }
-
     /// A length-prefixed byte string; the length is checked against what is left so a
     /// corrupt length can never make us allocate more than the block holds.
     pub(crate) fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {

@@ -1,0 +1,59 @@
+//! The head of every events block: whose events it holds and when they start. That is
+//! enough to plan a time-ordered merge, which then opens each block only when the merge
+//! reaches its first event, instead of holding a whole segment in memory.
+
+use memscope_format::ThreadId;
+use rayon::prelude::*;
+
+use crate::recording::Recording;
+
+/// Where one events block starts.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct BlockHead {
+    /// Index into the trace's blocks.
+    pub block: usize,
+    /// The segment that holds it.
+    pub segment: usize,
+    /// The thread whose events these are.
+    pub thread: ThreadId,
+    /// Time of the first event (events in a block are in time order).
+    pub first_ns: u64,
+    /// Events in the block.
+    pub events: usize,
+}
+
+/// Reads the heads of one segment's events blocks in parallel, leaving out empty blocks
+/// and noting blocks that do not decode.
+pub(crate) fn read_heads(recording: &Recording, segment: usize) -> Vec<BlockHead> {
+    recording.segments()[segment]
+        .events
+        .par_iter()
+        .filter_map(|&block| {
+            let mut reader = recording.events(block)?;
+            let (thread, events) = (reader.thread(), reader.remaining());
+            let first = match reader.next()? {
+                Ok(event) => event,
+                Err(err) => {
+                    recording.note_damage(&err);
+                    return None;
+                }
+            };
+            Some(BlockHead { block, segment, thread, first_ns: first.time_ns, events })
+        })
+        .collect()
+}
+
+/// The blocks that may hold events up to `until_ns` in the windows after `segment`:
+/// blocks of later segments that start by then. The scan stops at the first later
+/// segment without any, since a late block is written at most one segment late.
+pub(crate) fn late_heads(recording: &Recording, segment: usize, until_ns: u64) -> Vec<BlockHead> {
+    let mut late = Vec::new();
+    for later in segment + 1..recording.segments().len() {
+        let before = late.len();
+        late.extend(recording.heads(later).iter().filter(|h| h.first_ns <= until_ns));
+        if late.len() == before {
+            break;
+        }
+    }
+    late
+}
