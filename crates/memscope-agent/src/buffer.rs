@@ -34,11 +34,12 @@ pub(crate) struct RawEvent {
     pub kind: RawKind,
 }
 
-/// Events per chunk: 96 KiB, small enough to stay out of glibc's mmap threshold.
-pub(crate) const CHUNK_EVENTS: usize = 3072;
+/// Events per chunk (256 KiB): large blocks compress better and cost the writer less
+/// per event.
+pub(crate) const CHUNK_EVENTS: usize = 8192;
 /// Full chunks waiting for the writer before producers wait for it: bounds the
 /// agent's memory when the program allocates faster than the writer compresses.
-const MAX_QUEUED: usize = 128;
+const MAX_QUEUED: usize = 24;
 
 pub(crate) struct Chunk {
     thread: ThreadId,

@@ -28,6 +28,8 @@ pub(crate) struct Config {
     pub output: String,
     pub unwind: UnwindMode,
     pub max_frames: usize,
+    /// Print recorder statistics to stderr at the end (`MEMSCOPE_STATS=1`).
+    pub stats: bool,
 }
 
 fn env(name: &CStr) -> Option<String> {
@@ -50,6 +52,7 @@ impl Config {
             .and_then(|n| n.parse().ok())
             .unwrap_or(64usize)
             .clamp(1, FRAMES_LIMIT);
-        Some(Config { output, unwind, max_frames })
+        let stats = env(c"MEMSCOPE_STATS").is_some_and(|v| v == "1");
+        Some(Config { output, unwind, max_frames, stats })
     }
 }

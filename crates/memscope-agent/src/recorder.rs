@@ -52,7 +52,6 @@ impl Drop for ExitHook {
         if !state.is_null() {
             // SAFETY: created by Box::into_raw in `current_thread` and unreachable now.
             let state = unsafe { Box::from_raw(state) };
-            if std::env::var_os("MEMSCOPE_DEBUG_MEMO").is_some() { eprintln!("memo {} / {}", state.unwinder.memo_hits, state.unwinder.captures); }
             state.buffer.finish();
         }
     }

@@ -107,9 +107,25 @@ pub(crate) struct ThreadUnwinder {
     cache: Box<CacheX86_64>,
     stack_top: u64,
     memos: Box<[Memo]>,
-    /// Unwinds answered by a memo, and all unwinds: public so speed claims can be checked.
-    pub(crate) memo_hits: u64,
-    pub(crate) captures: u64,
+    memo_hits: u64,
+    captures: u64,
+}
+
+/// Stack captures, and those a memo answered, of all threads that have ended: kept so
+/// that speed claims can be checked (`MEMSCOPE_STATS=1`).
+static CAPTURES: AtomicU64 = AtomicU64::new(0);
+static MEMO_HITS: AtomicU64 = AtomicU64::new(0);
+
+/// (captures, memo hits) of the threads that have ended.
+pub(crate) fn statistics() -> (u64, u64) {
+    (CAPTURES.load(Ordering::Relaxed), MEMO_HITS.load(Ordering::Relaxed))
+}
+
+impl Drop for ThreadUnwinder {
+    fn drop(&mut self) {
+        CAPTURES.fetch_add(self.captures, Ordering::Relaxed);
+        MEMO_HITS.fetch_add(self.memo_hits, Ordering::Relaxed);
+    }
 }
 
 impl ThreadUnwinder {

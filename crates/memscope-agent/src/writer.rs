@@ -101,6 +101,7 @@ pub(crate) fn start(config: &Config) -> Result<(), String> {
     };
     let out = TraceWriter::new(file, &meta, ZSTD_LEVEL).map_err(|e| format!("cannot write {path}: {e}"))?;
     let mut state = Box::new(WriterState::new(out, Calibration::measure()));
+    state.print_stats = config.stats;
     state.start_segment();
     RUNNING.store(true, Ordering::Release);
     spawn_writer(state).inspect_err(|_| RUNNING.store(false, Ordering::Release))
@@ -185,6 +186,7 @@ struct WriterState {
     statm: Option<File>,
     page_size: u64,
     handled_seq: u64,
+    print_stats: bool,
 }
 
 impl WriterState {
@@ -211,6 +213,7 @@ impl WriterState {
             // SAFETY: sysconf has no preconditions.
             page_size: unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64,
             handled_seq: 0,
+            print_stats: false,
         }
     }
 
@@ -410,6 +413,13 @@ impl WriterState {
     fn end(&mut self, reason: EndReason) {
         let end = End { time_ns: Calibration::now_ns(), reason, peak_rss_bytes: peak_rss(), dropped_events: self.dropped };
         self.attempt(|out| out.write_end(&end));
+        if self.print_stats {
+            let (captures, hits) = unwind::statistics();
+            eprintln!(
+                "memscope: stack captures {captures} (ended threads), memo hits {hits}, frees without a seen allocation {}",
+                self.matcher.unmatched
+            );
+        }
     }
 
     /// Runs one write; after the first failure (disk full, say) nothing more is
