@@ -81,9 +81,11 @@ pub(crate) fn finish(reason: EndReason, timeout: Duration) {
     }
     let seq = REQUEST_SEQ.fetch_add(1, Ordering::AcqRel) + 1;
     REQUEST.store((seq << 32) | encode(reason), Ordering::Release);
-    wake();
     let deadline = Instant::now() + timeout;
     while DONE_SEQ.load(Ordering::Acquire) < seq && is_running() && Instant::now() < deadline {
+        // Woken on every round: a writer that was still starting up may have missed
+        // the first one.
+        wake();
         std::thread::sleep(Duration::from_millis(1));
     }
 }
@@ -100,23 +102,24 @@ pub(crate) fn start(config: &Config) -> Result<(), String> {
         max_frames: config.max_frames as u32,
     };
     let out = TraceWriter::new(file, &meta, ZSTD_LEVEL).map_err(|e| format!("cannot write {path}: {e}"))?;
-    let mut state = Box::new(WriterState::new(out, Calibration::measure()));
-    state.print_stats = config.stats;
-    state.start_segment();
     RUNNING.store(true, Ordering::Release);
-    spawn_writer(state).inspect_err(|_| RUNNING.store(false, Ordering::Release))
+    spawn_writer(Box::new((out, config.stats))).inspect_err(|_| RUNNING.store(false, Ordering::Release))
 }
 
 /// Starts the writer with pthread_create rather than std::thread: std runs its own
 /// set-up code (which allocates) before our first line, and those allocations would
 /// be recorded as the program's.
-fn spawn_writer(state: Box<WriterState>) -> Result<(), String> {
+///
+/// The writer measures the tick rate itself, so the program does not wait for it.
+fn spawn_writer(state: Box<(TraceWriter<File>, bool)>) -> Result<(), String> {
     extern "C" fn writer_main(state: *mut libc::c_void) -> *mut libc::c_void {
         Guard::enter_forever();
         let _ = THREAD.set(std::thread::current());
         // SAFETY: the pointer came from Box::into_raw in spawn_writer, given to this
         // thread alone.
-        let state = unsafe { Box::from_raw(state as *mut WriterState) };
+        let (out, print_stats) = *unsafe { Box::from_raw(state as *mut (TraceWriter<File>, bool)) };
+        let mut state = WriterState::new(out, Calibration::measure(), print_stats);
+        state.start_segment();
         state.run();
         std::ptr::null_mut()
     }
@@ -126,7 +129,7 @@ fn spawn_writer(state: Box<WriterState>) -> Result<(), String> {
         let mut thread: libc::pthread_t = 0;
         let err = libc::pthread_create(&mut thread, std::ptr::null(), writer_main, raw);
         if err != 0 {
-            drop(Box::from_raw(raw as *mut WriterState));
+            drop(Box::from_raw(raw as *mut (TraceWriter<File>, bool)));
             return Err(format!("cannot start the writer thread: {}", std::io::Error::from_raw_os_error(err)));
         }
         libc::pthread_detach(thread);
@@ -190,7 +193,7 @@ struct WriterState {
 }
 
 impl WriterState {
-    fn new(out: TraceWriter<File>, calibration: Calibration) -> Self {
+    fn new(out: TraceWriter<File>, calibration: Calibration, print_stats: bool) -> Self {
         WriterState {
             out,
             calibration,
@@ -213,11 +216,11 @@ impl WriterState {
             // SAFETY: sysconf has no preconditions.
             page_size: unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64,
             handled_seq: 0,
-            print_stats: false,
+            print_stats,
         }
     }
 
-    fn run(mut self: Box<Self>) {
+    fn run(mut self) {
         let mut next_sweep = Instant::now() + SWEEP_INTERVAL;
         let mut next_rss = Instant::now();
         loop {
