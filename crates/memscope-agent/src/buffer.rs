@@ -19,8 +19,6 @@ pub(crate) enum RawKind {
     #[default]
     Alloc = 0,
     Free = 1,
-    /// A `realloc` failed after its free was recorded: the old block lives on.
-    FreeUndone = 2,
 }
 
 /// One hooked call, as the hot path writes it (32 bytes).

@@ -32,12 +32,10 @@ struct WaitingFree {
     pass: u64,
 }
 
-/// Per thread: its latest allocation (pointer, ticks), for spotting temporaries, and
-/// the block its latest free released, in case a failed realloc takes that free back.
+/// Per thread: its latest allocation (pointer, ticks), for spotting temporaries.
 #[derive(Default)]
 struct Cursor {
     last_alloc: Option<(u64, u64)>,
-    last_freed: Option<(u64, Block)>,
 }
 
 type PtrMap<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
@@ -84,7 +82,6 @@ impl Matcher {
                         out.push(freed);
                     }
                 }
-                RawKind::FreeUndone => self.undo_free(&mut cursor, event, out),
             }
         }
         self.threads.insert(thread, cursor);
@@ -126,7 +123,6 @@ impl Matcher {
             self.waiting.entry(k).or_default().push(WaitingFree { ticks, thread, pass: self.pass });
             return None;
         };
-        cursor.last_freed = Some((ptr, block));
         let temporary = cursor.last_alloc == Some((ptr, block.ticks));
         if temporary {
             cursor.last_alloc = None;
@@ -163,13 +159,6 @@ impl Matcher {
             (Some(_), None) => self.live.remove(&k),
             (None, None) => None,
         }
-    }
-
-    /// A realloc that failed after its free was recorded: the block is live again.
-    fn undo_free(&mut self, cursor: &mut Cursor, event: &RawEvent, out: &mut Vec<Event>) {
-        let Some((ptr, block)) = cursor.last_freed.take().filter(|(p, _)| *p == event.ptr) else { return };
-        self.live.insert(key(ptr), block);
-        out.push(Event { time_ns: event.ticks, size: block.size, stack: block.stack, kind: EventKind::Alloc });
     }
 
     /// Ends a writer pass: frees that waited too long had no tracked allocation.

@@ -3,6 +3,7 @@
 
 use std::ffi::{c_int, c_void, CStr};
 use std::ops::{Deref, Range};
+use std::sync::Mutex;
 
 use framehop::{ExplicitModuleSectionInfo, Module as UnwindModule};
 use memscope_format::Module;
@@ -40,13 +41,33 @@ pub(crate) struct LoadedModule {
     pub unwind: Option<UnwindModule<MappedBytes>>,
 }
 
-/// Every module loaded right now.
+/// Every module any scan has found, loaded or since unloaded: stacks captured in a
+/// library before its `dlclose` must still symbolize, however soon it went away.
+static SEEN: Mutex<Vec<Module>> = Mutex::new(Vec::new());
+
+/// Every module loaded right now (and remembered in [`seen`]).
 pub(crate) fn scan() -> Vec<LoadedModule> {
     let mut found: Vec<LoadedModule> = Vec::new();
     // SAFETY: the callback only reads the phdr info it is given, and `found` outlives
     // the call.
     unsafe { libc::dl_iterate_phdr(Some(visit), &mut found as *mut _ as *mut c_void) };
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    for module in &found {
+        if !seen.iter().any(|m| m.path == module.record.path && m.load_bias == module.record.load_bias) {
+            seen.push(module.record.clone());
+        }
+    }
     found
+}
+
+/// Every module ever found, in the order found.
+pub(crate) fn seen() -> Vec<Module> {
+    SEEN.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// How many modules have been found so far.
+pub(crate) fn seen_count() -> usize {
+    SEEN.lock().unwrap_or_else(|e| e.into_inner()).len()
 }
 
 /// The loader's count of loads plus unloads: when it changes, the map is stale.

@@ -19,6 +19,8 @@ const UNINIT: u8 = 0;
 const STARTING: u8 = 1;
 const RECORDING: u8 = 2;
 const OFF: u8 = 3;
+/// In a forked child: like OFF, and the parent's locks must not be touched either.
+const FORKED: u8 = 4;
 
 static STATE: AtomicU8 = AtomicU8::new(UNINIT);
 static MAX_FRAMES: AtomicUsize = AtomicUsize::new(64);
@@ -46,6 +48,11 @@ struct ExitHook;
 
 impl Drop for ExitHook {
     fn drop(&mut self) {
+        // In a forked child, the buffers' locks may have been held by parent threads
+        // that do not exist here: touch nothing.
+        if STATE.load(Ordering::Acquire) == FORKED {
+            return;
+        }
         let _guard = Guard::enter();
         let state = CURRENT.with(|c| c.replace(std::ptr::null_mut()));
         EXITED.with(|e| e.set(true));
@@ -125,13 +132,13 @@ impl ThreadState {
     }
 }
 
-/// Records a free or an undone free; these need no stack.
-fn record_pointer_event(ptr: *mut c_void, kind: RawKind) {
+/// Records a free at `ticks`; frees need no stack.
+fn record_free_at(ptr: *mut c_void, ticks: u64) {
     if ptr.is_null() {
         return;
     }
     let Some(_guard) = enter() else { return };
-    let event = RawEvent { ticks: clock::ticks(), ptr: ptr as u64, size: 0, stack: StackId::NONE, kind };
+    let event = RawEvent { ticks, ptr: ptr as u64, size: 0, stack: StackId::NONE, kind: RawKind::Free };
     match current_thread() {
         Some(state) => state.push(event),
         None => push_orphan(thread_id(), event),
@@ -168,18 +175,18 @@ pub fn record_alloc(ptr: *mut c_void, size: usize) {
 /// Records the free of `ptr`. Call it before the memory goes back to glibc: its
 /// timestamp must precede any reuse of the address by another thread.
 pub fn record_free(ptr: *mut c_void) {
-    record_pointer_event(ptr, RawKind::Free);
+    record_free_at(ptr, clock::ticks());
 }
 
 /// Records `realloc(ptr, size)` with both nonzero as a free of the old block and an
-/// allocation of the new one, as memcheck counts it. `real` performs the call; if it
-/// fails, the old block is still the program's and the free is taken back.
+/// allocation of the new one, as memcheck counts it. `real` performs the call. The
+/// free is timestamped before the call (the old address may be reused at once) but
+/// recorded only if the call succeeds: a failed realloc leaves the old block live.
 pub fn record_realloc(ptr: *mut c_void, size: usize, real: impl FnOnce() -> *mut c_void) -> *mut c_void {
-    record_free(ptr);
+    let ticks = clock::ticks();
     let new = real();
-    if new.is_null() {
-        record_pointer_event(ptr, RawKind::FreeUndone);
-    } else {
+    if !new.is_null() {
+        record_free_at(ptr, ticks);
         record_alloc(new, size);
     }
     new
@@ -242,6 +249,6 @@ pub fn modules_changed() {
 /// In a forked child: the writer thread does not exist there, and the child's
 /// allocations must not land in the parent's trace.
 pub(crate) fn stop_in_child() {
-    STATE.store(OFF, Ordering::Release);
+    STATE.store(FORKED, Ordering::Release);
     writer::forget();
 }

@@ -12,7 +12,7 @@ use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use memscope_format::{
-    End, EndReason, Event, EventKind, Meta, Module, ModuleMap, RssSample, SegmentStart,
+    End, EndReason, Event, EventKind, Meta, ModuleMap, RssSample, SegmentStart,
     StackTotals, ThreadId, TraceWriter,
 };
 
@@ -183,7 +183,7 @@ struct WriterState {
     segment_index: u32,
     segment_events: u64,
     stacks_written: usize,
-    modules: Vec<Module>,
+    modules_written: usize,
     loader_generation: u64,
     rss: Vec<RssSample>,
     statm: Option<File>,
@@ -209,7 +209,7 @@ impl WriterState {
             segment_index: 0,
             segment_events: 0,
             stacks_written: 0,
-            modules: Vec::new(),
+            modules_written: 0,
             loader_generation: u64::MAX,
             rss: Vec::new(),
             statm: File::open("/proc/self/statm").ok(),
@@ -357,8 +357,7 @@ impl WriterState {
         self.segment_events = 0;
         self.attempt(|out| out.write_segment_start(&start));
         self.refresh_modules();
-        let map = ModuleMap { time_ns: Calibration::now_ns(), modules: self.modules.clone() };
-        self.attempt(|out| out.write_modules(&map));
+        self.write_modules();
         let stacks = stacks::defined_since(0);
         self.stacks_written = stacks.len();
         if !stacks.is_empty() {
@@ -366,29 +365,26 @@ impl WriterState {
         }
     }
 
-    /// Rescans when the loader's load/unload count moved (this also catches libraries
-    /// glibc loads internally, which no dlopen hook sees); true if the map grew.
-    fn refresh_modules(&mut self) -> bool {
+    /// Rescans when the loader's load/unload count moved: this catches libraries
+    /// glibc loads internally, which no dlopen hook sees.
+    fn refresh_modules(&mut self) {
         let generation = modules::generation();
-        if generation == self.loader_generation {
-            return false;
+        if generation != self.loader_generation {
+            self.loader_generation = generation;
+            unwind::install(modules::scan(), recorder::unwind_mode());
         }
-        self.loader_generation = generation;
-        let loaded = modules::scan();
-        let before = self.modules.len();
-        for module in &loaded {
-            if !self.modules.iter().any(|m| m.path == module.record.path && m.load_bias == module.record.load_bias) {
-                self.modules.push(module.record.clone());
-            }
-        }
-        unwind::install(loaded, recorder::unwind_mode());
-        self.modules.len() > before
+    }
+
+    fn write_modules(&mut self) {
+        let map = ModuleMap { time_ns: Calibration::now_ns(), modules: modules::seen() };
+        self.modules_written = map.modules.len();
+        self.attempt(|out| out.write_modules(&map));
     }
 
     fn write_new_modules(&mut self) {
-        if self.refresh_modules() {
-            let map = ModuleMap { time_ns: Calibration::now_ns(), modules: self.modules.clone() };
-            self.attempt(|out| out.write_modules(&map));
+        self.refresh_modules();
+        if modules::seen_count() > self.modules_written {
+            self.write_modules();
         }
     }
 

@@ -76,6 +76,35 @@ pub unsafe extern "C" fn fexecve(fd: c_int, argv: *const *const c_char, envp: *c
     next::<FexecveFn>(c"fexecve").map_or(-1, |real| real(fd, argv, envp))
 }
 
+extern "C" {
+    fn memscope_execl();
+    fn memscope_execlp();
+    fn memscope_execle();
+}
+
+/// Interposed `execl`. Variadic functions cannot be defined in stable Rust, so this is a
+/// bare jump into the C definition in execl.c: the caller's arguments, in registers
+/// and on the stack, reach it untouched.
+#[unsafe(naked)]
+#[no_mangle]
+pub unsafe extern "C" fn execl() {
+    core::arch::naked_asm!("jmp {}", sym memscope_execl)
+}
+
+/// Interposed `execlp`; see [`execl`].
+#[unsafe(naked)]
+#[no_mangle]
+pub unsafe extern "C" fn execlp() {
+    core::arch::naked_asm!("jmp {}", sym memscope_execlp)
+}
+
+/// Interposed `execle`; see [`execl`].
+#[unsafe(naked)]
+#[no_mangle]
+pub unsafe extern "C" fn execle() {
+    core::arch::naked_asm!("jmp {}", sym memscope_execle)
+}
+
 /// Interposed `dlopen`: the new module's code must unwind from its first allocation.
 #[no_mangle]
 pub unsafe extern "C" fn dlopen(file: *const c_char, mode: c_int) -> *mut c_void {

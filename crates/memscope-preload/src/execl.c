@@ -1,6 +1,10 @@
 /* The execl family, forwarded to the execv family so that the memscope hooks on
- * execv, execvp and execve see every exec. The argument lists are copied into a
- * stack array: exec must not allocate. */
+ * execv, execvp and execve see every exec (glibc's own execl calls its internal
+ * execve, which no hook sees). The argument lists are copied into a stack array:
+ * exec must not allocate.
+ *
+ * These are named memscope_execl and so on: a Rust cdylib exports only Rust symbols,
+ * so exec.rs exports execl, execlp and execle as jumps to these. */
 #include <stdarg.h>
 #include <stddef.h>
 
@@ -29,7 +33,7 @@ static size_t count_args(const char *first, va_list ap) {
         }                                                 \
     } while (0)
 
-int execl(const char *path, const char *arg, ...) {
+int memscope_execl(const char *path, const char *arg, ...) {
     va_list ap;
     va_start(ap, arg);
     size_t n = count_args(arg, ap);
@@ -41,7 +45,7 @@ int execl(const char *path, const char *arg, ...) {
     return execv(path, argv);
 }
 
-int execlp(const char *file, const char *arg, ...) {
+int memscope_execlp(const char *file, const char *arg, ...) {
     va_list ap;
     va_start(ap, arg);
     size_t n = count_args(arg, ap);
@@ -53,7 +57,7 @@ int execlp(const char *file, const char *arg, ...) {
     return execvp(file, argv);
 }
 
-int execle(const char *path, const char *arg, ...) {
+int memscope_execle(const char *path, const char *arg, ...) {
     va_list ap;
     va_start(ap, arg);
     size_t n = count_args(arg, ap);

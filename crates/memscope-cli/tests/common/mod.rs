@@ -5,10 +5,13 @@
 //! Each test binary uses only part of this module.
 #![allow(dead_code)]
 
+use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
-use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
+use std::ffi::{OsStr, OsString};
+use std::hash::{Hash, Hasher};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::Duration;
@@ -38,13 +41,10 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Fails if any output of memscope shows a Rust panic or backtrace.
+/// Fails if memscope panicked (its message and backtrace go to stderr).
 pub fn assert_no_panic(output: &Output) {
-    for stream in [&output.stdout, &output.stderr] {
-        let stream = text(stream);
-        assert!(!stream.contains("panicked"), "a panic:\n{stream}");
-        assert!(!stream.contains("RUST_BACKTRACE"), "a panic:\n{stream}");
-    }
+    let stderr = text(&output.stderr);
+    assert!(!stderr.contains("panicked"), "a panic:\n{stderr}");
 }
 
 /// Requires a failure told in exactly one line that starts with "memscope:" and
@@ -78,36 +78,58 @@ pub fn marker_line(source: &str, marker: &str) -> u32 {
     index as u32 + 1
 }
 
-/// Compiles `source` (`.c` with gcc, `.cpp` with g++) with `-g` and `flags`, once per
-/// test process and set of flags. Binaries go to cargo's temporary directory for
-/// integration tests; each is written under a private name and renamed into place, so
-/// test processes running at once never see a half-written one.
+/// Compiles the fixture `source` (`.c` with gcc, `.cpp` with g++) with `-g` and
+/// `flags`; see [`build_file`].
 pub fn build(source: &str, flags: &[&str]) -> PathBuf {
-    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
-    let key = format!("{source} {}", flags.join(" "));
+    build_file(&fixture_source(source), flags)
+}
+
+/// Compiles `source` with `-g` and `flags`, once per test process and set of flags.
+/// Binaries go to cargo's temporary directory for integration tests; each is written
+/// under a private name and renamed into place, so test processes running at once
+/// never see a half-written one.
+pub fn build_file(source: &Path, flags: &[&str]) -> PathBuf {
+    /// (source, flags) -> binary.
+    type Built = HashMap<(PathBuf, Vec<String>), PathBuf>;
+    static BUILT: OnceLock<Mutex<Built>> = OnceLock::new();
+    let key = (source.to_owned(), flags.iter().map(|f| f.to_string()).collect());
     let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
     if let Some(path) = built.get(&key) {
         return path.clone();
     }
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("record-fixtures");
     std::fs::create_dir_all(&dir).expect("create the fixture directory");
-    let stem = Path::new(source).file_stem().and_then(OsStr::to_str).expect("a file name");
-    let tag: String = flags.concat().chars().filter(char::is_ascii_alphanumeric).collect();
-    let binary = dir.join(format!("{stem}-{tag}"));
-    let partial = dir.join(format!(".{stem}-{tag}.{}", std::process::id()));
-    let compiler = if source.ends_with(".cpp") { "g++" } else { "gcc" };
+    let stem = source.file_stem().and_then(OsStr::to_str).expect("a file name");
+    let mut hasher = DefaultHasher::new();
+    key.hash(&mut hasher);
+    let tag = hasher.finish();
+    let binary = dir.join(format!("{stem}-{tag:016x}"));
+    let partial = dir.join(format!(".{stem}-{tag:016x}.{}", std::process::id()));
+    let cpp = source.extension().is_some_and(|e| e == "cpp");
+    let compiler = if cpp { "g++" } else { "gcc" };
     let output = Command::new(compiler)
         .arg("-g")
         .args(flags)
-        .arg(fixture_source(source))
+        .arg(source)
         .arg("-o")
         .arg(&partial)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {compiler}: {e}"));
-    assert!(output.status.success(), "{compiler} {source}:\n{}", text(&output.stderr));
+    assert!(output.status.success(), "{compiler} {}:\n{}", source.display(), text(&output.stderr));
     std::fs::rename(&partial, &binary).expect("move the fixture into place");
     built.insert(key, binary.clone());
     binary
+}
+
+/// `shared/bench/churn.c` built as its comment says, or `None` with a note when the
+/// shared folder is not beside the work tree.
+pub fn churn() -> Option<PathBuf> {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/bench/churn.c");
+    if !source.is_file() {
+        eprintln!("note: {} is absent; skipping", source.display());
+        return None;
+    }
+    Some(build_file(&source, &["-O2", "-pthread"]))
 }
 
 /// Built the way the tests of exact stacks want it: no optimisation, so every call
@@ -172,18 +194,18 @@ pub fn record_with<S: AsRef<OsStr>>(options: &[&str], program: &Path, args: &[S]
         .arg(program)
         .args(args)
         .current_dir(dir.path());
-    let output = output_within(command, RUN_TIMEOUT);
+    let output = output_within(&mut command, RUN_TIMEOUT);
     assert_no_panic(&output);
     Recording { dir, trace, output }
 }
 
 /// Longer than any fixture needs by far: reaching it means a hang.
-pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs `command` in a process group of its own and collects its output. If it is not
 /// done within `timeout`, the group's processes are shown with gdb, then killed, and
 /// the test fails: the recorder must never hang its host.
-pub fn output_within(mut command: Command, timeout: Duration) -> Output {
+pub fn output_within(command: &mut Command, timeout: Duration) -> Output {
     let child = command
         .process_group(0)
         .stdin(Stdio::null())
@@ -212,8 +234,11 @@ fn group_backtraces(group: i32) -> String {
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        // Fields after the command name, which is in parentheses: state ppid pgrp ...
-        let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        // "PID (COMMAND) STATE PPID PGRP ...": the command may hold spaces.
+        let Some((command, rest)) = stat.split_once(" (").and_then(|(_, r)| r.rsplit_once(')'))
+        else {
+            continue;
+        };
         if rest.split_whitespace().nth(2) != Some(&group.to_string()) {
             continue;
         }
@@ -222,7 +247,7 @@ fn group_backtraces(group: i32) -> String {
             .stdin(Stdio::null())
             .output();
         let shown = gdb.map_or_else(|e| format!("gdb: {e}"), |o| text(&o.stdout));
-        report.push_str(&format!("--- pid {pid}: {stat}\n{shown}\n"));
+        report.push_str(&format!("--- pid {pid} ({command}):\n{shown}\n"));
     }
     report
 }
@@ -318,7 +343,11 @@ impl Leak {
     pub fn assert_site(&self, function: &str, source: &str, line: u32) {
         let frame = self.program_stack().first().unwrap_or_else(|| panic!("empty stack: {self:?}"));
         assert_eq!(frame.function, function, "{self:#?}");
-        assert_eq!(frame.file.as_deref().map(PathBuf::from), Some(fixture_source(source)), "{self:#?}");
+        assert_eq!(
+            frame.file.as_deref().map(PathBuf::from),
+            Some(fixture_source(source)),
+            "{self:#?}"
+        );
         assert_eq!(frame.line, Some(u64::from(line)), "{self:#?}");
     }
 
@@ -396,7 +425,8 @@ impl std::ops::Sub for HeapCounts {
 
 /// Whether valgrind is installed; tests that need it print a note and pass without it.
 pub fn have_valgrind() -> bool {
-    let found = Command::new("valgrind").arg("--version").output().is_ok_and(|o| o.status.success());
+    let found =
+        Command::new("valgrind").arg("--version").output().is_ok_and(|o| o.status.success());
     if !found {
         eprintln!("note: valgrind is not installed; skipping the comparison");
     }
@@ -421,7 +451,9 @@ fn number_before(line: &str, word: &str) -> u64 {
 /// allocs, Y frees, Z bytes allocated" lines.
 pub fn parse_valgrind(log: &str) -> HeapCounts {
     let line = |key: &str| {
-        log.lines().find(|line| line.contains(key)).unwrap_or_else(|| panic!("no {key:?} in:\n{log}"))
+        log.lines()
+            .find(|line| line.contains(key))
+            .unwrap_or_else(|| panic!("no {key:?} in:\n{log}"))
     };
     let in_use = line("in use at exit:");
     let usage = line("total heap usage:");
@@ -434,26 +466,129 @@ pub fn parse_valgrind(log: &str) -> HeapCounts {
     }
 }
 
-/// Runs `program args` under memcheck, freeing nothing at exit that the program does
-/// not free itself; `env` is set in the program's environment.
-pub fn valgrind<S: AsRef<OsStr>>(
+/// What the two runs of a comparison add to the environment. Both add their own
+/// variables (valgrind: GLIBCXX_FORCE_NEW and the like; memscope: MEMSCOPE_*), and
+/// both preload libraries; programs copy their environment (perl's %ENV, for one), so
+/// each run gets the other's variables too, and LD_PRELOAD is padded with empty
+/// entries (`:`) to the same length in both. memscope's library has thread-local
+/// storage, which makes glibc's per-thread DTV 16 bytes larger; valgrind's run
+/// preloads a library with one thread-local variable (`tls_twin.c`) to match. With
+/// that, the environments differ in their text only, and bytes must be equal.
+struct Environments {
+    memscope: Vec<(OsString, OsString)>,
+    valgrind: Vec<(OsString, OsString)>,
+}
+
+/// The environment a program gets under valgrind with `env` set, as `(name, value)`.
+fn valgrind_environment(env: &[(OsString, OsString)]) -> HashMap<OsString, OsString> {
+    let output = Command::new("valgrind")
+        .args(["-q", "--log-file=/dev/null", "env", "-0"])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run valgrind env");
+    assert!(output.status.success(), "valgrind env: {}", text(&output.stderr));
+    output
+        .stdout
+        .split(|&b| b == 0)
+        .filter_map(|entry| {
+            let at = entry.iter().position(|&b| b == b'=')?;
+            Some((
+                OsStr::from_bytes(&entry[..at]).into(),
+                OsStr::from_bytes(&entry[at + 1..]).into(),
+            ))
+        })
+        .collect()
+}
+
+fn environments() -> &'static Environments {
+    static ENVIRONMENTS: OnceLock<Environments> = OnceLock::new();
+    ENVIRONMENTS.get_or_init(|| {
+        let twin = build("tls_twin.c", &["-shared", "-fPIC"]).into_os_string();
+        let preload = OsString::from("LD_PRELOAD");
+        let seen = valgrind_environment(&[(preload.clone(), twin.clone())]);
+        let own: HashMap<OsString, OsString> = std::env::vars_os().collect();
+        let mut memscope: Vec<(OsString, OsString)> = seen
+            .iter()
+            .filter(|(name, value)| **name != preload && own.get(*name) != Some(*value))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        // memscope run sets LD_PRELOAD to its library, `:`, and what was there.
+        let library = memscope_bin().with_file_name("libmemscope_preload.so");
+        let library = std::fs::canonicalize(library).expect("the preload library's path");
+        let under_valgrind = seen[&preload].len();
+        let pad = under_valgrind.saturating_sub(library.as_os_str().len() + 1).max(1);
+        let length = library.as_os_str().len() + 1 + pad;
+        memscope.push((preload.clone(), ":".repeat(pad).into()));
+        let mut twin_padded = twin;
+        twin_padded.push(":".repeat(length - under_valgrind));
+        let mut valgrind = vec![(preload.clone(), twin_padded)];
+        for (name, value) in [("MEMSCOPE_UNWIND", "dwarf"), ("MEMSCOPE_MAX_FRAMES", "64")] {
+            valgrind.push((name.into(), value.into()));
+        }
+        let padded = valgrind_environment(&valgrind);
+        assert_eq!(padded[&preload].len(), length, "LD_PRELOAD under valgrind: {padded:?}");
+        Environments { memscope, valgrind }
+    })
+}
+
+/// The same run under memscope and under valgrind.
+#[derive(Debug)]
+pub struct Comparison {
+    pub memscope: HeapCounts,
+    pub valgrind: HeapCounts,
+}
+
+/// Runs `program args` under `memscope run` and under memcheck (which is told to free
+/// nothing at exit that the program does not free itself), from the same directory
+/// with the same environment (see [`Environments`]) plus `env`, with stdin empty and
+/// stdout and stderr pipes. Both must exit alike. Prints both sets of numbers, for
+/// the record. `None` when valgrind is not installed.
+pub fn compare_with_valgrind<S: AsRef<OsStr>>(
+    name: &str,
     program: &Path,
     args: &[S],
-    env: &[(&str, &OsStr)],
-    dir: &Path,
-) -> HeapCounts {
-    let log = dir.join("valgrind.log");
-    let output = Command::new("valgrind")
+    env: &[(&str, &str)],
+) -> Option<Comparison> {
+    if !have_valgrind() {
+        return None;
+    }
+    let environments = environments();
+    let dir = tempfile::tempdir().expect("create a temporary directory");
+    let trace = dir.path().join("trace");
+    let mut run = Command::new(memscope_bin());
+    run.arg("run").arg("-o").arg(&trace).arg("--").arg(program).args(args);
+    run.envs(env.iter().copied()).envs(environments.memscope.iter().map(|(k, v)| (k, v)));
+    // Shells and perl read PWD, which Command does not change with the directory.
+    let recorded =
+        output_within(run.current_dir(dir.path()).env("PWD", dir.path()), VALGRIND_TIMEOUT);
+    assert_no_panic(&recorded);
+
+    let log = dir.path().join("valgrind.log");
+    let mut memcheck = Command::new("valgrind");
+    memcheck
         .args(["--tool=memcheck", "--run-libc-freeres=no", "--run-cxx-freeres=no"])
         .arg(format!("--log-file={}", log.display()))
         .arg(program)
         .args(args)
         .envs(env.iter().copied())
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run valgrind");
+        .envs(environments.valgrind.iter().map(|(k, v)| (k, v)))
+        .env("MEMSCOPE_OUTPUT", &trace);
+    let checked =
+        output_within(memcheck.current_dir(dir.path()).env("PWD", dir.path()), VALGRIND_TIMEOUT);
     let log = std::fs::read_to_string(&log).expect("read valgrind's log");
-    assert!(output.status.code().is_some(), "valgrind: {:?}\n{log}", output.status);
-    parse_valgrind(&log)
+    assert_eq!(
+        recorded.status.code(),
+        checked.status.code(),
+        "{name}: {}\n{log}",
+        text(&recorded.stderr)
+    );
+    assert_eq!(recorded.stdout, checked.stdout, "{name}: the program's output differs");
+    let comparison =
+        Comparison { memscope: summary(&trace).heap(), valgrind: parse_valgrind(&log) };
+    eprintln!("{name}: {comparison:?}");
+    Some(comparison)
 }
+
+/// Valgrind runs programs some 20 to 50 times slower.
+pub const VALGRIND_TIMEOUT: Duration = Duration::from_secs(180);

@@ -1,0 +1,348 @@
+//! The reports on recordings of fixture programs whose heap is known: `grow.c` (40 steps
+//! of 1 MiB, 10 ms apart, freed, then 10 MiB leaked), `inline.cpp` (an inlined helper in
+//! a namespaced function, allocating with `new[]`) and `vecs.rs` (allocations through
+//! Rust's `alloc` plumbing). Fixtures are compiled and recorded once per test run.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+const MIB: i64 = 1024 * 1024;
+
+fn memscope() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_memscope"))
+}
+
+fn fixture_source(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/analysis").join(name)
+}
+
+/// Where fixtures are built and recorded.
+fn work_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("analysis");
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `command`, failing the test with its stderr if it fails.
+fn succeed(command: &mut Command) -> Output {
+    let output = command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    assert!(output.status.success(), "{command:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+/// Builds a fixture with `compiler` and records it; returns the trace.
+fn record(name: &str, compiler: &str, flags: &[&str]) -> PathBuf {
+    let preload = memscope().with_file_name("libmemscope_preload.so");
+    assert!(
+        preload.is_file(),
+        "{} is missing: run `cargo build --release --workspace` before the tests",
+        preload.display()
+    );
+    let dir = work_dir();
+    let binary = dir.join(name.split('.').next().unwrap());
+    succeed(Command::new(compiler).args(flags).arg(fixture_source(name)).arg("-o").arg(&binary));
+    let trace = dir.join(format!("{name}.trace"));
+    succeed(Command::new(memscope()).arg("run").arg("-o").arg(&trace).arg("--").arg(&binary));
+    trace
+}
+
+fn grow_trace() -> &'static Path {
+    static TRACE: OnceLock<PathBuf> = OnceLock::new();
+    TRACE.get_or_init(|| record("grow.c", "gcc", &["-O1", "-g"]))
+}
+
+fn inline_trace() -> &'static Path {
+    static TRACE: OnceLock<PathBuf> = OnceLock::new();
+    TRACE.get_or_init(|| record("inline.cpp", "g++", &["-O2", "-g"]))
+}
+
+fn vecs_trace() -> &'static Path {
+    static TRACE: OnceLock<PathBuf> = OnceLock::new();
+    TRACE.get_or_init(|| record("vecs.rs", "rustc", &["-g", "--edition", "2021", "--crate-name", "fixture"]))
+}
+
+/// `memscope ARGS`, which must succeed without a warning; its stdout.
+fn report(args: &[&str]) -> String {
+    let output = succeed(Command::new(memscope()).args(args));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.is_empty(), "memscope {args:?} warned: {stderr}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// `memscope ARGS --json`, parsed.
+fn json(args: &[&str]) -> Value {
+    let text = report(&[args, &["--json"]].concat());
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("memscope {args:?}: {e}: {text}"))
+}
+
+/// `memscope ARGS`, which must fail; its stderr.
+fn failure(args: &[&str]) -> String {
+    let output = Command::new(memscope()).args(args).output().unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(!output.status.success(), "memscope {args:?} succeeded");
+    assert!(!stderr.contains("panicked"), "memscope {args:?} panicked: {stderr}");
+    stderr
+}
+
+/// The 1-based line of fixture `source` that carries `MARK:<marker>`.
+fn marker_line(source: &str, marker: &str) -> u64 {
+    let text = fs::read_to_string(fixture_source(source)).unwrap();
+    let index = text.lines().position(|line| line.contains(&format!("MARK:{marker}"))).expect("marker");
+    index as u64 + 1
+}
+
+fn int(value: &Value) -> i64 {
+    value.as_i64().unwrap_or_else(|| panic!("{value} is not an integer"))
+}
+
+fn ms(value: &Value) -> f64 {
+    value.as_f64().unwrap_or_else(|| panic!("{value} is not a number"))
+}
+
+/// The row of `rows` whose function is `function`.
+fn row<'v>(rows: &'v Value, function: &str) -> &'v Value {
+    rows.as_array().unwrap().iter().find(|row| row["function"] == function).unwrap_or_else(|| panic!("no {function} in {rows}"))
+}
+
+fn trace_arg(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// The peak, as `peak --json` reports it with extra ARGS.
+fn peak(args: &[&str]) -> Value {
+    json(&[&["peak", trace_arg(grow_trace())], args].concat())
+}
+
+#[test]
+fn peak_is_40_mib_of_grow_steps_plus_the_libc_baseline() {
+    let peak = peak(&[]);
+    let stacks = peak["stacks"].as_array().unwrap();
+    let grow = stacks.iter().find(|s| s["stack"][0]["function"] == "grow_step").expect("grow_step is live");
+
+    assert_eq!((int(&grow["bytes"]), int(&grow["blocks"])), (40 * MIB, 40));
+    let baseline: i64 = stacks.iter().filter(|s| s["stack"][0]["function"] != "grow_step").map(|s| int(&s["bytes"])).sum();
+    assert!(baseline < 64 * 1024, "libc's baseline is small, not {baseline}");
+    assert_eq!(int(&peak["bytes"]), 40 * MIB + baseline);
+    assert_eq!(int(&peak["blocks"]), stacks.iter().map(|s| int(&s["blocks"])).sum::<i64>());
+}
+
+#[test]
+fn focused_peak_comes_after_39_sleeps_and_before_the_leak() {
+    let peak = peak(&["--focus", "grow_step"]);
+    let timeline = json(&["timeline", trace_arg(grow_trace()), "--interval", "1", "--focus", "grow_step"]);
+    let first_step = timeline.as_array().unwrap().iter().find(|row| int(&row["bytes"]) > 0).unwrap();
+    let leak = json(&["timeline", trace_arg(grow_trace()), "--interval", "1", "--focus", "leak_later"]);
+    let leak_row = leak.as_array().unwrap().iter().find(|row| int(&row["bytes"]) > 0).unwrap();
+
+    assert_eq!((int(&peak["bytes"]), int(&peak["blocks"])), (40 * MIB, 40));
+    let since_first = ms(&peak["time_ms"]) - ms(&first_step["high_ms"]);
+    assert!((390.0..800.0).contains(&since_first), "40th step {since_first} ms after the first");
+    assert!(ms(&peak["time_ms"]) < ms(&leak_row["high_ms"]));
+}
+
+#[test]
+fn top_at_the_peak_and_just_before_it() {
+    let trace = trace_arg(grow_trace());
+    let peak_ms = ms(&peak(&[])["time_ms"]);
+    let at = |time: f64| json(&["top", trace, "--at", &format!("{time:.3}"), "--focus", "grow_step"]);
+
+    let at_peak = at(peak_ms);
+    let before = at(peak_ms - 5.0);
+
+    let grow = row(&at_peak["rows"], "grow_step");
+    assert_eq!((int(&grow["flat"]), int(&grow["cum"])), (40 * MIB, 40 * MIB));
+    assert_eq!(grow["line"], marker_line("grow.c", "grow-malloc"));
+    assert_eq!(int(&row(&at_peak["rows"], "main")["cum"]), 40 * MIB);
+    assert_eq!((at_peak["sample_type"].as_str(), ms(&at_peak["at_ms"])), (Some("inuse_space"), peak_ms));
+    assert_eq!(int(&before["total"]), 39 * MIB, "the step before the last was 10 ms earlier");
+}
+
+#[test]
+fn top_at_the_end_holds_the_leak_only() {
+    let top = json(&["top", trace_arg(grow_trace()), "--end"]);
+
+    assert_eq!(top["rows"][0]["function"], "leak_later");
+    assert_eq!(int(&top["rows"][0]["flat"]), 10 * MIB);
+    assert!(top["rows"].as_array().unwrap().iter().all(|row| row["function"] != "grow_step"));
+}
+
+#[test]
+fn top_by_lines_and_by_allocations() {
+    let trace = trace_arg(grow_trace());
+
+    let lines = json(&["top", trace, "--lines", "--cum", "--focus", "grow_step|leak_later"]);
+    let objects = json(&["top", trace, "--by", "alloc_objects", "--focus", "grow_step"]);
+
+    let main_rows: Vec<u64> =
+        lines["rows"].as_array().unwrap().iter().filter(|r| r["function"] == "main").map(|r| r["line"].as_u64().unwrap()).collect();
+    assert_eq!(main_rows, [marker_line("grow.c", "leak-call")], "only the leak is live at the end");
+    assert_eq!(objects["sample_type"], "alloc_objects");
+    assert_eq!(int(&row(&objects["rows"], "grow_step")["flat"]), 40);
+}
+
+#[test]
+fn timeline_maximum_and_last_value() {
+    let trace = trace_arg(grow_trace());
+    let rows = |focus: &str| json(&["timeline", trace, "--interval", "10", "--focus", focus]).as_array().unwrap().clone();
+
+    let grow = rows("grow_step");
+    let leak = rows("leak_later");
+
+    let highest = grow.iter().max_by_key(|row| int(&row["bytes"])).unwrap();
+    assert_eq!((int(&highest["bytes"]), int(&highest["blocks"])), (40 * MIB, 40));
+    assert_eq!(int(&grow.last().unwrap()["bytes"]), 0);
+    assert_eq!((int(&leak.last().unwrap()["bytes"]), int(&leak.last().unwrap()["blocks"])), (10 * MIB, 1));
+    let steps = grow.windows(2).filter(|pair| int(&pair[1]["bytes"]) > int(&pair[0]["bytes"])).count();
+    assert!((20..=40).contains(&steps), "about one step per 10 ms row, got {steps}");
+}
+
+#[test]
+fn timeline_csv_has_the_json_fields() {
+    let csv = report(&["timeline", trace_arg(grow_trace()), "--csv", "--interval", "100"]);
+
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("t_ms,bytes,blocks,high_ms"));
+    assert!(lines.all(|line| line.split(',').count() == 4));
+}
+
+#[test]
+fn diff_from_the_peak_to_the_end() {
+    let trace = trace_arg(grow_trace());
+    let peak_ms = format!("{:.3}", ms(&peak(&[])["time_ms"]));
+
+    let diff = json(&["diff", trace, "--from", &peak_ms, "--to", &format!("{:.3}", ms(&json(&["summary", trace])["runtime_ms"]))]);
+
+    let rows = diff["rows"].as_array().unwrap();
+    assert_eq!(rows[0]["function"], "leak_later");
+    assert_eq!((int(&rows[0]["delta_bytes"]), int(&rows[0]["delta_blocks"])), (10 * MIB, 1));
+    let last = rows.last().unwrap();
+    assert_eq!(last["function"], "grow_step");
+    assert_eq!((int(&last["delta_bytes"]), int(&last["delta_blocks"])), (-40 * MIB, -40));
+}
+
+#[test]
+fn diff_of_two_recordings_matches_rows_by_function() {
+    let grow = trace_arg(grow_trace());
+    let inline = trace_arg(inline_trace());
+
+    let output = succeed(Command::new(memscope()).args(["diff", grow, inline, "--json", "--focus", "leak_later|build"]));
+
+    let diff: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("note:"), "different programs are noted");
+    assert_eq!(int(&row(&diff["rows"], "make_buffer")["delta_bytes"]), MIB);
+    assert_eq!(int(&row(&diff["rows"], "leak_later")["delta_bytes"]), -10 * MIB);
+}
+
+#[test]
+fn leaks_show_the_full_stack_and_allocation_counts() {
+    let leaks = json(&["leaks", trace_arg(grow_trace())]);
+
+    let leak = leaks.as_array().unwrap().iter().find(|l| l["stack"][0]["function"] == "leak_later").unwrap();
+    assert_eq!((int(&leak["bytes"]), int(&leak["blocks"]), int(&leak["allocations"])), (10 * MIB, 1, 1));
+    let frames: Vec<(&str, Option<u64>)> =
+        leak["stack"].as_array().unwrap().iter().map(|f| (f["function"].as_str().unwrap(), f["line"].as_u64())).collect();
+    assert_eq!(frames[0], ("leak_later", Some(marker_line("grow.c", "leak-malloc"))));
+    assert_eq!(frames[1], ("main", Some(marker_line("grow.c", "leak-call"))));
+    assert!(leak["stack"][0]["file"].as_str().unwrap().ends_with("grow.c"));
+    assert_eq!(leak["stack"][0]["module"], "grow");
+    assert!(leak["stack"][0]["address"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn leaks_text_limits_stacks_and_totals_all() {
+    let text = report(&["leaks", trace_arg(grow_trace()), "-n", "1"]);
+
+    assert!(text.starts_with("10.0 MiB in 1 blocks leaked, from 1 allocations at:\n    leak_later at "), "{text}");
+    assert!(text.contains("main at "));
+    assert!(text.lines().last().unwrap().starts_with("total: "));
+}
+
+#[test]
+fn cpp_inlined_helper_is_a_frame_and_operator_new_is_trimmed() {
+    let leaks = json(&["leaks", trace_arg(inline_trace()), "--focus", "build"]);
+    let kept = json(&["leaks", trace_arg(inline_trace()), "--focus", "build", "--keep-frames"]);
+
+    let frames: Vec<(&str, Option<u64>)> =
+        leaks[0]["stack"].as_array().unwrap().iter().map(|f| (f["function"].as_str().unwrap(), f["line"].as_u64())).collect();
+    assert_eq!(
+        frames[..3],
+        [
+            ("make_buffer", Some(marker_line("inline.cpp", "new-call"))),
+            ("shapes::build(unsigned long)", Some(marker_line("inline.cpp", "helper-call"))),
+            ("main", Some(marker_line("inline.cpp", "build-call"))),
+        ]
+    );
+    assert_eq!(int(&leaks[0]["bytes"]), MIB);
+    assert!(kept[0]["stack"][0]["function"].as_str().unwrap().starts_with("operator new"), "{}", kept[0]["stack"][0]);
+}
+
+#[test]
+fn rust_names_are_demangled_and_alloc_plumbing_is_trimmed() {
+    let trace = trace_arg(vecs_trace());
+
+    let top = json(&["top", trace]);
+    let kept = json(&["leaks", trace, "--keep-frames", "--focus", "make_buffers", "-n", "1"]);
+
+    let buffers = row(&top["rows"], "fixture::make_buffers");
+    assert_eq!(int(&buffers["flat"]), 4 * MIB + 96, "four 1 MiB vectors and their 4-slot outer vector");
+    assert_eq!(int(&row(&top["rows"], "fixture::boxed")["flat"]), 8192);
+    assert!(top["rows"].as_array().unwrap().iter().all(|r| !r["function"].as_str().unwrap().starts_with("alloc::")));
+    let first = kept[0]["stack"][0]["function"].as_str().unwrap();
+    assert!(first.contains("alloc::"), "--keep-frames shows the plumbing, got {first}");
+}
+
+#[test]
+fn info_lists_the_raw_contents() {
+    let text = report(&["info", trace_arg(grow_trace()), "-n", "3"]);
+
+    let sections = ["format version 1", "exe: ", "segments:", "modules (the last map):", "stacks (the first 2 of 2):", "events (the first 3, in file order):"];
+    for section in sections {
+        assert!(text.contains(section), "no {section:?} in {text}");
+    }
+}
+
+#[test]
+fn a_truncated_trace_is_reported_with_a_warning() {
+    let bytes = fs::read(grow_trace()).unwrap();
+    let cut = work_dir().join("grow-cut.trace");
+    fs::write(&cut, &bytes[..bytes.len() - 40]).unwrap();
+
+    let output = succeed(Command::new(memscope()).args(["leaks", "--json", cut.to_str().unwrap()]));
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("memscope: warning: ") && stderr.contains("truncated at byte"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1);
+    let leaks: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(leaks.as_array().unwrap().iter().any(|l| l["stack"][0]["function"] == "leak_later"));
+}
+
+#[test]
+fn bad_input_fails_with_one_line() {
+    let dir = work_dir();
+    let garbage = dir.join("garbage.trace");
+    fs::write(&garbage, b"this is not a trace at all").unwrap();
+    let empty = dir.join("empty.trace");
+    fs::write(&empty, b"").unwrap();
+    let grow = trace_arg(grow_trace());
+    let runtime = json(&["summary", grow])["runtime_ms"].as_f64().unwrap();
+    let shown = format!("{runtime:.3}").trim_end_matches('0').trim_end_matches('.').to_owned();
+
+    let cases: [(Vec<&str>, String); 6] = [
+        (vec!["top", "/nonexistent/x.trace"], "memscope: cannot open trace /nonexistent/x.trace: No such file".into()),
+        (vec!["top", garbage.to_str().unwrap()], "not a memscope trace (bad magic)".into()),
+        (vec!["peak", empty.to_str().unwrap()], "the trace is empty".into()),
+        (vec!["top", grow, "--at", "5000"], format!("memscope: --at 5000 is outside the recording (0 to {shown} ms)\n")),
+        (vec!["top", grow, "--focus", "grow("], "memscope: invalid focus regex `grow(`: unclosed group\n".into()),
+        (vec!["diff", grow, "--to", "99999"], format!("memscope: --to 99999 is outside the recording (0 to {shown} ms)\n")),
+    ];
+
+    for (args, expected) in cases {
+        let stderr = failure(&args);
+        assert!(stderr.contains(&expected), "memscope {args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "memscope {args:?}: {stderr}");
+    }
+}
