@@ -24,4 +24,24 @@ pub enum AnalyzeError {
         /// What is wrong.
         source: FormatError,
     },
+    /// A focus or ignore pattern is not a valid regular expression.
+    #[error("invalid {which} regex `{pattern}`: {reason}")]
+    Pattern {
+        /// `focus` or `ignore`.
+        which: &'static str,
+        /// The pattern as given.
+        pattern: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A timeline interval that is zero or would make too many rows.
+    #[error("an interval of {interval_ns} ns makes {rows} timeline rows; at most {max_rows} are allowed")]
+    Interval {
+        /// The interval asked for.
+        interval_ns: u64,
+        /// Rows it would make.
+        rows: u64,
+        /// The most a timeline may have.
+        max_rows: u64,
+    },
 }

@@ -5,10 +5,17 @@
 //!
 //! # Overview
 //!
-//! - [`TraceFile`] maps a trace; [`Profile::load`] decodes its segments in parallel and
-//!   merges them into a [`Summary`], per-stack counts ([`StackCounts`]) and the stack
-//!   and module tables, noting any [`Damage`].
-//! - [`stack_frames`] symbolizes the stacks a report shows.
+//! - [`TraceFile`] maps a trace; [`Recording::open`] reads everything but the events
+//!   (checkpoints, stack and module tables, RSS samples), noting any [`Damage`].
+//! - Queries decode events, each segment on its own thread, in bounded memory:
+//!   [`Snapshot::take`] gives per-stack [`StackCounts`] at a [`Moment`] from the nearest
+//!   checkpoint; [`Timeline::build`] and [`Peak::find`] replay events in time order;
+//!   [`Summary::compute`] gives the headline numbers.
+//! - [`StackSymbols`] symbolizes the stacks a report shows (each address once) and trims
+//!   the allocator's own frames ([`is_allocator_frame`]); [`Filter`] picks stacks by
+//!   function name and thread.
+//! - Reports are data: [`Top`] (pprof's flat and cum) and [`Diff`], grouped by
+//!   [`Granularity`].
 //! - [`Symbolizer`] turns runtime addresses into [`Frame`]s (function, file, line; inlined
 //!   functions as frames of their own), given the [`ModuleRef`]s the recorder saw. It reads
 //!   DWARF from the module or from separate debug files and falls back to the ELF symbol
@@ -41,16 +48,37 @@
 
 #![deny(missing_docs)]
 
+mod block_heads;
+mod counts;
 mod error;
-mod profile;
-mod segment_pass;
-mod stack_frames;
+mod event_merge;
+mod filter;
+mod group;
+mod peak;
+mod query;
+mod recording;
+mod snapshot;
+mod stack_symbols;
+mod summary;
 mod symbols;
+mod time;
+mod timeline;
 mod trace_file;
+mod trim;
 
+pub use crate::counts::StackCounts;
 pub use crate::error::AnalyzeError;
-pub use crate::profile::{Damage, Profile, StackUsage, Summary};
-pub use crate::segment_pass::StackCounts;
-pub use crate::stack_frames::stack_frames;
+pub use crate::filter::{EventFilter, Filter};
+pub use crate::group::Granularity;
+pub use crate::peak::Peak;
+pub use crate::query::diff::{Diff, DiffRow};
+pub use crate::query::top::{SampleType, Top, TopRow};
+pub use crate::recording::{Damage, Recording};
+pub use crate::snapshot::{Moment, Snapshot};
+pub use crate::stack_symbols::StackSymbols;
+pub use crate::summary::Summary;
+pub use crate::time::ns_to_ms;
+pub use crate::timeline::{Timeline, TimelineRow};
 pub use crate::trace_file::TraceFile;
+pub use crate::trim::is_allocator_frame;
 pub use symbols::{Frame, ModuleRef, SymbolWarning, Symbolizer};

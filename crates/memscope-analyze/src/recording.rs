@@ -21,10 +21,10 @@ use crate::trace_file::TraceFile;
 /// tables, RSS samples, the end record) in parallel, but no events: queries decode only
 /// the segments they need, so a question about one moment reads one segment.
 ///
-/// Time is split into one *window* per segment: from the segment's start to the next
-/// one's. The recorder stamps a segment's start after every event written before it, so
-/// the events of a window lie in its segment or, written late by a busy thread, in the
-/// segments after it; never before.
+/// Time is split into one *window* per segment: from just after the segment's start
+/// stamp to the next one's stamp. The recorder stamps a segment when it opens it, after
+/// every event written before it happened, so the events of a window lie in its segment
+/// or, written late by a busy thread, in the segments after it; never before.
 pub struct Recording<'a> {
     path: PathBuf,
     trace: Trace<'a>,
@@ -42,7 +42,8 @@ pub struct Recording<'a> {
 pub(crate) struct Segment {
     /// Its checkpoint.
     pub start: SegmentStart,
-    /// Where its window starts: the start time, never before an earlier segment's.
+    /// Where its window starts: just after the start stamp (0 for the first segment),
+    /// never before an earlier segment's window.
     pub window_start: u64,
     /// Indexes (into the trace's blocks) of its events blocks.
     pub events: Vec<usize>,
@@ -106,7 +107,8 @@ impl<'a> Recording<'a> {
 
     fn take(&mut self, read: SegmentRead) {
         let Some(start) = read.start else { return };
-        let window_start = self.segments.last().map_or(0, |s| s.window_start.max(start.time_ns));
+        let after_stamp = start.time_ns.saturating_add(1);
+        let window_start = self.segments.last().map_or(0, |s| s.window_start.max(after_stamp));
         self.segments.push(Segment { start, window_start, events: read.events, heads: OnceLock::new() });
         self.stacks.extend(read.stacks);
         for module in read.modules {
@@ -193,7 +195,7 @@ impl<'a> Recording<'a> {
     /// Keeps the problem found earliest in the file.
     pub(crate) fn note_damage(&self, error: &FormatError) {
         let mut damage = self.lock_damage();
-        if damage.as_ref().map_or(true, |known| error.offset() < known.offset) {
+        if damage.as_ref().is_none_or(|known| error.offset() < known.offset) {
             *damage = Some(Problem::from(error));
         }
     }

@@ -3,10 +3,19 @@
 //! Each subcommand lives in a module named after it; this file only parses the
 //! command line, dispatches, and turns errors into one line on stderr.
 
+mod diff;
+mod info;
 mod leaks;
+mod output;
+mod peak;
+mod report;
 mod run;
+mod stack_list;
 mod summary;
 mod system;
+mod time_arg;
+mod timeline;
+mod top;
 mod trace_input;
 
 use std::io::ErrorKind;
@@ -26,7 +35,12 @@ struct Cli {
 enum Command {
     Run(run::RunArgs),
     Summary(summary::SummaryArgs),
+    Top(top::TopArgs),
     Leaks(leaks::LeaksArgs),
+    Peak(peak::PeakArgs),
+    Timeline(timeline::TimelineArgs),
+    Diff(diff::DiffArgs),
+    Info(info::InfoArgs),
     #[command(flatten)]
     System(system::SystemCommand),
 }
@@ -36,7 +50,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Summary(args) => summary::run(args),
+        Command::Top(args) => top::run(args),
         Command::Leaks(args) => leaks::run(args),
+        Command::Peak(args) => peak::run(args),
+        Command::Timeline(args) => timeline::run(args),
+        Command::Diff(args) => diff::run(args),
+        Command::Info(args) => info::run(args),
         Command::System(cmd) => system::run(cmd),
     };
     match result {

@@ -8,6 +8,7 @@ use std::process::{Command, ExitStatus};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, ValueEnum};
+use memscope_analyze::Summary;
 
 use crate::{summary, trace_input};
 
@@ -175,12 +176,14 @@ fn report(trace: &Path) {
         );
         return;
     }
-    let mut err = std::io::stderr().lock();
-    match trace_input::load(trace) {
-        Ok(profile) => {
-            let _ = summary::write_text(&mut err, &profile);
-        }
-        Err(e) => eprintln!("memscope: cannot read the trace: {e:#}"),
+    let loaded = trace_input::open(trace).and_then(|file| {
+        let input = trace_input::recording(&file)?;
+        let summary = Summary::compute(&input.recording);
+        let _ = summary::write_text(&mut std::io::stderr().lock(), input.recording.meta(), &summary);
+        Ok(())
+    });
+    if let Err(e) = loaded {
+        eprintln!("memscope: cannot read the trace: {e:#}");
     }
     eprintln!("trace: {}", trace.display());
 }

@@ -5,9 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use memscope_analyze::{Profile, Summary};
+use memscope_analyze::Summary;
+use memscope_format::Meta;
 use memscope_system::human_bytes;
 
+use crate::output::write_json;
 use crate::trace_input;
 
 /// Show a recording's totals: calls, temporaries, peak heap and when, peak RSS, leaks.
@@ -21,14 +23,16 @@ pub struct SummaryArgs {
 }
 
 pub fn run(args: SummaryArgs) -> Result<u8> {
-    let profile = trace_input::load(&args.trace)?;
+    let file = trace_input::open(&args.trace)?;
+    let mut input = trace_input::recording(&file)?;
+    let summary = Summary::compute(&input.recording);
     let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &profile.summary)?;
-        writeln!(out)?;
+        write_json(&mut out, &summary)?;
     } else {
-        write_text(&mut out, &profile)?;
+        write_text(&mut out, input.recording.meta(), &summary)?;
     }
+    input.warn();
     Ok(0)
 }
 
@@ -41,10 +45,9 @@ fn per_second(count: u64, runtime_ms: f64) -> String {
 }
 
 /// The text form, also printed by `memscope run` when the program ends.
-pub fn write_text(out: &mut impl Write, profile: &Profile) -> std::io::Result<()> {
-    let s: &Summary = &profile.summary;
-    let command = profile.meta.args.join(" ");
-    writeln!(out, "command: {command} (pid {})", profile.meta.pid)?;
+pub fn write_text(out: &mut impl Write, meta: &Meta, s: &Summary) -> std::io::Result<()> {
+    let command = meta.args.join(" ");
+    writeln!(out, "command: {command} (pid {})", meta.pid)?;
     let ending = match &s.end_reason {
         Some(reason) => format!("ended by {reason}"),
         None => "incomplete: the trace ends without an end record".to_owned(),

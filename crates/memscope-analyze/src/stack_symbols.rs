@@ -1,0 +1,105 @@
+//! Symbolized stacks: each unique address of the stacks a report asks for is resolved
+//! once (in parallel, by the [`Symbolizer`]) and kept, and stacks are shown as frames
+//! with the allocator's own frames trimmed.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use memscope_format::{Module, StackId};
+
+use crate::recording::Recording;
+use crate::symbols::{Frame, ModuleRef, SymbolWarning, Symbolizer};
+use crate::trim::allocator_frames;
+
+/// The frames of a recording's stacks, resolved on demand.
+pub struct StackSymbols<'r> {
+    stacks: &'r HashMap<StackId, Vec<u64>>,
+    symbolizer: Symbolizer,
+    resolved: HashMap<u64, Vec<Frame>>,
+    placeholders: HashMap<StackId, Frame>,
+    keep_frames: bool,
+}
+
+impl<'r> StackSymbols<'r> {
+    /// Symbols for `recording`'s stacks; `keep_frames` shows the allocator's frames too.
+    pub fn new(recording: &'r Recording, keep_frames: bool) -> Self {
+        let modules = recording.modules().iter().filter(|m| is_file_backed(m)).map(module_ref).collect();
+        StackSymbols {
+            stacks: recording.stacks(),
+            symbolizer: Symbolizer::new(modules),
+            resolved: HashMap::new(),
+            placeholders: HashMap::new(),
+            keep_frames,
+        }
+    }
+
+    /// Resolves the addresses of `stacks` that are not resolved yet.
+    pub fn resolve(&mut self, stacks: impl IntoIterator<Item = StackId>) {
+        let mut addresses = Vec::new();
+        for stack in stacks {
+            match self.stacks.get(&stack).filter(|frames| !frames.is_empty()) {
+                Some(frames) => addresses.extend(frames.iter().filter(|a| !self.resolved.contains_key(a))),
+                None => {
+                    self.placeholders.entry(stack).or_insert_with(|| placeholder(stack));
+                }
+            }
+        }
+        addresses.sort_unstable();
+        addresses.dedup();
+        self.resolved.extend(self.symbolizer.resolve(&addresses));
+    }
+
+    /// Resolves every stack of the recording, for reports that group or filter by
+    /// function and so need them all.
+    pub fn resolve_all(&mut self) {
+        let stacks: Vec<StackId> = self.stack_ids().collect();
+        self.resolve(stacks);
+    }
+
+    /// The ids of every stack the recording defines, and of the "no stack" stack.
+    pub fn stack_ids(&self) -> impl Iterator<Item = StackId> + '_ {
+        self.stacks.keys().copied().chain([StackId::NONE])
+    }
+
+    /// The frames of a resolved stack, innermost first, inlined functions as frames of
+    /// their own, without the allocator's frames at the innermost end unless asked to
+    /// keep them.
+    pub fn frames(&self, stack: StackId) -> Vec<&Frame> {
+        let Some(addresses) = self.stacks.get(&stack).filter(|frames| !frames.is_empty()) else {
+            return self.placeholders.get(&stack).into_iter().collect();
+        };
+        let mut frames: Vec<&Frame> =
+            addresses.iter().filter_map(|address| self.resolved.get(address)).flatten().collect();
+        if !self.keep_frames {
+            frames.drain(..allocator_frames(&frames));
+        }
+        frames
+    }
+
+    /// Why some addresses resolved to less than function, file and line.
+    pub fn warnings(&self) -> Vec<&SymbolWarning> {
+        self.symbolizer.warnings()
+    }
+}
+
+/// The frame shown for a stack the recorder could not capture, or one the trace does not
+/// define.
+fn placeholder(stack: StackId) -> Frame {
+    let function = if stack == StackId::NONE { "[no stack]".to_owned() } else { format!("[unknown stack {}]", stack.0) };
+    Frame { function, file: None, line: None, module: "?".to_owned(), address: 0 }
+}
+
+/// The kernel's vDSO has no file to read symbols from.
+fn is_file_backed(module: &Module) -> bool {
+    let path = &module.path;
+    !path.is_empty() && !path.starts_with("linux-vdso") && !path.starts_with('[')
+}
+
+fn module_ref(module: &Module) -> ModuleRef {
+    ModuleRef {
+        path: PathBuf::from(&module.path),
+        build_id: (!module.build_id.is_empty()).then(|| module.build_id.clone()),
+        load_bias: module.load_bias,
+        ranges: module.ranges.clone(),
+    }
+}

@@ -1,0 +1,92 @@
+//! The headline numbers of a recording.
+
+use std::collections::HashSet;
+
+use memscope_format::EndReason;
+use serde::Serialize;
+
+use crate::filter::EventFilter;
+use crate::peak::Peak;
+use crate::recording::Recording;
+use crate::snapshot::{Moment, Snapshot};
+use crate::time::ns_to_ms;
+
+/// The headline numbers of a recording (`memscope summary`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Summary {
+    /// Calls that allocated a block.
+    pub allocations: u64,
+    /// Calls that freed a tracked block.
+    pub frees: u64,
+    /// Bytes requested by all allocations.
+    pub bytes_allocated: u64,
+    /// Highest live heap, in bytes.
+    pub peak_bytes: u64,
+    /// When it was reached, milliseconds since start.
+    pub peak_time_ms: f64,
+    /// Bytes still live at the end.
+    pub leaked_bytes: u64,
+    /// Blocks still live at the end.
+    pub leaked_blocks: u64,
+    /// Blocks freed by their thread before it allocated anything else.
+    pub temporary_allocations: u64,
+    /// Length of the recording, milliseconds.
+    pub runtime_ms: f64,
+    /// Threads that allocated or freed.
+    pub threads: u64,
+    /// Whether the recording ended with an end block (nothing was lost at the end).
+    pub complete: bool,
+    /// How it ended: `exit`, `_exit`, `exec`, `signal N`, or null when cut off.
+    pub end_reason: Option<String>,
+    /// Peak resident set size of the process (VmHWM), bytes; 0 if unknown.
+    pub peak_rss_bytes: u64,
+    /// Events the recorder could not write.
+    pub dropped_events: u64,
+}
+
+fn reason_name(reason: EndReason) -> String {
+    match reason {
+        EndReason::Exit => "exit".into(),
+        EndReason::ImmediateExit => "_exit".into(),
+        EndReason::Exec => "exec".into(),
+        EndReason::Signal(signal) => format!("signal {signal}"),
+    }
+}
+
+/// A count that only a damaged or filtered view could make negative.
+fn count(value: i64) -> u64 {
+    value.max(0) as u64
+}
+
+impl Summary {
+    /// Replays the whole recording for its peak, and its last segment for the totals.
+    pub fn compute(recording: &Recording) -> Summary {
+        let everything = EventFilter::everything();
+        let peak = Peak::find(recording, &everything);
+        let at_end = Snapshot::take(recording, Moment::End, &everything);
+        let total = at_end.total();
+        let end = recording.end();
+        let threads: HashSet<_> = (0..recording.segments().len())
+            .flat_map(|segment| recording.heads(segment).iter().map(|head| head.thread))
+            .collect();
+        Summary {
+            allocations: count(total.alloc_blocks),
+            frees: count(total.frees()),
+            bytes_allocated: count(total.alloc_bytes),
+            peak_bytes: count(peak.bytes),
+            peak_time_ms: ns_to_ms(peak.time_ns),
+            leaked_bytes: count(total.live_bytes),
+            leaked_blocks: count(total.live_blocks),
+            temporary_allocations: count(at_end.temporary.unwrap_or(0)),
+            runtime_ms: ns_to_ms(recording.end_ns()),
+            threads: threads.len() as u64,
+            complete: end.is_some(),
+            end_reason: end.map(|e| reason_name(e.reason)),
+            peak_rss_bytes: end.map_or_else(
+                || recording.rss().iter().map(|s| s.rss_bytes).max().unwrap_or(0),
+                |e| e.peak_rss_bytes,
+            ),
+            dropped_events: end.map_or(0, |e| e.dropped_events),
+        }
+    }
+}

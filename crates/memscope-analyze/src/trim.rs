@@ -1,0 +1,119 @@
+//! Hiding the allocator's own frames at the innermost end of a stack, as Go's profiles
+//! hide the runtime's: a report should say which of the user's functions allocated, not
+//! that `operator new` or `alloc::raw_vec` did.
+
+use crate::symbols::Frame;
+
+/// Functions of the malloc family and glibc's internals behind them.
+const MALLOC_FAMILY: &[&str] = &[
+    "malloc",
+    "calloc",
+    "realloc",
+    "reallocarray",
+    "free",
+    "posix_memalign",
+    "aligned_alloc",
+    "memalign",
+    "valloc",
+    "pvalloc",
+];
+
+/// Name prefixes of allocation plumbing: glibc's malloc internals, libstdc++'s
+/// `operator new` and allocators, and Rust's global allocator shims and `alloc` crate.
+const PLUMBING_PREFIXES: &[&str] = &[
+    "__libc_malloc",
+    "__libc_calloc",
+    "__libc_realloc",
+    "__libc_memalign",
+    "__libc_valloc",
+    "__libc_pvalloc",
+    "__libc_free",
+    "__GI___libc_",
+    "_int_malloc",
+    "_int_realloc",
+    "_int_memalign",
+    "_mid_memalign",
+    "sysmalloc",
+    "tcache_",
+    "__malloc_",
+    "operator new",
+    "__gnu_cxx::new_allocator<",
+    "std::__new_allocator<",
+    "std::allocator<",
+    "std::allocator_traits<",
+    "__rust_alloc",
+    "__rust_realloc",
+    "__rust_alloc_zeroed",
+    "__rdl_",
+    "__rg_",
+    "alloc::",
+    "core::alloc::",
+    "std::alloc::",
+    "std::sys::alloc::",
+    "std::sys::pal::unix::alloc::",
+];
+
+/// True for a frame of the allocator, of the memscope agent, or of a language runtime's
+/// allocation plumbing.
+pub fn is_allocator_frame(frame: &Frame) -> bool {
+    if frame.module.starts_with("libmemscope") {
+        return true;
+    }
+    // Trait impls print as `<Type as Trait>::method`: judge them by the type's crate,
+    // and by the trait's when the trait is the alloc crate's.
+    let name = frame.function.strip_prefix('<').unwrap_or(&frame.function);
+    MALLOC_FAMILY.contains(&name)
+        || PLUMBING_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+        || name.contains(" as alloc::")
+        || name.contains(" as core::alloc::")
+}
+
+/// How many of the innermost `frames` are allocator frames to hide. The outermost frame
+/// is always kept, so a stack never becomes empty.
+pub(crate) fn allocator_frames(frames: &[&Frame]) -> usize {
+    let leading = frames.iter().take_while(|frame| is_allocator_frame(frame)).count();
+    leading.min(frames.len().saturating_sub(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(function: &str, module: &str) -> Frame {
+        Frame { function: function.into(), file: None, line: None, module: module.into(), address: 0 }
+    }
+
+    #[test]
+    fn only_leading_plumbing_is_hidden() {
+        let stack = [
+            frame("__rdl_alloc", "app"),
+            frame("alloc::raw_vec::RawVec<T,A>::grow_one", "app"),
+            frame("<u8 as alloc::vec::spec_from_elem::SpecFromElem>::from_elem", "app"),
+            frame("app::build", "app"),
+            frame("alloc::vec::Vec<T,A>::push", "app"),
+            frame("main", "app"),
+        ];
+        let frames: Vec<&Frame> = stack.iter().collect();
+
+        assert_eq!(allocator_frames(&frames), 3);
+    }
+
+    #[test]
+    fn cpp_operator_new_and_the_agent_are_hidden() {
+        assert!(is_allocator_frame(&frame("operator new(unsigned long)", "libstdc++.so.6")));
+        assert!(is_allocator_frame(&frame("std::__new_allocator<int>::allocate(unsigned long, void const*)", "a")));
+        assert!(is_allocator_frame(&frame("record_alloc", "libmemscope_preload.so")));
+        assert!(is_allocator_frame(&frame("malloc", "libc.so.6")));
+        assert!(!is_allocator_frame(&frame("strdup", "libc.so.6")));
+        assert!(!is_allocator_frame(&frame("ns::outer(int)", "app")));
+        assert!(!is_allocator_frame(&frame("my_alloc_pool", "app")));
+    }
+
+    #[test]
+    fn a_stack_of_plumbing_only_keeps_its_outermost_frame() {
+        let stack = [frame("operator new(unsigned long)", "libstdc++.so.6"), frame("malloc", "libc.so.6")];
+        let frames: Vec<&Frame> = stack.iter().collect();
+
+        assert_eq!(allocator_frames(&frames), 1);
+    }
+}

@@ -1,0 +1,83 @@
+//! How reports write numbers, times, frames and tables for people, and JSON for scripts.
+
+use std::io::Write;
+
+use anyhow::Result;
+use memscope_analyze::{ns_to_ms, Frame};
+use memscope_system::human_bytes;
+use serde::Serialize;
+
+/// Bytes for people, with a minus sign when negative.
+pub fn bytes(value: i64) -> String {
+    let text = human_bytes(value.unsigned_abs());
+    if value < 0 {
+        format!("-{text}")
+    } else {
+        text
+    }
+}
+
+/// Bytes with a sign always, for differences.
+pub fn signed_bytes(value: i64) -> String {
+    if value > 0 {
+        format!("+{}", bytes(value))
+    } else {
+        bytes(value)
+    }
+}
+
+/// Milliseconds to the microsecond, as every report shows time.
+pub fn ms(ns: u64) -> String {
+    format!("{:.3}", ns_to_ms(ns))
+}
+
+/// Milliseconds without trailing zeros: "1234.5".
+pub fn short_ms(ns: u64) -> String {
+    let text = ms(ns);
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// `file:line`, or what of it is known.
+pub fn location(file: Option<&str>, line: Option<u32>) -> String {
+    match (file, line) {
+        (Some(file), Some(line)) => format!("{file}:{line}"),
+        (Some(file), None) => file.to_owned(),
+        _ => String::new(),
+    }
+}
+
+/// `function at file:line (module)`, leaving out what is unknown.
+pub fn frame_line(frame: &Frame) -> String {
+    let location = location(frame.file.as_deref(), frame.line);
+    let at = if location.is_empty() { String::new() } else { format!(" at {location}") };
+    format!("{}{at} ({})", frame.function, frame.module)
+}
+
+/// Pretty JSON and a newline. The text is made first so that a reader closing the pipe
+/// surfaces as the I/O error it is.
+pub fn write_json(out: &mut impl Write, value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    writeln!(out, "{text}")?;
+    Ok(())
+}
+
+/// Writes `rows` (the first is the header) as columns: every column right-aligned to its
+/// widest cell, except the last, which is left as it is (names go there).
+pub fn write_table(out: &mut impl Write, rows: &[Vec<String>]) -> Result<()> {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|column| rows.iter().filter_map(|row| row.get(column)).map(|cell| cell.chars().count()).max().unwrap_or(0))
+        .collect();
+    for row in rows {
+        let mut line = String::new();
+        for (column, cell) in row.iter().enumerate() {
+            if column + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:>width$}  ", width = widths[column]));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! What every report shares: output format, filters, frame trimming, and for reports
+//! about one moment, which moment.
+
+use anyhow::Result;
+use clap::Args;
+use memscope_analyze::{EventFilter, Filter, Moment, Peak, Recording, StackSymbols};
+use memscope_format::ThreadId;
+
+use crate::output::ms;
+use crate::time_arg::{parse_ms, TimeArg};
+
+/// Options every report takes.
+#[derive(Args)]
+pub struct ReportArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Keep only stacks with a frame whose function matches REGEX.
+    #[arg(long, value_name = "REGEX")]
+    focus: Option<String>,
+    /// Drop stacks with a frame whose function matches REGEX.
+    #[arg(long, value_name = "REGEX")]
+    ignore: Option<String>,
+    /// Count only the allocations and frees made by thread TID.
+    #[arg(long, value_name = "TID")]
+    thread: Option<u32>,
+    /// Show the allocator's own frames (malloc, operator new, Rust's alloc::) at the
+    /// innermost end of stacks, which are hidden by default.
+    #[arg(long)]
+    keep_frames: bool,
+}
+
+/// A recording made ready for a report: its symbols and the events to count.
+pub struct Prepared<'r> {
+    /// The recording's stacks, symbolized on demand.
+    pub symbols: StackSymbols<'r>,
+    /// What the filters keep.
+    pub filter: EventFilter,
+}
+
+impl ReportArgs {
+    /// The filters, checked before any work is done.
+    pub fn filter(&self) -> Result<Filter> {
+        Ok(Filter::new(self.focus.as_deref(), self.ignore.as_deref(), self.thread.map(ThreadId))?)
+    }
+
+    /// Symbols for `recording`, and the filters resolved to its stacks.
+    pub fn prepare<'r>(&self, recording: &'r Recording, filter: &Filter) -> Prepared<'r> {
+        let mut symbols = StackSymbols::new(recording, self.keep_frames);
+        let filter = filter.resolve(&mut symbols);
+        Prepared { symbols, filter }
+    }
+}
+
+/// Which moment a report is about.
+#[derive(Args)]
+#[group(multiple = false)]
+pub struct MomentArgs {
+    /// At MS milliseconds after the start (to the microsecond, as reports show times).
+    #[arg(long, value_name = "MS", value_parser = parse_ms)]
+    at: Option<TimeArg>,
+    /// At the peak of the live heap (of what the filters keep).
+    #[arg(long)]
+    peak: bool,
+    /// At the end of the recording [default].
+    #[arg(long)]
+    end: bool,
+}
+
+/// A moment chosen, and how to name it.
+pub struct ChosenMoment {
+    /// The moment.
+    pub moment: Moment,
+    /// "412.345 ms (peak)", "1000.000 ms (end)" or "250.000 ms".
+    pub label: String,
+}
+
+impl MomentArgs {
+    /// The moment asked for; fails for a time outside the recording.
+    pub fn choose(&self, recording: &Recording, filter: &EventFilter) -> Result<ChosenMoment> {
+        if self.end || (self.at.is_none() && !self.peak) {
+            let label = format!("{} ms (end)", ms(recording.end_ns()));
+            return Ok(ChosenMoment { moment: Moment::End, label });
+        }
+        match &self.at {
+            Some(at) => {
+                at.check_within("--at", recording)?;
+                Ok(ChosenMoment { moment: Moment::At(at.end_of_microsecond()), label: format!("{} ms", ms(at.ns)) })
+            }
+            None => {
+                let peak = Peak::find(recording, filter);
+                Ok(ChosenMoment { moment: Moment::At(peak.time_ns), label: format!("{} ms (peak)", ms(peak.time_ns)) })
+            }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! Live stacks with their full frames, as `leaks` and `peak` list them.
+
+use std::io::Write;
+
+use anyhow::Result;
+use memscope_analyze::{Frame, Snapshot, StackSymbols};
+use serde::Serialize;
+
+use crate::output::{bytes, frame_line};
+
+/// One stack and what it holds.
+#[derive(Serialize)]
+pub struct StackRow<'s> {
+    /// Bytes live.
+    pub bytes: i64,
+    /// Blocks live.
+    pub blocks: i64,
+    /// Blocks ever allocated from it, up to the moment.
+    pub allocations: i64,
+    /// Frames, innermost first.
+    pub stack: Vec<&'s Frame>,
+}
+
+/// The stacks with blocks live in `snapshot`, most bytes first, at most `limit` (0 or
+/// `None` for all); only these are symbolized.
+pub fn live_stack_rows<'s>(snapshot: &Snapshot, symbols: &'s mut StackSymbols, limit: Option<usize>) -> Vec<StackRow<'s>> {
+    let mut live = snapshot.live_stacks();
+    live.truncate(limit.filter(|&n| n > 0).unwrap_or(usize::MAX));
+    symbols.resolve(live.iter().map(|(stack, _)| *stack));
+    let symbols = &*symbols;
+    live.iter()
+        .map(|(stack, counts)| StackRow {
+            bytes: counts.live_bytes,
+            blocks: counts.live_blocks,
+            allocations: counts.alloc_blocks,
+            stack: symbols.frames(*stack),
+        })
+        .collect()
+}
+
+/// Each stack: a line of what it holds (`what` says how that is put), then its frames.
+pub fn write_stack_rows(out: &mut impl Write, rows: &[StackRow], what: &str) -> Result<()> {
+    for row in rows {
+        writeln!(out, "{} in {} blocks {what}, from {} allocations at:", bytes(row.bytes), row.blocks, row.allocations)?;
+        for frame in &row.stack {
+            writeln!(out, "    {}", frame_line(frame))?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}

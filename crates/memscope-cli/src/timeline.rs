@@ -1,0 +1,78 @@
+//! `memscope timeline`: the live heap over time, one row per interval with its high.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use memscope_analyze::{ns_to_ms, Timeline};
+use serde::Serialize;
+
+use crate::output::{bytes, ms, write_json, write_table};
+use crate::report::ReportArgs;
+use crate::time_arg::{parse_ms, TimeArg};
+use crate::trace_input;
+
+/// Widest bar of the text form.
+const BAR_WIDTH: i64 = 40;
+
+/// Show the live heap over time: for each interval, its highest point, the blocks live
+/// then, and when it was reached.
+#[derive(Args)]
+pub struct TimelineArgs {
+    /// The trace to read.
+    trace: PathBuf,
+    /// Length of each row, milliseconds.
+    #[arg(long, value_name = "MS", default_value = "100", value_parser = parse_ms)]
+    interval: TimeArg,
+    /// Print CSV (t_ms,bytes,blocks,high_ms) instead of text.
+    #[arg(long, conflicts_with = "json")]
+    csv: bool,
+    #[command(flatten)]
+    report: ReportArgs,
+}
+
+#[derive(Serialize)]
+struct RowJson {
+    t_ms: f64,
+    bytes: i64,
+    blocks: i64,
+    high_ms: f64,
+}
+
+pub fn run(args: TimelineArgs) -> Result<u8> {
+    let filter = args.report.filter()?;
+    let file = trace_input::open(&args.trace)?;
+    let mut input = trace_input::recording(&file)?;
+    let recording = &input.recording;
+    let prepared = args.report.prepare(recording, &filter);
+    let timeline = Timeline::build(recording, args.interval.ns, &prepared.filter)?;
+    let rows: Vec<RowJson> = timeline
+        .rows
+        .iter()
+        .map(|row| RowJson { t_ms: ns_to_ms(row.start_ns), bytes: row.bytes, blocks: row.blocks, high_ms: ns_to_ms(row.high_ns) })
+        .collect();
+    let mut out = std::io::stdout().lock();
+    if args.report.json {
+        write_json(&mut out, &rows)?;
+    } else if args.csv {
+        writeln!(out, "t_ms,bytes,blocks,high_ms")?;
+        for row in &rows {
+            writeln!(out, "{},{},{},{}", row.t_ms, row.bytes, row.blocks, row.high_ms)?;
+        }
+    } else {
+        write_text(&mut out, &timeline)?;
+    }
+    input.warn();
+    Ok(0)
+}
+
+fn write_text(out: &mut impl Write, timeline: &Timeline) -> Result<()> {
+    let highest = timeline.rows.iter().map(|row| row.bytes).max().unwrap_or(0).max(1);
+    let mut table = vec![["t_ms", "bytes", "blocks", "high_ms", ""].map(String::from).to_vec()];
+    for row in &timeline.rows {
+        let bar = "#".repeat((row.bytes.max(0) * BAR_WIDTH / highest) as usize);
+        table.push(vec![ms(row.start_ns), bytes(row.bytes), row.blocks.to_string(), ms(row.high_ns), bar]);
+    }
+    write_table(out, &table)
+}
