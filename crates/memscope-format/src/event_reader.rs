@@ -2,7 +2,7 @@
 //! bytes per event) rather than a `Vec` of 24-byte events, so an analysis that merges many
 //! blocks in time order holds little memory per open block.
 
-use crate::codec::{decode_event, decode_events_head};
+use crate::codec::{decode_events_head, EventColumns};
 use crate::error::{DecodeError, FormatError};
 use crate::ids::ThreadId;
 use crate::record::Event;
@@ -15,12 +15,10 @@ use crate::varint::Cursor;
 /// offset), and then nothing.
 pub struct EventReader {
     payload: Vec<u8>,
-    pos: usize,
+    columns: EventColumns,
     offset: u64,
     thread: ThreadId,
     remaining: usize,
-    unit: u64,
-    previous: u64,
     failed: bool,
 }
 
@@ -28,10 +26,9 @@ impl EventReader {
     /// Reads the payload's head; `offset` is the block's, for errors.
     pub(crate) fn new(payload: Vec<u8>, offset: u64) -> Result<Self, FormatError> {
         let mut cur = Cursor::new(&payload);
-        let (thread, remaining, unit) =
+        let (thread, remaining, columns) =
             decode_events_head(&mut cur).map_err(|source| FormatError::Decode { offset, source })?;
-        let pos = cur.position();
-        Ok(EventReader { payload, pos, offset, thread, remaining, unit, previous: 0, failed: false })
+        Ok(EventReader { payload, columns, offset, thread, remaining, failed: false })
     }
 
     /// The thread that made the calls.
@@ -59,15 +56,13 @@ impl Iterator for EventReader {
         }
         if self.remaining == 0 {
             // Bytes after the last event mean the block is not what its kind says.
-            if self.pos != self.payload.len() {
-                return self.fail(DecodeError::TrailingBytes);
-            }
-            return None;
+            return match self.columns.finish(&self.payload) {
+                Ok(()) => None,
+                Err(source) => self.fail(source),
+            };
         }
-        let mut cur = Cursor::at(&self.payload, self.pos);
-        match decode_event(&mut cur, self.unit, &mut self.previous) {
+        match self.columns.next_event(&self.payload) {
             Ok(event) => {
-                self.pos = cur.position();
                 self.remaining -= 1;
                 Some(Ok(event))
             }

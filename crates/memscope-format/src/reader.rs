@@ -35,8 +35,14 @@ impl<'a> Trace<'a> {
     /// Checks the file header and indexes the blocks. Fails only when nothing at all is
     /// readable: an empty file, another file type, or another format version.
     pub fn parse(data: &'a [u8]) -> Result<Self, FormatError> {
+        Trace::parse_with(data, |_| {})
+    }
+
+    /// [`Trace::parse`], calling `checked` with the byte range of each block once its
+    /// checksum is verified: a caller that maps the file can let go of pages it has read.
+    pub fn parse_with(data: &'a [u8], checked: impl FnMut(Range<u64>)) -> Result<Self, FormatError> {
         check_file_header(data)?;
-        let (blocks, damage) = index_blocks(data);
+        let (blocks, damage) = index_blocks(data, checked);
         let segments = segment_ranges(&blocks);
         Ok(Trace { data, blocks, segments, damage })
     }
@@ -131,13 +137,15 @@ fn check_file_header(data: &[u8]) -> Result<(), FormatError> {
 }
 
 /// Walks the block headers, verifying each checksum, until the end or the first damage.
-fn index_blocks(data: &[u8]) -> (Vec<BlockRef>, Option<FormatError>) {
+fn index_blocks(data: &[u8], mut checked: impl FnMut(Range<u64>)) -> (Vec<BlockRef>, Option<FormatError>) {
     let mut blocks = Vec::new();
     let mut offset = FILE_HEADER_LEN;
     while offset < data.len() {
         match check_block(data, offset) {
             Ok(block) => {
-                offset += BLOCK_HEADER_LEN + block.compressed_len as usize;
+                let end = offset + BLOCK_HEADER_LEN + block.compressed_len as usize;
+                checked(offset as u64..end as u64);
+                offset = end;
                 blocks.push(block);
             }
             Err(err) => return (blocks, Some(err)),

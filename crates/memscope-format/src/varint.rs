@@ -41,6 +41,16 @@ impl<'a> Cursor<'a> {
         self.pos
     }
 
+    /// All of the data, read or not.
+    pub(crate) fn data(&self) -> &'a [u8] {
+        self.data
+    }
+
+    /// Marks everything as read (a caller decoded the rest by other means).
+    pub(crate) fn skip_to_end(&mut self) {
+        self.pos = self.data.len();
+    }
+
     pub(crate) fn u64(&mut self) -> Result<u64, DecodeError> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
