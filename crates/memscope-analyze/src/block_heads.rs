@@ -25,22 +25,20 @@ pub(crate) struct BlockHead {
 /// Reads the heads of one segment's events blocks in parallel, leaving out empty blocks
 /// and noting blocks that do not decode.
 pub(crate) fn read_heads(recording: &Recording, segment: usize) -> Vec<BlockHead> {
-    recording.segments()[segment]
-        .events
-        .par_iter()
-        .filter_map(|&block| {
-            let mut reader = recording.events(block)?;
-            let (thread, events) = (reader.thread(), reader.remaining());
-            let first = match reader.next()? {
-                Ok(event) => event,
-                Err(err) => {
-                    recording.note_damage(&err);
-                    return None;
-                }
-            };
-            Some(BlockHead { block, segment, thread, first_ns: first.time_ns, events })
-        })
-        .collect()
+    recording.segments()[segment].events.par_iter().filter_map(|&block| read_head(recording, segment, block)).collect()
+}
+
+/// The head of one events block, if it has events and decodes.
+pub(crate) fn read_head(recording: &Recording, segment: usize, block: usize) -> Option<BlockHead> {
+    let mut reader = recording.events(block)?;
+    let (thread, events) = (reader.thread(), reader.remaining());
+    match reader.next()? {
+        Ok(first) => Some(BlockHead { block, segment, thread, first_ns: first.time_ns, events }),
+        Err(err) => {
+            recording.note_damage(&err);
+            None
+        }
+    }
 }
 
 /// The blocks that may hold events up to `until_ns` in the windows after `segment`:

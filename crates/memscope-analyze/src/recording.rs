@@ -2,16 +2,16 @@
 //! place to be decoded by whichever query needs them.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use memscope_format::{
-    BlockKind, BlockRef, End, EventReader, FormatError, Meta, Module, Record, RssSample,
+    BlockKind, End, Event, EventReader, FormatError, Meta, Module, Record, RssSample,
     SegmentStart, StackId, Trace,
 };
 use rayon::prelude::*;
 
-use crate::block_heads::{read_heads, BlockHead};
+use crate::block_heads::{read_head, read_heads, BlockHead};
 use crate::error::AnalyzeError;
 use crate::trace_file::TraceFile;
 
@@ -26,7 +26,7 @@ use crate::trace_file::TraceFile;
 /// every event written before it happened, so the events of a window lie in its segment
 /// or, written late by a busy thread, in the segments after it; never before.
 pub struct Recording<'a> {
-    path: PathBuf,
+    file: &'a TraceFile,
     trace: Trace<'a>,
     meta: Meta,
     segments: Vec<Segment>,
@@ -82,7 +82,7 @@ impl<'a> Recording<'a> {
             (0..trace.segments().len()).into_par_iter().map(|i| read_segment(&trace, i)).collect();
         let index_damage = trace.damage().map(Problem::from);
         let mut recording = Recording {
-            path: file.path().to_owned(),
+            file,
             trace,
             meta,
             segments: Vec::new(),
@@ -122,7 +122,7 @@ impl<'a> Recording<'a> {
 
     /// The trace file's path.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
 
     /// Who was recorded, and how.
@@ -220,11 +220,35 @@ impl<'a> Recording<'a> {
         self.segments[segment].heads.get_or_init(|| read_heads(self, segment))
     }
 
+    /// Reads the heads of every segment's events blocks at once, all blocks in parallel,
+    /// for queries that replay every segment.
+    pub(crate) fn read_all_heads(&self) {
+        let all: Vec<(usize, usize)> = (0..self.segments.len())
+            .filter(|&segment| self.segments[segment].heads.get().is_none())
+            .flat_map(|segment| self.segments[segment].events.iter().map(move |&block| (segment, block)))
+            .collect();
+        let heads: Vec<BlockHead> = all.par_iter().filter_map(|&(segment, block)| read_head(self, segment, block)).collect();
+        let mut by_segment: Vec<Vec<BlockHead>> = vec![Vec::new(); self.segments.len()];
+        heads.into_iter().for_each(|head| by_segment[head.segment].push(head));
+        for (segment, heads) in self.segments.iter().zip(by_segment) {
+            let _ = segment.heads.set(heads);
+        }
+    }
+
     /// A reader for one events block, or `None` (and the damage noted) if it does not
     /// decode.
     pub(crate) fn events(&self, block: usize) -> Option<EventReader> {
-        let block: BlockRef = self.trace.blocks()[block];
-        self.trace.events(&block).map_err(|err| self.note_damage(&err)).ok()
+        let block = self.trace.blocks()[block];
+        // A read fails if the file shrank since it was indexed: the block is cut short.
+        let payload = self.file.read_payload(&block).map_err(|_| FormatError::Truncated { offset: block.offset });
+        let reader = payload.and_then(|payload| EventReader::from_compressed(&block, &payload));
+        reader.map_err(|err| self.note_damage(&err)).ok()
+    }
+
+    /// One events block's events, all decoded.
+    pub(crate) fn event_batch(&self, block: usize) -> Option<Vec<Event>> {
+        let events: Result<Vec<Event>, FormatError> = self.events(block)?.collect();
+        events.map_err(|err| self.note_damage(&err)).ok()
     }
 }
 

@@ -123,6 +123,7 @@ impl WindowCurve {
 
 /// The highs of `rows` intervals of `interval_ns` (more if events run past them).
 pub(crate) fn live_curve(recording: &Recording, interval_ns: u64, rows: usize, filter: &EventFilter) -> Vec<TimelineRow> {
+    recording.read_all_heads();
     let windows: Vec<(Vec<Part>, Level)> = (0..recording.segments().len())
         .into_par_iter()
         .map(|segment| replay_window(recording, segment, interval_ns, filter))

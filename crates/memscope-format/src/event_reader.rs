@@ -2,9 +2,10 @@
 //! bytes per event) rather than a `Vec` of 24-byte events, so an analysis that merges many
 //! blocks in time order holds little memory per open block.
 
-use crate::codec::{decode_events_head, EventColumns};
+use crate::codec::{decode_events_head, BlockKind, EventColumns};
 use crate::error::{DecodeError, FormatError};
 use crate::ids::ThreadId;
+use crate::reader::{decompress, BlockRef};
 use crate::record::Event;
 use crate::varint::Cursor;
 
@@ -23,8 +24,18 @@ pub struct EventReader {
 }
 
 impl EventReader {
+    /// Decompresses an events block's payload, as stored in the file at
+    /// [`BlockRef::offset`] + [`BLOCK_HEADER_LEN`](crate::BLOCK_HEADER_LEN), for a reader
+    /// that fetched it itself (with positioned reads, say, rather than a mapping).
+    pub fn from_compressed(block: &BlockRef, compressed: &[u8]) -> Result<Self, FormatError> {
+        if block.kind != BlockKind::Events {
+            return Err(FormatError::NotEvents { offset: block.offset });
+        }
+        EventReader::new(decompress(block, compressed)?, block.offset)
+    }
+
     /// Reads the payload's head; `offset` is the block's, for errors.
-    pub(crate) fn new(payload: Vec<u8>, offset: u64) -> Result<Self, FormatError> {
+    fn new(payload: Vec<u8>, offset: u64) -> Result<Self, FormatError> {
         let mut cur = Cursor::new(&payload);
         let (thread, remaining, columns) =
             decode_events_head(&mut cur).map_err(|source| FormatError::Decode { offset, source })?;

@@ -91,21 +91,17 @@ impl<'a> Trace<'a> {
     /// Decompresses an events block and returns a reader that decodes its events one at
     /// a time, for readers that keep many blocks open at once.
     pub fn events(&self, block: &BlockRef) -> Result<EventReader, FormatError> {
-        if block.kind != BlockKind::Events {
-            return Err(FormatError::NotEvents { offset: block.offset });
-        }
-        EventReader::new(self.decompress(block)?, block.offset)
+        EventReader::from_compressed(block, self.payload(block))
+    }
+
+    /// A block's payload, as stored (compressed).
+    fn payload(&self, block: &BlockRef) -> &'a [u8] {
+        let start = block.offset as usize + BLOCK_HEADER_LEN;
+        &self.data[start..start + block.compressed_len as usize]
     }
 
     fn decompress(&self, block: &BlockRef) -> Result<Vec<u8>, FormatError> {
-        let start = block.offset as usize + BLOCK_HEADER_LEN;
-        let payload = &self.data[start..start + block.compressed_len as usize];
-        let raw = zstd::bulk::decompress(payload, block.raw_len as usize)
-            .map_err(|_| FormatError::Decompress { offset: block.offset })?;
-        if raw.len() != block.raw_len as usize {
-            return Err(FormatError::Decompress { offset: block.offset });
-        }
-        Ok(raw)
+        decompress(block, self.payload(block))
     }
 
     /// Decodes the blocks of one segment in order.
@@ -117,6 +113,16 @@ impl<'a> Trace<'a> {
             .iter()
             .map(move |block| (*block, self.decode_block(block)))
     }
+}
+
+/// Decompresses `compressed`, the payload of `block`.
+pub(crate) fn decompress(block: &BlockRef, compressed: &[u8]) -> Result<Vec<u8>, FormatError> {
+    let raw = zstd::bulk::decompress(compressed, block.raw_len as usize)
+        .map_err(|_| FormatError::Decompress { offset: block.offset })?;
+    if raw.len() != block.raw_len as usize {
+        return Err(FormatError::Decompress { offset: block.offset });
+    }
+    Ok(raw)
 }
 
 fn check_file_header(data: &[u8]) -> Result<(), FormatError> {
