@@ -64,6 +64,7 @@ def main():
             if have_heaptrack:
                 out = os.path.join(scratch, f"ht.{i}")
                 runs["heaptrack"].append(timed(["heaptrack", "-o", out] + cmd, stdin, cwd=scratch))
+                time.sleep(0.5)  # heaptrack's compressor may still be closing its file
                 ht_size = sum(os.path.getsize(os.path.join(scratch, f)) for f in os.listdir(scratch) if f.startswith(f"ht.{i}"))
                 for f in os.listdir(scratch):
                     if f.startswith(f"ht.{i}"):

@@ -14,58 +14,59 @@ int execv(const char *path, char *const argv[]);
 int execvp(const char *file, char *const argv[]);
 int execve(const char *path, char *const argv[], char *const envp[]);
 
-static size_t count_args(const char *first, va_list ap) {
-    size_t n = 1;
-    if (first == NULL) return 1;
-    while (va_arg(ap, const char *) != NULL) n++;
-    return n + 1;
+typedef int (*exec_fn)(const char *target, char *const argv[], char *const envp[]);
+
+static int run_execv(const char *path, char *const argv[], char *const envp[]) {
+    (void)envp;
+    return execv(path, argv);
 }
 
-#define COLLECT(argv, first, ap)                          \
-    do {                                                  \
-        size_t i = 0;                                     \
-        argv[i++] = (char *)(first);                      \
-        if (first != NULL) {                              \
-            const char *next;                             \
-            while ((next = va_arg(ap, const char *)) != NULL) \
-                argv[i++] = (char *)next;                 \
-            argv[i] = NULL;                               \
-        }                                                 \
-    } while (0)
+static int run_execvp(const char *file, char *const argv[], char *const envp[]) {
+    (void)envp;
+    return execvp(file, argv);
+}
+
+/* Gathers `first` and the NULL-terminated arguments after it into argv, then (for
+ * execle) the environment pointer that follows the NULL, and runs `run`. */
+static int exec_list(exec_fn run, const char *target, int has_envp, const char *first, va_list ap) {
+    va_list counting;
+    va_copy(counting, ap);
+    size_t n = 1;
+    if (first != NULL)
+        while (va_arg(counting, const char *) != NULL) n++;
+    va_end(counting);
+    char *argv[n + 1];
+    argv[0] = (char *)first;
+    for (size_t i = 1; first != NULL && i < n; i++) argv[i] = va_arg(ap, char *);
+    argv[n] = NULL;
+    char *const *envp = NULL;
+    if (has_envp) {
+        if (first != NULL) (void)va_arg(ap, const char *); /* the terminating NULL */
+        envp = va_arg(ap, char *const *);
+    }
+    return run(target, argv, envp);
+}
 
 int memscope_execl(const char *path, const char *arg, ...) {
     va_list ap;
     va_start(ap, arg);
-    size_t n = count_args(arg, ap);
+    int result = exec_list(run_execv, path, 0, arg, ap);
     va_end(ap);
-    char *argv[n];
-    va_start(ap, arg);
-    COLLECT(argv, arg, ap);
-    va_end(ap);
-    return execv(path, argv);
+    return result;
 }
 
 int memscope_execlp(const char *file, const char *arg, ...) {
     va_list ap;
     va_start(ap, arg);
-    size_t n = count_args(arg, ap);
+    int result = exec_list(run_execvp, file, 0, arg, ap);
     va_end(ap);
-    char *argv[n];
-    va_start(ap, arg);
-    COLLECT(argv, arg, ap);
-    va_end(ap);
-    return execvp(file, argv);
+    return result;
 }
 
 int memscope_execle(const char *path, const char *arg, ...) {
     va_list ap;
     va_start(ap, arg);
-    size_t n = count_args(arg, ap);
+    int result = exec_list(execve, path, 1, arg, ap);
     va_end(ap);
-    char *argv[n];
-    va_start(ap, arg);
-    COLLECT(argv, arg, ap);
-    char *const *envp = va_arg(ap, char *const *);
-    va_end(ap);
-    return execve(path, argv, envp);
+    return result;
 }
