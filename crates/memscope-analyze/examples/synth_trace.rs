@@ -63,11 +63,12 @@ impl Thread {
             if let Some((size, stack)) = self.slots[slot].take() {
                 *leak += 1;
                 // One block in 10000 is left live: leaked.
-                if *leak % 10_000 != 0 {
+                if !leak.is_multiple_of(10_000) {
                     self.push(free(self.time_ns, size, stack));
                 }
             }
-            let (size, stack) = (16 + self.random() % 512, 1 + (self.random() % u64::from(STACKS)) as u32);
+            let (size, stack) =
+                (16 + self.random() % 512, 1 + (self.random() % u64::from(STACKS)) as u32);
             self.push(alloc(self.time_ns, size, stack));
             self.slots[slot] = Some((size, stack));
         }
@@ -75,7 +76,8 @@ impl Thread {
 
     /// Frees every slot from `from` on, in blocks.
     fn cut_back(&mut self, from: usize) -> Vec<Vec<Event>> {
-        let freed: Vec<(u64, u32)> = self.slots[from..].iter_mut().filter_map(Option::take).collect();
+        let freed: Vec<(u64, u32)> =
+            self.slots[from..].iter_mut().filter_map(Option::take).collect();
         freed
             .chunks(BLOCK_EVENTS)
             .map(|chunk| {
@@ -91,7 +93,9 @@ fn stacks() -> Vec<StackDef> {
     (1..=STACKS)
         .map(|id| {
             let depth = 8 + (id as u64 * 7919 % 24);
-            let frames = (0..depth).map(|level| 0x5555_0000_0000 + u64::from(id % 97) * 0x1000 + level * 0x40).collect();
+            let frames = (0..depth)
+                .map(|level| 0x5555_0000_0000 + u64::from(id % 97) * 0x1000 + level * 0x40)
+                .collect();
             StackDef { id: StackId(id), frames }
         })
         .collect()
@@ -102,7 +106,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = args.next().ok_or("usage: synth_trace OUT [EVENTS] [THREADS]")?;
     let total: u64 = args.next().map_or(Ok(100_000_000), |a| a.parse())?;
     let threads: u32 = args.next().map_or(Ok(4), |a| a.parse())?;
-    let mut builder = TraceBuilder::new(BufWriter::with_capacity(1 << 20, File::create(&out)?), stacks())?;
+    let mut builder =
+        TraceBuilder::new(BufWriter::with_capacity(1 << 20, File::create(&out)?), stacks())?;
     let mut threads: Vec<Thread> = (0..threads)
         .map(|t| Thread {
             id: 1000 + t,

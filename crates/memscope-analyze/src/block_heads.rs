@@ -25,7 +25,11 @@ pub(crate) struct BlockHead {
 /// Reads the heads of one segment's events blocks in parallel, leaving out empty blocks
 /// and noting blocks that do not decode.
 pub(crate) fn read_heads(recording: &Recording, segment: usize) -> Vec<BlockHead> {
-    recording.segments()[segment].events.par_iter().filter_map(|&block| read_head(recording, segment, block)).collect()
+    recording.segments()[segment]
+        .events
+        .par_iter()
+        .filter_map(|&block| read_head(recording, segment, block))
+        .collect()
 }
 
 /// The head of one events block, if it has events and decodes.

@@ -14,16 +14,21 @@ use crate::recording::Recording;
 struct Run {
     events: Vec<Event>,
     next: usize,
+    block: usize,
 }
 
 impl Run {
-    fn next_time(&self) -> u64 {
-        self.events[self.next].time_ns
+    /// Where the run's next event comes in the merge: by time, then by block.
+    fn key(&self) -> (u64, usize) {
+        (self.events[self.next].time_ns, self.block)
     }
 }
 
 /// Calls `visit` with every event of `blocks` whose time is in `window`, oldest first.
-/// Events of equal time come in no particular order.
+///
+/// Events of one timestamp (threads' clocks tick together) come block by block, in file
+/// order, each block's in its own order: a fixed order, so replaying a part of a window
+/// meets the events in the same order as replaying all of it.
 ///
 /// The open runs are few (threads that ran at the same time), so the earliest is found by
 /// scanning them; each turn visits the earliest run's events up to the next start of
@@ -38,18 +43,19 @@ pub(crate) fn merge_in_time_order(
     blocks.sort_by_key(|head| std::cmp::Reverse((head.first_ns, head.block)));
     let mut runs: Vec<Run> = Vec::new();
     loop {
-        let pending = blocks.last().map_or(u64::MAX, |head| head.first_ns);
+        let pending =
+            blocks.last().map_or((u64::MAX, usize::MAX), |head| (head.first_ns, head.block));
         let (earliest, bound) = earliest_two(&runs);
         if blocks.is_empty() && runs.is_empty() {
             return;
         }
-        let Some(index) = earliest.filter(|&i| runs[i].next_time() < pending) else {
+        let Some(index) = earliest.filter(|&i| runs[i].key() < pending) else {
             if let Some(run) = blocks.pop().and_then(|head| open(recording, &head, &window)) {
                 runs.push(run);
             }
             continue;
         };
-        // The earliest event goes first; its run goes on while it stays at or before every
+        // The earliest event goes first; its run goes on while it stays before every
         // other run and the next block to open.
         let run = &mut runs[index];
         let bound = bound.min(pending);
@@ -60,22 +66,23 @@ pub(crate) fn merge_in_time_order(
                 runs.swap_remove(index);
                 break;
             }
-            if run.next_time() > bound {
+            if run.key() > bound {
                 break;
             }
         }
     }
 }
 
-/// The run with the earliest next event, and the second-earliest next time.
-fn earliest_two(runs: &[Run]) -> (Option<usize>, u64) {
-    let (mut best, mut best_time, mut second) = (None, u64::MAX, u64::MAX);
+/// The run that comes first, and the key of the one after it.
+fn earliest_two(runs: &[Run]) -> (Option<usize>, (u64, usize)) {
+    let none = (u64::MAX, usize::MAX);
+    let (mut best, mut best_key, mut second) = (None, none, none);
     for (index, run) in runs.iter().enumerate() {
-        let time = run.next_time();
-        if time < best_time {
-            (second, best, best_time) = (best_time, Some(index), time);
-        } else if time < second {
-            second = time;
+        let key = run.key();
+        if key < best_key {
+            (second, best, best_key) = (best_key, Some(index), key);
+        } else if key < second {
+            second = key;
         }
     }
     (best, second)
@@ -88,5 +95,5 @@ fn open(recording: &Recording, head: &BlockHead, window: &Range<u64>) -> Option<
     let to = events.partition_point(|event| event.time_ns < window.end);
     events.truncate(to);
     events.drain(..from);
-    (!events.is_empty()).then_some(Run { events, next: 0 })
+    (!events.is_empty()).then_some(Run { events, next: 0, block: head.block })
 }

@@ -29,7 +29,11 @@ pub struct EventFilter {
 impl Filter {
     /// Keeps stacks with a frame whose function matches `focus`, drops stacks with one
     /// that matches `ignore`, and keeps only the events `thread` made.
-    pub fn new(focus: Option<&str>, ignore: Option<&str>, thread: Option<ThreadId>) -> Result<Filter, AnalyzeError> {
+    pub fn new(
+        focus: Option<&str>,
+        ignore: Option<&str>,
+        thread: Option<ThreadId>,
+    ) -> Result<Filter, AnalyzeError> {
         Ok(Filter { focus: compile("focus", focus)?, ignore: compile("ignore", ignore)?, thread })
     }
 
@@ -40,8 +44,10 @@ impl Filter {
 
     /// True if `frames` (one stack's, as shown) pass focus and ignore.
     pub fn keeps_frames(&self, frames: &[&Frame]) -> bool {
-        let any_matches = |regex: &Regex| frames.iter().any(|frame| regex.is_match(&frame.function));
-        self.focus.as_ref().is_none_or(any_matches) && !self.ignore.as_ref().is_some_and(any_matches)
+        let any_matches =
+            |regex: &Regex| frames.iter().any(|frame| regex.is_match(&frame.function));
+        self.focus.as_ref().is_none_or(any_matches)
+            && !self.ignore.as_ref().is_some_and(any_matches)
     }
 
     /// The stacks and thread to count. Symbolizes every stack when focus or ignore is set.
@@ -52,7 +58,10 @@ impl Filter {
         symbols.resolve_all();
         let candidates: Vec<StackId> = symbols.stack_ids().collect();
         let symbols = &*symbols;
-        let kept = candidates.into_par_iter().filter(|&stack| self.keeps_frames(&symbols.frames(stack))).collect();
+        let kept = candidates
+            .into_par_iter()
+            .filter(|&stack| self.keeps_frames(&symbols.frames(stack)))
+            .collect();
         EventFilter { stacks: Some(kept), thread: self.thread }
     }
 }

@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use serde::Serialize;
+
 use crate::symbols::Frame;
 
 /// What report rows are made of.
@@ -12,6 +14,17 @@ pub enum Granularity {
     Functions,
     /// One row per function, file and line.
     Lines,
+}
+
+/// What a report row is about: a function, or one line of it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Place {
+    /// The function.
+    pub function: String,
+    /// Its source file, if known.
+    pub file: Option<String>,
+    /// The row's line; for a function row, the line that weighs most in it.
+    pub line: Option<u32>,
 }
 
 /// The identity of a row.
@@ -48,7 +61,10 @@ impl<V> Group<V> {
 
     /// The line with the most weight (the lowest line number among equals).
     fn line(&self) -> Option<u32> {
-        self.lines.iter().max_by_key(|(line, weight)| (**weight, std::cmp::Reverse(**line))).and_then(|(line, _)| *line)
+        self.lines
+            .iter()
+            .max_by_key(|(line, weight)| (**weight, std::cmp::Reverse(**line)))
+            .and_then(|(line, _)| *line)
     }
 }
 
@@ -58,11 +74,9 @@ pub(crate) struct Groups<'f, V> {
     groups: HashMap<FrameKey<'f>, Group<V>>,
 }
 
-/// One finished row: function, file, line and values.
+/// One finished row.
 pub(crate) struct GroupRow<V> {
-    pub function: String,
-    pub file: Option<String>,
-    pub line: Option<u32>,
+    pub place: Place,
     pub value: V,
 }
 
@@ -82,9 +96,11 @@ impl<'f, V: Default> Groups<'f, V> {
         V: 'f,
     {
         self.groups.into_iter().map(|(key, group)| GroupRow {
-            function: key.function.to_owned(),
-            file: key.file.map(str::to_owned),
-            line: key.line.or_else(|| group.line()),
+            place: Place {
+                function: key.function.to_owned(),
+                file: key.file.map(str::to_owned),
+                line: key.line.or_else(|| group.line()),
+            },
             value: group.value,
         })
     }

@@ -69,7 +69,7 @@ mod trim;
 pub use crate::counts::StackCounts;
 pub use crate::error::AnalyzeError;
 pub use crate::filter::{EventFilter, Filter};
-pub use crate::group::Granularity;
+pub use crate::group::{Granularity, Place};
 pub use crate::peak::Peak;
 pub use crate::query::diff::{Diff, DiffRow};
 pub use crate::query::top::{SampleType, Top, TopRow};

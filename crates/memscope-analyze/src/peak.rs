@@ -13,6 +13,10 @@ pub struct Peak {
     pub bytes: i64,
     /// Live blocks then.
     pub blocks: i64,
+    /// How many events of time `time_ns` the replay had applied at the peak. The clock
+    /// ticks in microseconds, so a block may be allocated and freed within one tick;
+    /// events of one tick are replayed thread block by thread block, each in its order.
+    pub events_at_time: usize,
 }
 
 impl Peak {
@@ -20,6 +24,7 @@ impl Peak {
     /// one interval spanning all time.
     pub fn find(recording: &Recording, filter: &EventFilter) -> Peak {
         let high = live_curve(recording, u64::MAX, 1, filter).first().copied().unwrap_or_default();
-        Peak { time_ns: high.high_ns, bytes: high.bytes, blocks: high.blocks }
+        let (time_ns, events_at_time) = (high.high_ns, high.high_events_at_time);
+        Peak { time_ns, bytes: high.bytes, blocks: high.blocks, events_at_time }
     }
 }

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use memscope_format::{
-    BlockKind, End, Event, EventReader, FormatError, Meta, Module, Record, RssSample,
-    SegmentStart, StackId, Trace,
+    BlockKind, End, Event, EventReader, FormatError, Meta, Module, Record, RssSample, SegmentStart,
+    StackId, Trace,
 };
 use rayon::prelude::*;
 
@@ -40,8 +40,10 @@ pub struct Recording<'a> {
 
 /// One readable segment.
 pub(crate) struct Segment {
-    /// Its checkpoint.
-    pub start: SegmentStart,
+    /// Its checkpoint block (decoded when needed: it has a line per stack).
+    start_block: usize,
+    /// When it was opened, nanoseconds.
+    pub stamp_ns: u64,
     /// Where its window starts: just after the start stamp (0 for the first segment),
     /// never before an earlier segment's window.
     pub window_start: u64,
@@ -62,9 +64,9 @@ pub struct Damage {
 /// What one segment's small blocks say.
 #[derive(Default)]
 struct SegmentRead {
-    start: Option<SegmentStart>,
+    /// The checkpoint's block and time.
+    start: Option<(usize, u64)>,
     events: Vec<usize>,
-    stacks: Vec<(StackId, Vec<u64>)>,
     modules: Vec<Module>,
     rss: Vec<RssSample>,
     end: Option<End>,
@@ -78,22 +80,41 @@ impl<'a> Recording<'a> {
         let format_error = |source| AnalyzeError::Format { path: file.path().to_owned(), source };
         let trace = file.trace()?;
         let meta = trace.meta().map_err(format_error)?;
-        let reads: Vec<SegmentRead> =
-            (0..trace.segments().len()).into_par_iter().map(|i| read_segment(&trace, i)).collect();
+        // Every segment repeats the stack table: they are gathered into one table per
+        // worker as segments are read, never held once per segment.
+        let (reads, stacks) = (0..trace.segments().len())
+            .into_par_iter()
+            .fold(
+                || (Vec::new(), HashMap::new()),
+                |(mut reads, mut stacks), i| {
+                    reads.push((i, read_segment(&trace, i, &mut stacks)));
+                    (reads, stacks)
+                },
+            )
+            .reduce(
+                || (Vec::new(), HashMap::new()),
+                |(mut reads, mut stacks), (more, more_stacks)| {
+                    reads.extend(more);
+                    stacks.extend(more_stacks);
+                    (reads, stacks)
+                },
+            );
+        let mut reads: Vec<(usize, SegmentRead)> = reads;
+        reads.sort_by_key(|(i, _)| *i);
         let index_damage = trace.damage().map(Problem::from);
         let mut recording = Recording {
             file,
             trace,
             meta,
             segments: Vec::new(),
-            stacks: HashMap::new(),
+            stacks,
             modules: Vec::new(),
             rss: Vec::new(),
             end: None,
             damage: Mutex::new(index_damage),
             end_ns: OnceLock::new(),
         };
-        for mut read in reads {
+        for (_, mut read) in reads {
             let cut = read.damage.take();
             recording.take(read);
             // A segment that does not decode hides everything after it.
@@ -106,13 +127,22 @@ impl<'a> Recording<'a> {
     }
 
     fn take(&mut self, read: SegmentRead) {
-        let Some(start) = read.start else { return };
-        let after_stamp = start.time_ns.saturating_add(1);
+        let Some((start_block, stamp_ns)) = read.start else { return };
+        let after_stamp = stamp_ns.saturating_add(1);
         let window_start = self.segments.last().map_or(0, |s| s.window_start.max(after_stamp));
-        self.segments.push(Segment { start, window_start, events: read.events, heads: OnceLock::new() });
-        self.stacks.extend(read.stacks);
+        self.segments.push(Segment {
+            start_block,
+            stamp_ns,
+            window_start,
+            events: read.events,
+            heads: OnceLock::new(),
+        });
         for module in read.modules {
-            if !self.modules.iter().any(|m| m.path == module.path && m.load_bias == module.load_bias) {
+            if !self
+                .modules
+                .iter()
+                .any(|m| m.path == module.path && m.load_bias == module.load_bias)
+            {
                 self.modules.push(module);
             }
         }
@@ -169,7 +199,7 @@ impl<'a> Recording<'a> {
             .map(|reader| reader.map_while(Result::ok).map(|e| e.time_ns).max().unwrap_or(0))
             .max()
             .unwrap_or(0);
-        last_rss.max(last_event).max(last.start.time_ns)
+        last_rss.max(last_event).max(last.stamp_ns)
     }
 
     /// The first problem found so far: damage seen on opening, or an events block that
@@ -225,13 +255,32 @@ impl<'a> Recording<'a> {
     pub(crate) fn read_all_heads(&self) {
         let all: Vec<(usize, usize)> = (0..self.segments.len())
             .filter(|&segment| self.segments[segment].heads.get().is_none())
-            .flat_map(|segment| self.segments[segment].events.iter().map(move |&block| (segment, block)))
+            .flat_map(|segment| {
+                self.segments[segment].events.iter().map(move |&block| (segment, block))
+            })
             .collect();
-        let heads: Vec<BlockHead> = all.par_iter().filter_map(|&(segment, block)| read_head(self, segment, block)).collect();
+        let heads: Vec<BlockHead> = all
+            .par_iter()
+            .filter_map(|&(segment, block)| read_head(self, segment, block))
+            .collect();
         let mut by_segment: Vec<Vec<BlockHead>> = vec![Vec::new(); self.segments.len()];
         heads.into_iter().for_each(|head| by_segment[head.segment].push(head));
         for (segment, heads) in self.segments.iter().zip(by_segment) {
             let _ = segment.heads.set(heads);
+        }
+    }
+
+    /// The checkpoint that opens `segment`, or `None` (and the damage noted) if it no
+    /// longer decodes.
+    pub(crate) fn checkpoint(&self, segment: usize) -> Option<SegmentStart> {
+        let block = self.trace.blocks()[self.segments[segment].start_block];
+        match self.trace.decode_block(&block) {
+            Ok(Record::SegmentStart(start)) => Some(start),
+            Ok(_) => None,
+            Err(err) => {
+                self.note_damage(&err);
+                None
+            }
         }
     }
 
@@ -240,7 +289,10 @@ impl<'a> Recording<'a> {
     pub(crate) fn events(&self, block: usize) -> Option<EventReader> {
         let block = self.trace.blocks()[block];
         // A read fails if the file shrank since it was indexed: the block is cut short.
-        let payload = self.file.read_payload(&block).map_err(|_| FormatError::Truncated { offset: block.offset });
+        let payload = self
+            .file
+            .read_payload(&block)
+            .map_err(|_| FormatError::Truncated { offset: block.offset });
         let reader = payload.and_then(|payload| EventReader::from_compressed(&block, &payload));
         reader.map_err(|err| self.note_damage(&err)).ok()
     }
@@ -252,7 +304,12 @@ impl<'a> Recording<'a> {
     }
 }
 
-fn read_segment(trace: &Trace, segment: usize) -> SegmentRead {
+/// Reads one segment's small blocks, adding its stack definitions to `stacks`.
+fn read_segment(
+    trace: &Trace,
+    segment: usize,
+    stacks: &mut HashMap<StackId, Vec<u64>>,
+) -> SegmentRead {
     let mut read = SegmentRead::default();
     for index in trace.segments()[segment].clone() {
         let block = trace.blocks()[index];
@@ -261,6 +318,8 @@ fn read_segment(trace: &Trace, segment: usize) -> SegmentRead {
             continue;
         }
         match trace.decode_block(&block) {
+            Ok(Record::Stacks(defs)) => stacks.extend(defs.into_iter().map(|d| (d.id, d.frames))),
+            Ok(Record::SegmentStart(start)) => read.start = Some((index, start.time_ns)),
             Ok(record) => take_record(&mut read, record),
             Err(err) => {
                 read.damage = Some(err);
@@ -273,12 +332,10 @@ fn read_segment(trace: &Trace, segment: usize) -> SegmentRead {
 
 fn take_record(read: &mut SegmentRead, record: Record) {
     match record {
-        Record::SegmentStart(start) => read.start = Some(start),
         Record::Modules(map) => read.modules = map.modules,
-        Record::Stacks(defs) => read.stacks.extend(defs.into_iter().map(|d| (d.id, d.frames))),
         Record::Rss(samples) => read.rss.extend(samples),
         Record::End(end) => read.end = Some(end),
-        Record::Events(_) | Record::Meta(_) => {}
+        Record::SegmentStart(_) | Record::Stacks(_) | Record::Events(_) | Record::Meta(_) => {}
     }
 }
 

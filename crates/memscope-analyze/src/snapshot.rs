@@ -4,12 +4,14 @@
 
 use std::collections::HashMap;
 
-use memscope_format::{EventKind, StackId};
+use memscope_format::{Event, EventKind, StackId};
 use rayon::prelude::*;
 
 use crate::block_heads::late_heads;
 use crate::counts::StackCounts;
+use crate::event_merge::merge_in_time_order;
 use crate::filter::EventFilter;
+use crate::peak::Peak;
 use crate::recording::Recording;
 
 /// When to take a [`Snapshot`].
@@ -19,6 +21,9 @@ pub enum Moment {
     End,
     /// After every event up to and including this time, in nanoseconds.
     At(u64),
+    /// At a peak found by [`Peak::find`] with the same filter: after the events of its
+    /// clock tick up to the one that reached it.
+    Peak(Peak),
 }
 
 /// Per-stack counts at a moment.
@@ -41,6 +46,11 @@ struct Tally {
 }
 
 impl Tally {
+    fn apply(&mut self, event: &Event) {
+        self.counts.entry(event.stack).or_default().apply(event);
+        self.temporary += i64::from(event.kind == EventKind::FreeTemporary);
+    }
+
     fn merge(mut self, other: Tally) -> Tally {
         for (stack, counts) in other.counts {
             self.counts.entry(stack).or_default().add(&counts);
@@ -56,23 +66,37 @@ impl Snapshot {
     /// Without a thread filter this starts from a checkpoint. Checkpoints count all
     /// threads together, so with one it adds up every segment up to the moment.
     pub fn take(recording: &Recording, moment: Moment, filter: &EventFilter) -> Snapshot {
-        let until = match moment {
-            Moment::End => u64::MAX,
-            Moment::At(time_ns) => time_ns,
-        };
-        let time_ns = until.min(recording.end_ns());
+        match moment {
+            Moment::End => Snapshot::before(recording, u64::MAX, filter),
+            Moment::At(time_ns) => Snapshot::before(recording, time_ns.saturating_add(1), filter),
+            Moment::Peak(peak) => {
+                let mut snapshot = Snapshot::before(recording, peak.time_ns, filter);
+                snapshot.add_peak_tick(recording, &peak, filter);
+                snapshot
+            }
+        }
+    }
+
+    /// The counts of the events before `end_ns`.
+    fn before(recording: &Recording, end_ns: u64, filter: &EventFilter) -> Snapshot {
+        let time_ns = end_ns.saturating_sub(1).min(recording.end_ns());
         if recording.segments().is_empty() {
             return Snapshot { time_ns, ..Snapshot::default() };
         }
-        let segment = recording.segment_at(until);
+        let last_ns = end_ns.saturating_sub(1);
+        let segment = recording.segment_at(last_ns);
         let from_checkpoint = filter.thread().is_none();
         let first = if from_checkpoint { segment } else { 0 };
-        let mut blocks: Vec<usize> =
-            recording.segments()[first..=segment].iter().flat_map(|s| s.events.iter().copied()).collect();
-        blocks.extend(late_heads(recording, segment, until).iter().map(|head| head.block));
+        let mut blocks: Vec<usize> = recording.segments()[first..=segment]
+            .iter()
+            .flat_map(|s| s.events.iter().copied())
+            .collect();
+        blocks.extend(late_heads(recording, segment, last_ns).iter().map(|head| head.block));
         let tally = blocks
             .par_iter()
-            .fold(Tally::default, |tally, &block| tally_block(tally, recording, block, until, filter))
+            .fold(Tally::default, |tally, &block| {
+                tally_block(tally, recording, block, end_ns, filter)
+            })
             .reduce(Tally::default, Tally::merge);
         let mut snapshot = Snapshot { time_ns, counts: tally.counts, temporary: None };
         if from_checkpoint {
@@ -81,8 +105,36 @@ impl Snapshot {
         snapshot
     }
 
-    fn add_checkpoint(&mut self, recording: &Recording, segment: usize, filter: &EventFilter, temporary: i64) {
-        let start = &recording.segments()[segment].start;
+    /// Adds the events of the peak's clock tick that the replay had applied at the peak,
+    /// in the replay's order.
+    fn add_peak_tick(&mut self, recording: &Recording, peak: &Peak, filter: &EventFilter) {
+        let segment = recording.segment_at(peak.time_ns);
+        let mut blocks = recording.heads(segment).to_vec();
+        blocks.extend(late_heads(recording, segment, peak.time_ns));
+        blocks.retain(|head| filter.keeps_thread(head.thread));
+        let mut tally = Tally::default();
+        let mut left = peak.events_at_time;
+        merge_in_time_order(recording, blocks, peak.time_ns..peak.time_ns + 1, |event| {
+            if left > 0 && filter.keeps_stack(event.stack) {
+                left -= 1;
+                tally.apply(event);
+            }
+        });
+        let before = Tally { counts: std::mem::take(&mut self.counts), temporary: 0 };
+        let merged = before.merge(tally);
+        self.counts = merged.counts;
+        self.temporary = self.temporary.map(|before| before + merged.temporary);
+        self.time_ns = peak.time_ns;
+    }
+
+    fn add_checkpoint(
+        &mut self,
+        recording: &Recording,
+        segment: usize,
+        filter: &EventFilter,
+        temporary: i64,
+    ) {
+        let Some(start) = recording.checkpoint(segment) else { return };
         for totals in start.stacks.iter().filter(|t| filter.keeps_stack(t.stack)) {
             self.counts.entry(totals.stack).or_default().add(&StackCounts::from_totals(totals));
         }
@@ -108,19 +160,22 @@ impl Snapshot {
     }
 }
 
-/// Adds the events of one block up to `until` to `tally`.
-fn tally_block(mut tally: Tally, recording: &Recording, block: usize, until: u64, filter: &EventFilter) -> Tally {
+/// Adds the events of one block before `end_ns` to `tally`.
+fn tally_block(
+    mut tally: Tally,
+    recording: &Recording,
+    block: usize,
+    end_ns: u64,
+    filter: &EventFilter,
+) -> Tally {
     let Some(reader) = recording.events(block) else { return tally };
     if !filter.keeps_thread(reader.thread()) {
         return tally;
     }
     for event in reader {
         match event {
-            Ok(event) if event.time_ns > until => break,
-            Ok(event) if filter.keeps_stack(event.stack) => {
-                tally.counts.entry(event.stack).or_default().apply(&event);
-                tally.temporary += i64::from(event.kind == EventKind::FreeTemporary);
-            }
+            Ok(event) if event.time_ns >= end_ns => break,
+            Ok(event) if filter.keeps_stack(event.stack) => tally.apply(&event),
             Ok(_) => {}
             Err(err) => {
                 recording.note_damage(&err);

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use memscope_format::{Module, StackId};
 
 use crate::recording::Recording;
-use crate::symbols::{Frame, ModuleRef, SymbolWarning, Symbolizer};
+use crate::symbols::{Frame, ModuleRef, Symbolizer};
 use crate::trim::allocator_frames;
 
 /// The frames of a recording's stacks, resolved on demand.
@@ -23,7 +23,8 @@ pub struct StackSymbols<'r> {
 impl<'r> StackSymbols<'r> {
     /// Symbols for `recording`'s stacks; `keep_frames` shows the allocator's frames too.
     pub fn new(recording: &'r Recording, keep_frames: bool) -> Self {
-        let modules = recording.modules().iter().filter(|m| is_file_backed(m)).map(module_ref).collect();
+        let modules =
+            recording.modules().iter().filter(|m| is_file_backed(m)).map(module_ref).collect();
         StackSymbols {
             stacks: recording.stacks(),
             symbolizer: Symbolizer::new(modules),
@@ -38,7 +39,9 @@ impl<'r> StackSymbols<'r> {
         let mut addresses = Vec::new();
         for stack in stacks {
             match self.stacks.get(&stack).filter(|frames| !frames.is_empty()) {
-                Some(frames) => addresses.extend(frames.iter().filter(|a| !self.resolved.contains_key(a))),
+                Some(frames) => {
+                    addresses.extend(frames.iter().filter(|a| !self.resolved.contains_key(a)))
+                }
                 None => {
                     self.placeholders.entry(stack).or_insert_with(|| placeholder(stack));
                 }
@@ -75,17 +78,16 @@ impl<'r> StackSymbols<'r> {
         }
         frames
     }
-
-    /// Why some addresses resolved to less than function, file and line.
-    pub fn warnings(&self) -> Vec<&SymbolWarning> {
-        self.symbolizer.warnings()
-    }
 }
 
 /// The frame shown for a stack the recorder could not capture, or one the trace does not
 /// define.
 fn placeholder(stack: StackId) -> Frame {
-    let function = if stack == StackId::NONE { "[no stack]".to_owned() } else { format!("[unknown stack {}]", stack.0) };
+    let function = if stack == StackId::NONE {
+        "[no stack]".to_owned()
+    } else {
+        format!("[unknown stack {}]", stack.0)
+    };
     Frame { function, file: None, line: None, module: "?".to_owned(), address: 0 }
 }
 

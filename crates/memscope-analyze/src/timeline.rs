@@ -37,11 +37,18 @@ pub struct TimelineRow {
     pub blocks: i64,
     /// When the high was reached (the interval's start if it was held from before).
     pub high_ns: u64,
+    /// How many events of time `high_ns` the replay had applied at the high: the high
+    /// may come between two events of one clock tick.
+    pub high_events_at_time: usize,
 }
 
 impl Timeline {
     /// Replays `recording` with intervals of `interval_ns`, counting what `filter` keeps.
-    pub fn build(recording: &Recording, interval_ns: u64, filter: &EventFilter) -> Result<Timeline, AnalyzeError> {
+    pub fn build(
+        recording: &Recording,
+        interval_ns: u64,
+        filter: &EventFilter,
+    ) -> Result<Timeline, AnalyzeError> {
         let rows = match interval_ns {
             0 => u64::MAX,
             _ => recording.end_ns().div_ceil(interval_ns).max(1),
@@ -49,7 +56,10 @@ impl Timeline {
         if rows > MAX_ROWS {
             return Err(AnalyzeError::Interval { interval_ns, rows, max_rows: MAX_ROWS });
         }
-        Ok(Timeline { interval_ns, rows: live_curve(recording, interval_ns, rows as usize, filter) })
+        Ok(Timeline {
+            interval_ns,
+            rows: live_curve(recording, interval_ns, rows as usize, filter),
+        })
     }
 }
 
@@ -72,57 +82,66 @@ struct Part {
     interval: u64,
     first_ns: u64,
     high: Level,
-    high_ns: u64,
+    high_at: Position,
     end: Level,
 }
 
-/// Replays one window: the live level, relative to the window's start, after each moment
-/// (a moment is all events of one timestamp, so a free at the same nanosecond as an
-/// allocation never shows a high that no reader of that time could see).
+/// An event's place in the replay: its time, and how many events of that time came up
+/// to and including it.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+struct Position {
+    time_ns: u64,
+    events_at_time: usize,
+}
+
+/// Replays one window: the live level, relative to the window's start, after each
+/// event. Events of one timestamp are counted one by one, so a block allocated and freed
+/// within one clock tick still reaches the high.
 struct WindowCurve {
     interval_ns: u64,
     live: Level,
-    moment: Option<u64>,
+    at: Position,
     parts: Vec<Part>,
 }
 
 impl WindowCurve {
     fn event(&mut self, event: &Event) {
-        if self.moment != Some(event.time_ns) {
-            self.close_moment();
-            self.moment = Some(event.time_ns);
+        if self.at.time_ns != event.time_ns {
+            self.at = Position { time_ns: event.time_ns, events_at_time: 0 };
         }
+        self.at.events_at_time += 1;
         let size = event.size as i64;
         if event.kind.is_free() {
             self.live = Level { bytes: self.live.bytes - size, blocks: self.live.blocks - 1 };
         } else {
             self.live = Level { bytes: self.live.bytes + size, blocks: self.live.blocks + 1 };
         }
-    }
-
-    fn close_moment(&mut self) {
-        let Some(time) = self.moment else { return };
-        let interval = time / self.interval_ns;
-        let live = self.live;
+        let (interval, live, at) = (event.time_ns / self.interval_ns, self.live, self.at);
         match self.parts.last_mut() {
             Some(part) if part.interval == interval => {
                 if live.bytes > part.high.bytes {
-                    (part.high, part.high_ns) = (live, time);
+                    (part.high, part.high_at) = (live, at);
                 }
                 part.end = live;
             }
-            _ => self.parts.push(Part { interval, first_ns: time, high: live, high_ns: time, end: live }),
+            _ => self.parts.push(Part {
+                interval,
+                first_ns: at.time_ns,
+                high: live,
+                high_at: at,
+                end: live,
+            }),
         }
-    }
-
-    fn finish(mut self) -> (Vec<Part>, Level) {
-        self.close_moment();
-        (self.parts, self.live)
     }
 }
 
 /// The highs of `rows` intervals of `interval_ns` (more if events run past them).
-pub(crate) fn live_curve(recording: &Recording, interval_ns: u64, rows: usize, filter: &EventFilter) -> Vec<TimelineRow> {
+pub(crate) fn live_curve(
+    recording: &Recording,
+    interval_ns: u64,
+    rows: usize,
+    filter: &EventFilter,
+) -> Vec<TimelineRow> {
     recording.read_all_heads();
     let windows: Vec<(Vec<Part>, Level)> = (0..recording.segments().len())
         .into_par_iter()
@@ -141,18 +160,28 @@ pub(crate) fn live_curve(recording: &Recording, interval_ns: u64, rows: usize, f
     combine(&parts, interval_ns, rows)
 }
 
-fn replay_window(recording: &Recording, segment: usize, interval_ns: u64, filter: &EventFilter) -> (Vec<Part>, Level) {
+fn replay_window(
+    recording: &Recording,
+    segment: usize,
+    interval_ns: u64,
+    filter: &EventFilter,
+) -> (Vec<Part>, Level) {
     let window = recording.segments()[segment].window_start..recording.window_end(segment);
     let mut blocks = recording.heads(segment).to_vec();
     blocks.extend(late_heads(recording, segment, window.end.saturating_sub(1)));
     blocks.retain(|head| filter.keeps_thread(head.thread));
-    let mut curve = WindowCurve { interval_ns, live: Level::default(), moment: None, parts: Vec::new() };
+    let mut curve = WindowCurve {
+        interval_ns,
+        live: Level::default(),
+        at: Position::default(),
+        parts: Vec::new(),
+    };
     merge_in_time_order(recording, blocks, window, |event| {
         if filter.keeps_stack(event.stack) {
             curve.event(event);
         }
     });
-    curve.finish()
+    (curve.parts, curve.live)
 }
 
 /// Turns the parts, in time order and shifted to absolute levels, into one row per
@@ -164,12 +193,24 @@ fn combine(parts: &[Part], interval_ns: u64, rows: usize) -> Vec<TimelineRow> {
     (0..rows as u64)
         .map(|interval| {
             let start_ns = interval.saturating_mul(interval_ns);
-            let mut row = TimelineRow { start_ns, bytes: live.bytes, blocks: live.blocks, high_ns: start_ns };
+            let mut row = TimelineRow {
+                start_ns,
+                bytes: live.bytes,
+                blocks: live.blocks,
+                high_ns: start_ns,
+                high_events_at_time: 0,
+            };
             let mut held = true;
             while let Some(part) = parts.next_if(|part| part.interval == interval) {
-                // A moment at the very start replaces the level held before it.
+                // Events at the very start take the place of the level held before them.
                 if (held && part.first_ns == start_ns) || part.high.bytes > row.bytes {
-                    row = TimelineRow { start_ns, bytes: part.high.bytes, blocks: part.high.blocks, high_ns: part.high_ns };
+                    row = TimelineRow {
+                        start_ns,
+                        bytes: part.high.bytes,
+                        blocks: part.high.blocks,
+                        high_ns: part.high_at.time_ns,
+                        high_events_at_time: part.high_at.events_at_time,
+                    };
                 }
                 held = false;
                 live = part.end;

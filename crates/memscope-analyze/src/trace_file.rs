@@ -70,7 +70,8 @@ impl TraceFile {
         // so dropped pages come back from the file with the same bytes; slices into it
         // stay valid. (madvise only ever affects whole pages: memmap2 widens the range.)
         // A failure only means the pages stay resident.
-        let _ = unsafe { map.unchecked_advise_range(UncheckedAdvice::DontNeed, start, end - start) };
+        let _ =
+            unsafe { map.unchecked_advise_range(UncheckedAdvice::DontNeed, start, end - start) };
     }
 }
 

@@ -80,7 +80,13 @@ mod tests {
     use super::*;
 
     fn frame(function: &str, module: &str) -> Frame {
-        Frame { function: function.into(), file: None, line: None, module: module.into(), address: 0 }
+        Frame {
+            function: function.into(),
+            file: None,
+            line: None,
+            module: module.into(),
+            address: 0,
+        }
     }
 
     #[test]
@@ -101,7 +107,10 @@ mod tests {
     #[test]
     fn cpp_operator_new_and_the_agent_are_hidden() {
         assert!(is_allocator_frame(&frame("operator new(unsigned long)", "libstdc++.so.6")));
-        assert!(is_allocator_frame(&frame("std::__new_allocator<int>::allocate(unsigned long, void const*)", "a")));
+        assert!(is_allocator_frame(&frame(
+            "std::__new_allocator<int>::allocate(unsigned long, void const*)",
+            "a"
+        )));
         assert!(is_allocator_frame(&frame("record_alloc", "libmemscope_preload.so")));
         assert!(is_allocator_frame(&frame("malloc", "libc.so.6")));
         assert!(!is_allocator_frame(&frame("strdup", "libc.so.6")));
@@ -111,7 +120,8 @@ mod tests {
 
     #[test]
     fn a_stack_of_plumbing_only_keeps_its_outermost_frame() {
-        let stack = [frame("operator new(unsigned long)", "libstdc++.so.6"), frame("malloc", "libc.so.6")];
+        let stack =
+            [frame("operator new(unsigned long)", "libstdc++.so.6"), frame("malloc", "libc.so.6")];
         let frames: Vec<&Frame> = stack.iter().collect();
 
         assert_eq!(allocator_frames(&frames), 1);

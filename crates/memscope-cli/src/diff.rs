@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use clap::Args;
-use memscope_analyze::{Diff, DiffRow, Filter, Moment, Recording, Snapshot, TraceFile};
+use memscope_analyze::{Diff, DiffRow, Moment, Place, Recording, Snapshot, TraceFile};
 use serde::Serialize;
 
-use crate::output::{location, ms, signed_bytes, write_json, write_table};
-use crate::report::{Prepared, ReportArgs};
+use crate::output::{ms, place_name, signed_bytes, write_json, write_table};
+use crate::report::{run_report, Prepared, ReportArgs};
 use crate::time_arg::{parse_ms, TimeArg};
 use crate::top::granularity;
 use crate::trace_input::{self, Input};
@@ -46,85 +46,90 @@ struct DiffJson<'d> {
 
 #[derive(Serialize)]
 struct RowJson<'d> {
-    function: &'d str,
-    file: Option<&'d str>,
-    line: Option<u32>,
+    #[serde(flatten)]
+    place: &'d Place,
     delta_bytes: i64,
     delta_blocks: i64,
 }
 
 pub fn run(args: DiffArgs) -> Result<u8> {
-    let filter = args.report.filter()?;
-    let (mut diff, title) = match &args.traces[..] {
+    match &args.traces[..] {
         [base, new] => {
             if args.from.is_some() || args.to.is_some() {
                 bail!("--from and --to compare two moments of one trace; give one trace with them");
             }
-            two_traces(&args, &filter, base, new)?
+            let (diff, title) = two_traces(&args, base, new)?;
+            print(&args, diff, &title)?;
+            Ok(0)
         }
-        [trace] => two_moments(&args, &filter, trace)?,
+        [trace] => run_report(trace, &args.report, |recording, prepared| {
+            let (diff, title) = two_moments(&args, recording, prepared)?;
+            print(&args, diff, &format!("{title} in {}", trace.display()))
+        }),
         _ => unreachable!("clap takes one or two traces"),
-    };
+    }
+}
+
+fn print(args: &DiffArgs, mut diff: Diff, title: &str) -> Result<()> {
     if args.limit > 0 {
         diff.rows.truncate(args.limit);
     }
     let mut out = std::io::stdout().lock();
     if args.report.json {
-        write_json(&mut out, &json(&diff))
-    } else {
-        writeln!(out, "{title}")?;
-        write_text(&mut out, &diff)
-    }?;
-    Ok(0)
+        return write_json(&mut out, &json(&diff));
+    }
+    writeln!(out, "{title}")?;
+    write_text(&mut out, &diff)
 }
 
 /// Snapshots of `recording` at `moments`, with their stacks symbolized.
-fn snapshots<'r>(args: &DiffArgs, filter: &Filter, recording: &'r Recording, moments: &[Moment]) -> (Vec<Snapshot>, Prepared<'r>) {
-    let mut prepared = args.report.prepare(recording, filter);
+fn snapshots(recording: &Recording, prepared: &mut Prepared, moments: &[Moment]) -> Vec<Snapshot> {
     let snapshots: Vec<Snapshot> =
         moments.iter().map(|&moment| Snapshot::take(recording, moment, &prepared.filter)).collect();
     prepared.symbols.resolve(snapshots.iter().flat_map(|snapshot| snapshot.counts.keys().copied()));
-    (snapshots, prepared)
+    snapshots
 }
 
-fn two_traces(args: &DiffArgs, filter: &Filter, base: &Path, new: &Path) -> Result<(Diff, String)> {
+fn two_traces(args: &DiffArgs, base: &Path, new: &Path) -> Result<(Diff, String)> {
+    let filter = args.report.filter()?;
     let files: [TraceFile; 2] = [trace_input::open(base)?, trace_input::open(new)?];
     let mut inputs: Vec<Input> = files.iter().map(trace_input::recording).collect::<Result<_>>()?;
-    let [base_exe, new_exe] = [&inputs[0], &inputs[1]].map(|input| input.recording.meta().exe.clone());
+    let [base_exe, new_exe] = [0, 1].map(|i| inputs[i].recording.meta().exe.clone());
     if base_exe != new_exe {
-        eprintln!(
-            "memscope: note: {} records {base_exe} and {} records {new_exe}; rows are matched by function",
-            base.display(),
-            new.display()
-        );
+        let (base, new) = (base.display(), new.display());
+        eprintln!("memscope: note: {base} records {base_exe} and {new} records {new_exe}; rows are matched by function");
     }
     let diff = {
-        let (before, base_prepared) = snapshots(args, filter, &inputs[0].recording, &[Moment::End]);
-        let (after, new_prepared) = snapshots(args, filter, &inputs[1].recording, &[Moment::End]);
-        Diff::compute((&before[0], &base_prepared.symbols), (&after[0], &new_prepared.symbols), granularity(args.lines))
+        let mut prepared = [0, 1].map(|i| args.report.prepare(&inputs[i].recording, &filter));
+        let [before, after] =
+            [0, 1].map(|i| snapshots(&inputs[i].recording, &mut prepared[i], &[Moment::End]));
+        let [base_symbols, new_symbols] = [0, 1].map(|i| &prepared[i].symbols);
+        Diff::compute((&before[0], base_symbols), (&after[0], new_symbols), granularity(args.lines))
     };
     inputs.iter_mut().for_each(Input::warn);
     Ok((diff, format!("live memory from {} (end) to {} (end)", base.display(), new.display())))
 }
 
-fn two_moments(args: &DiffArgs, filter: &Filter, trace: &Path) -> Result<(Diff, String)> {
-    let file = trace_input::open(trace)?;
-    let mut input = trace_input::recording(&file)?;
-    let recording = &input.recording;
+fn two_moments(
+    args: &DiffArgs,
+    recording: &Recording,
+    prepared: &mut Prepared,
+) -> Result<(Diff, String)> {
     let end_ns = recording.end_ns();
-    let [from, to] = [("--from", &args.from, 0), ("--to", &args.to, end_ns)].map(|(option, time, default_ns)| {
-        match time {
-            Some(time) => time.check_within(option, recording).map(|()| (Moment::At(time.end_of_microsecond()), time.ns)),
+    let [from, to] = [("--from", &args.from, 0), ("--to", &args.to, end_ns)].map(
+        |(option, time, default_ns)| match time {
+            Some(time) => time
+                .check_within(option, recording)
+                .map(|()| (Moment::At(time.end_of_microsecond()), time.ns)),
             None => Ok((Moment::At(default_ns), default_ns)),
-        }
-    });
+        },
+    );
     let ((from, from_ns), (to, to_ns)) = (from?, to?);
-    let diff = {
-        let (moments, prepared) = snapshots(args, filter, recording, &[from, to]);
-        Diff::compute((&moments[0], &prepared.symbols), (&moments[1], &prepared.symbols), granularity(args.lines))
-    };
-    input.warn();
-    Ok((diff, format!("live memory in {} from {} ms to {} ms", trace.display(), ms(from_ns), ms(to_ns))))
+    let moments = snapshots(recording, prepared, &[from, to]);
+    let symbols = &prepared.symbols;
+    let diff =
+        Diff::compute((&moments[0], symbols), (&moments[1], symbols), granularity(args.lines));
+    Ok((diff, format!("live memory from {} ms to {} ms", ms(from_ns), ms(to_ns))))
 }
 
 fn json(diff: &Diff) -> DiffJson<'_> {
@@ -132,21 +137,18 @@ fn json(diff: &Diff) -> DiffJson<'_> {
 }
 
 fn row_json(row: &DiffRow) -> RowJson<'_> {
-    RowJson {
-        function: &row.function,
-        file: row.file.as_deref(),
-        line: row.line,
-        delta_bytes: row.delta_bytes,
-        delta_blocks: row.delta_blocks,
-    }
+    RowJson { place: &row.place, delta_bytes: row.delta_bytes, delta_blocks: row.delta_blocks }
 }
 
 fn write_text(out: &mut impl Write, diff: &Diff) -> Result<()> {
     let mut table = vec![["delta bytes", "delta blocks", ""].map(String::from).to_vec()];
     for row in &diff.rows {
-        let location = location(row.file.as_deref(), row.line);
-        let blocks = if row.delta_blocks > 0 { format!("+{}", row.delta_blocks) } else { row.delta_blocks.to_string() };
-        table.push(vec![signed_bytes(row.delta_bytes), blocks, format!("{} {location}", row.function).trim_end().to_owned()]);
+        let blocks = if row.delta_blocks > 0 {
+            format!("+{}", row.delta_blocks)
+        } else {
+            row.delta_blocks.to_string()
+        };
+        table.push(vec![signed_bytes(row.delta_bytes), blocks, place_name(&row.place)]);
     }
     write_table(out, &table)
 }

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use memscope_format::{BlockKind, FormatError, Module, Record, StackId, Trace, FILE_HEADER_LEN, VERSION};
+use memscope_format::{
+    BlockKind, FormatError, Module, Record, StackId, Trace, FILE_HEADER_LEN, VERSION,
+};
 
 use crate::output::{ms, write_table};
 use crate::trace_input;
@@ -40,18 +42,33 @@ pub fn run(args: InfoArgs) -> Result<u8> {
     let mut out = std::io::stdout().lock();
     let meta = trace.meta()?;
     writeln!(out, "file: {}", args.trace.display())?;
-    writeln!(out, "size: {} bytes (header {FILE_HEADER_LEN}), format version {VERSION}", trace.len())?;
+    writeln!(
+        out,
+        "size: {} bytes (header {FILE_HEADER_LEN}), format version {VERSION}",
+        trace.len()
+    )?;
     writeln!(out, "blocks: {}, segments: {}", trace.blocks().len(), trace.segments().len())?;
     match trace.damage() {
         Some(damage) => writeln!(out, "damage: {damage}")?,
         None => writeln!(out, "damage: none")?,
     }
     writeln!(out, "pid: {}\nexe: {}\nargs: {}", meta.pid, meta.exe, meta.args.join(" "))?;
-    writeln!(out, "started: {} ms since the epoch\nunwind: {}, at most {} frames", meta.start_unix_ms, meta.unwind, meta.max_frames)?;
+    writeln!(
+        out,
+        "started: {} ms since the epoch\nunwind: {}, at most {} frames",
+        meta.start_unix_ms, meta.unwind, meta.max_frames
+    )?;
     let contents = read_contents(&trace, args.limit);
     writeln!(out, "end: {}", contents.end.as_deref().unwrap_or("none (the trace was cut off)"))?;
     write_blocks(&mut out, &trace, args.limit)?;
-    write_section(&mut out, "segments", &[["index", "time_ms", "blocks", "events blocks", "checkpoint stacks", "frees"].map(String::from).to_vec()], &contents.segments)?;
+    write_section(
+        &mut out,
+        "segments",
+        &[["index", "time_ms", "blocks", "events blocks", "checkpoint stacks", "frees"]
+            .map(String::from)
+            .to_vec()],
+        &contents.segments,
+    )?;
     write_modules(&mut out, &contents.modules)?;
     write_stacks(&mut out, &contents.stacks, args.limit)?;
     let header = ["thread", "time_ms", "kind", "size", "stack"].map(String::from).to_vec();
@@ -82,12 +99,22 @@ fn read_contents(trace: &Trace, limit: usize) -> Contents {
                     start.frees.to_string(),
                 ]),
                 Ok(Record::Modules(map)) => contents.modules = map.modules,
-                Ok(Record::Stacks(defs)) => contents.stacks.extend(defs.into_iter().map(|d| (d.id, d.frames))),
+                Ok(Record::Stacks(defs)) => {
+                    contents.stacks.extend(defs.into_iter().map(|d| (d.id, d.frames)))
+                }
                 Ok(Record::Events(batch)) => {
                     let thread = batch.thread.0.to_string();
-                    contents.events.extend(batch.events.iter().take(limit - contents.events.len()).map(|e| {
-                        vec![thread.clone(), ms(e.time_ns), format!("{:?}", e.kind), e.size.to_string(), e.stack.0.to_string()]
-                    }));
+                    contents.events.extend(
+                        batch.events.iter().take(limit - contents.events.len()).map(|e| {
+                            vec![
+                                thread.clone(),
+                                ms(e.time_ns),
+                                format!("{:?}", e.kind),
+                                e.size.to_string(),
+                                e.stack.0.to_string(),
+                            ]
+                        }),
+                    );
                 }
                 Ok(Record::End(end)) => {
                     contents.end = Some(format!(
@@ -106,7 +133,12 @@ fn read_contents(trace: &Trace, limit: usize) -> Contents {
     contents
 }
 
-fn write_section(out: &mut impl Write, title: &str, header: &[Vec<String>], rows: &[Vec<String>]) -> Result<()> {
+fn write_section(
+    out: &mut impl Write,
+    title: &str,
+    header: &[Vec<String>],
+    rows: &[Vec<String>],
+) -> Result<()> {
     writeln!(out, "\n{title}:")?;
     write_table(out, &[header, rows].concat())
 }
@@ -116,10 +148,22 @@ fn write_blocks(out: &mut impl Write, trace: &Trace, limit: usize) -> Result<()>
         .blocks()
         .iter()
         .take(limit)
-        .map(|b| vec![b.offset.to_string(), format!("{:?}", b.kind), b.compressed_len.to_string(), b.raw_len.to_string()])
+        .map(|b| {
+            vec![
+                b.offset.to_string(),
+                format!("{:?}", b.kind),
+                b.compressed_len.to_string(),
+                b.raw_len.to_string(),
+            ]
+        })
         .collect();
     let header = ["offset", "kind", "compressed", "raw"].map(String::from).to_vec();
-    write_section(out, &format!("blocks (the first {} of {})", rows.len(), trace.blocks().len()), &[header], &rows)
+    write_section(
+        out,
+        &format!("blocks (the first {} of {})", rows.len(), trace.blocks().len()),
+        &[header],
+        &rows,
+    )
 }
 
 fn write_modules(out: &mut impl Write, modules: &[Module]) -> Result<()> {
@@ -127,15 +171,25 @@ fn write_modules(out: &mut impl Write, modules: &[Module]) -> Result<()> {
         .iter()
         .map(|m| {
             let build_id: String = m.build_id.iter().map(|b| format!("{b:02x}")).collect();
-            let ranges: Vec<String> = m.ranges.iter().map(|r| format!("{:#x}-{:#x}", r.start, r.end)).collect();
-            vec![format!("{:#x}", m.load_bias), if build_id.is_empty() { "-".into() } else { build_id }, ranges.join(","), m.path.clone()]
+            let ranges: Vec<String> =
+                m.ranges.iter().map(|r| format!("{:#x}-{:#x}", r.start, r.end)).collect();
+            vec![
+                format!("{:#x}", m.load_bias),
+                if build_id.is_empty() { "-".into() } else { build_id },
+                ranges.join(","),
+                m.path.clone(),
+            ]
         })
         .collect();
     let header = ["load bias", "build id", "ranges", "path"].map(String::from).to_vec();
     write_section(out, "modules (the last map)", &[header], &rows)
 }
 
-fn write_stacks(out: &mut impl Write, stacks: &BTreeMap<StackId, Vec<u64>>, limit: usize) -> Result<()> {
+fn write_stacks(
+    out: &mut impl Write,
+    stacks: &BTreeMap<StackId, Vec<u64>>,
+    limit: usize,
+) -> Result<()> {
     writeln!(out, "\nstacks (the first {} of {}):", stacks.len().min(limit), stacks.len())?;
     for (id, frames) in stacks.iter().take(limit) {
         let frames: Vec<String> = frames.iter().map(|a| format!("{a:#x}")).collect();

@@ -8,9 +8,8 @@ use clap::Args;
 use memscope_analyze::{Moment, Snapshot};
 
 use crate::output::{bytes, write_json};
-use crate::report::ReportArgs;
+use crate::report::{run_report, ReportArgs};
 use crate::stack_list::{live_stack_rows, write_stack_rows};
-use crate::trace_input;
 
 /// List the blocks still live when the program ended, largest stacks first, with the
 /// full stack and how many allocations each stack made.
@@ -26,22 +25,17 @@ pub struct LeaksArgs {
 }
 
 pub fn run(args: LeaksArgs) -> Result<u8> {
-    let filter = args.report.filter()?;
-    let file = trace_input::open(&args.trace)?;
-    let mut input = trace_input::recording(&file)?;
-    let recording = &input.recording;
-    let mut prepared = args.report.prepare(recording, &filter);
-    let snapshot = Snapshot::take(recording, Moment::End, &prepared.filter);
-    let total = snapshot.total();
-    let stacks = snapshot.live_stacks().len();
-    let rows = live_stack_rows(&snapshot, &mut prepared.symbols, args.limit);
-    let mut out = std::io::stdout().lock();
-    if args.report.json {
-        write_json(&mut out, &rows)?;
-    } else {
+    run_report(&args.trace, &args.report, |recording, prepared| {
+        let snapshot = Snapshot::take(recording, Moment::End, &prepared.filter);
+        let rows = live_stack_rows(&snapshot, &mut prepared.symbols, args.limit);
+        let mut out = std::io::stdout().lock();
+        if args.report.json {
+            return write_json(&mut out, &rows);
+        }
         write_stack_rows(&mut out, &rows, "leaked")?;
-        writeln!(out, "total: {} in {} blocks from {stacks} stacks", bytes(total.live_bytes), total.live_blocks)?;
-    }
-    input.warn();
-    Ok(0)
+        let (total, stacks) = (snapshot.total(), snapshot.live_stacks().len());
+        let (bytes, blocks) = (bytes(total.live_bytes), total.live_blocks);
+        writeln!(out, "total: {bytes} in {blocks} blocks from {stacks} stacks")?;
+        Ok(())
+    })
 }

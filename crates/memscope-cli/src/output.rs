@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use anyhow::Result;
-use memscope_analyze::{ns_to_ms, Frame};
+use memscope_analyze::{ns_to_ms, Frame, Place};
 use memscope_system::human_bytes;
 use serde::Serialize;
 
@@ -38,11 +38,21 @@ pub fn short_ms(ns: u64) -> String {
 }
 
 /// `file:line`, or what of it is known.
-pub fn location(file: Option<&str>, line: Option<u32>) -> String {
+fn location(file: Option<&str>, line: Option<u32>) -> String {
     match (file, line) {
         (Some(file), Some(line)) => format!("{file}:{line}"),
         (Some(file), None) => file.to_owned(),
         _ => String::new(),
+    }
+}
+
+/// A report row's function, then `file:line` if known.
+pub fn place_name(place: &Place) -> String {
+    let location = location(place.file.as_deref(), place.line);
+    if location.is_empty() {
+        place.function.clone()
+    } else {
+        format!("{} {location}", place.function)
     }
 }
 
@@ -66,7 +76,13 @@ pub fn write_json(out: &mut impl Write, value: &impl Serialize) -> Result<()> {
 pub fn write_table(out: &mut impl Write, rows: &[Vec<String>]) -> Result<()> {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
-        .map(|column| rows.iter().filter_map(|row| row.get(column)).map(|cell| cell.chars().count()).max().unwrap_or(0))
+        .map(|column| {
+            rows.iter()
+                .filter_map(|row| row.get(column))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     for row in rows {
         let mut line = String::new();

@@ -1,6 +1,8 @@
 //! What every report shares: output format, filters, frame trimming, and for reports
 //! about one moment, which moment.
 
+use std::path::Path;
+
 use anyhow::Result;
 use clap::Args;
 use memscope_analyze::{EventFilter, Filter, Moment, Peak, Recording, StackSymbols};
@@ -8,6 +10,7 @@ use memscope_format::ThreadId;
 
 use crate::output::ms;
 use crate::time_arg::{parse_ms, TimeArg};
+use crate::trace_input;
 
 /// Options every report takes.
 #[derive(Args)]
@@ -36,6 +39,23 @@ pub struct Prepared<'r> {
     pub symbols: StackSymbols<'r>,
     /// What the filters keep.
     pub filter: EventFilter,
+}
+
+/// Opens `trace`, makes it ready for a report with `args`, runs `report` on it, and
+/// warns on stderr of damage found on opening or while decoding.
+pub fn run_report(
+    trace: &Path,
+    args: &ReportArgs,
+    report: impl FnOnce(&Recording, &mut Prepared) -> Result<()>,
+) -> Result<u8> {
+    let filter = args.filter()?;
+    let file = trace_input::open(trace)?;
+    let mut input = trace_input::recording(&file)?;
+    let mut prepared = args.prepare(&input.recording, &filter);
+    report(&input.recording, &mut prepared)?;
+    drop(prepared);
+    input.warn();
+    Ok(0)
 }
 
 impl ReportArgs {
@@ -85,11 +105,17 @@ impl MomentArgs {
         match &self.at {
             Some(at) => {
                 at.check_within("--at", recording)?;
-                Ok(ChosenMoment { moment: Moment::At(at.end_of_microsecond()), label: format!("{} ms", ms(at.ns)) })
+                Ok(ChosenMoment {
+                    moment: Moment::At(at.end_of_microsecond()),
+                    label: format!("{} ms", ms(at.ns)),
+                })
             }
             None => {
                 let peak = Peak::find(recording, filter);
-                Ok(ChosenMoment { moment: Moment::At(peak.time_ns), label: format!("{} ms (peak)", ms(peak.time_ns)) })
+                Ok(ChosenMoment {
+                    moment: Moment::Peak(peak),
+                    label: format!("{} ms (peak)", ms(peak.time_ns)),
+                })
             }
         }
     }

@@ -23,7 +23,11 @@ pub struct StackRow<'s> {
 
 /// The stacks with blocks live in `snapshot`, most bytes first, at most `limit` (0 or
 /// `None` for all); only these are symbolized.
-pub fn live_stack_rows<'s>(snapshot: &Snapshot, symbols: &'s mut StackSymbols, limit: Option<usize>) -> Vec<StackRow<'s>> {
+pub fn live_stack_rows<'s>(
+    snapshot: &Snapshot,
+    symbols: &'s mut StackSymbols,
+    limit: Option<usize>,
+) -> Vec<StackRow<'s>> {
     let mut live = snapshot.live_stacks();
     live.truncate(limit.filter(|&n| n > 0).unwrap_or(usize::MAX));
     symbols.resolve(live.iter().map(|(stack, _)| *stack));
@@ -41,7 +45,13 @@ pub fn live_stack_rows<'s>(snapshot: &Snapshot, symbols: &'s mut StackSymbols, l
 /// Each stack: a line of what it holds (`what` says how that is put), then its frames.
 pub fn write_stack_rows(out: &mut impl Write, rows: &[StackRow], what: &str) -> Result<()> {
     for row in rows {
-        writeln!(out, "{} in {} blocks {what}, from {} allocations at:", bytes(row.bytes), row.blocks, row.allocations)?;
+        writeln!(
+            out,
+            "{} in {} blocks {what}, from {} allocations at:",
+            bytes(row.bytes),
+            row.blocks,
+            row.allocations
+        )?;
         for frame in &row.stack {
             writeln!(out, "    {}", frame_line(frame))?;
         }

@@ -36,11 +36,12 @@ pub fn run(args: SummaryArgs) -> Result<u8> {
     Ok(0)
 }
 
-fn per_second(count: u64, runtime_ms: f64) -> String {
+/// A count and its rate over the run: "41 (81/s)".
+fn with_rate(count: u64, runtime_ms: f64) -> String {
     if runtime_ms > 0.0 {
-        format!(" ({:.0}/s)", count as f64 * 1000.0 / runtime_ms)
+        format!("{count} ({:.0}/s)", count as f64 * 1000.0 / runtime_ms)
     } else {
-        String::new()
+        count.to_string()
     }
 }
 
@@ -53,13 +54,24 @@ pub fn write_text(out: &mut impl Write, meta: &Meta, s: &Summary) -> std::io::Re
         None => "incomplete: the trace ends without an end record".to_owned(),
     };
     writeln!(out, "total runtime: {:.3} ms, {ending}", s.runtime_ms)?;
-    writeln!(out, "calls to allocation functions: {}{}", s.allocations, per_second(s.allocations, s.runtime_ms))?;
+    writeln!(out, "calls to allocation functions: {}", with_rate(s.allocations, s.runtime_ms))?;
     writeln!(out, "calls to free: {}", s.frees)?;
-    writeln!(out, "temporary memory allocations: {}{}", s.temporary_allocations, per_second(s.temporary_allocations, s.runtime_ms))?;
+    let temporary = with_rate(s.temporary_allocations, s.runtime_ms);
+    writeln!(out, "temporary memory allocations: {temporary}")?;
     writeln!(out, "bytes allocated in total: {}", human_bytes(s.bytes_allocated))?;
-    writeln!(out, "peak heap memory consumption: {} after {:.3} ms", human_bytes(s.peak_bytes), s.peak_time_ms)?;
+    writeln!(
+        out,
+        "peak heap memory consumption: {} after {:.3} ms",
+        human_bytes(s.peak_bytes),
+        s.peak_time_ms
+    )?;
     writeln!(out, "peak RSS (including memscope overhead): {}", human_bytes(s.peak_rss_bytes))?;
-    writeln!(out, "total memory leaked: {} in {} blocks", human_bytes(s.leaked_bytes), s.leaked_blocks)?;
+    writeln!(
+        out,
+        "total memory leaked: {} in {} blocks",
+        human_bytes(s.leaked_bytes),
+        s.leaked_blocks
+    )?;
     writeln!(out, "threads: {}", s.threads)?;
     if s.dropped_events > 0 {
         writeln!(out, "dropped events: {}", s.dropped_events)?;

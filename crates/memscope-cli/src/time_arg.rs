@@ -20,12 +20,19 @@ pub fn parse_ms(text: &str) -> Result<TimeArg, String> {
     let invalid = || format!("{text:?} is not a time in milliseconds (like 250 or 412.345)");
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
     let digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
-    if (whole.is_empty() && fraction.is_empty()) || !digits(whole) || !digits(fraction) || fraction.len() > 6 {
+    if (whole.is_empty() && fraction.is_empty())
+        || !digits(whole)
+        || !digits(fraction)
+        || fraction.len() > 6
+    {
         return Err(invalid());
     }
     let whole: u64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| invalid())? };
     let fraction_ns: u64 = format!("{fraction:0<6}").parse().map_err(|_| invalid())?;
-    let ns = whole.checked_mul(1_000_000).and_then(|ns| ns.checked_add(fraction_ns)).ok_or_else(invalid)?;
+    let ns = whole
+        .checked_mul(1_000_000)
+        .and_then(|ns| ns.checked_add(fraction_ns))
+        .ok_or_else(invalid)?;
     Ok(TimeArg { text: text.to_owned(), ns })
 }
 

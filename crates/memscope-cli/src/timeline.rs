@@ -5,13 +5,12 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use memscope_analyze::{ns_to_ms, Timeline};
+use memscope_analyze::{ns_to_ms, Timeline, TimelineRow};
 use serde::Serialize;
 
 use crate::output::{bytes, ms, write_json, write_table};
-use crate::report::ReportArgs;
+use crate::report::{run_report, ReportArgs};
 use crate::time_arg::{parse_ms, TimeArg};
-use crate::trace_input;
 
 /// Widest bar of the text form.
 const BAR_WIDTH: i64 = 40;
@@ -41,30 +40,31 @@ struct RowJson {
 }
 
 pub fn run(args: TimelineArgs) -> Result<u8> {
-    let filter = args.report.filter()?;
-    let file = trace_input::open(&args.trace)?;
-    let mut input = trace_input::recording(&file)?;
-    let recording = &input.recording;
-    let prepared = args.report.prepare(recording, &filter);
-    let timeline = Timeline::build(recording, args.interval.ns, &prepared.filter)?;
-    let rows: Vec<RowJson> = timeline
-        .rows
-        .iter()
-        .map(|row| RowJson { t_ms: ns_to_ms(row.start_ns), bytes: row.bytes, blocks: row.blocks, high_ms: ns_to_ms(row.high_ns) })
-        .collect();
-    let mut out = std::io::stdout().lock();
-    if args.report.json {
-        write_json(&mut out, &rows)?;
-    } else if args.csv {
+    run_report(&args.trace, &args.report, |recording, prepared| {
+        let timeline = Timeline::build(recording, args.interval.ns, &prepared.filter)?;
+        let rows: Vec<RowJson> = timeline.rows.iter().map(row_json).collect();
+        let mut out = std::io::stdout().lock();
+        if args.report.json {
+            return write_json(&mut out, &rows);
+        }
+        if !args.csv {
+            return write_text(&mut out, &timeline);
+        }
         writeln!(out, "t_ms,bytes,blocks,high_ms")?;
         for row in &rows {
             writeln!(out, "{},{},{},{}", row.t_ms, row.bytes, row.blocks, row.high_ms)?;
         }
-    } else {
-        write_text(&mut out, &timeline)?;
+        Ok(())
+    })
+}
+
+fn row_json(row: &TimelineRow) -> RowJson {
+    RowJson {
+        t_ms: ns_to_ms(row.start_ns),
+        bytes: row.bytes,
+        blocks: row.blocks,
+        high_ms: ns_to_ms(row.high_ns),
     }
-    input.warn();
-    Ok(0)
 }
 
 fn write_text(out: &mut impl Write, timeline: &Timeline) -> Result<()> {
@@ -72,7 +72,13 @@ fn write_text(out: &mut impl Write, timeline: &Timeline) -> Result<()> {
     let mut table = vec![["t_ms", "bytes", "blocks", "high_ms", ""].map(String::from).to_vec()];
     for row in &timeline.rows {
         let bar = "#".repeat((row.bytes.max(0) * BAR_WIDTH / highest) as usize);
-        table.push(vec![ms(row.start_ns), bytes(row.bytes), row.blocks.to_string(), ms(row.high_ns), bar]);
+        table.push(vec![
+            ms(row.start_ns),
+            bytes(row.bytes),
+            row.blocks.to_string(),
+            ms(row.high_ns),
+            bar,
+        ]);
     }
     write_table(out, &table)
 }

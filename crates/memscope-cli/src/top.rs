@@ -6,12 +6,11 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use memscope_analyze::{ns_to_ms, Granularity, SampleType, Snapshot, Top, TopRow};
+use memscope_analyze::{ns_to_ms, Granularity, Place, SampleType, Snapshot, Top};
 use serde::Serialize;
 
-use crate::output::{bytes, location, write_json, write_table};
-use crate::report::{MomentArgs, ReportArgs};
-use crate::trace_input;
+use crate::output::{bytes, place_name, write_json, write_table};
+use crate::report::{run_report, MomentArgs, ReportArgs};
 
 /// Rank functions by the memory they hold (or allocated) at a moment, with pprof's flat,
 /// sum and cum columns.
@@ -71,9 +70,8 @@ struct TopJson<'t> {
 
 #[derive(Serialize)]
 struct RowJson<'t> {
-    function: &'t str,
-    file: Option<&'t str>,
-    line: Option<u32>,
+    #[serde(flatten)]
+    place: &'t Place,
     flat: i64,
     cum: i64,
 }
@@ -88,27 +86,29 @@ pub fn granularity(lines: bool) -> Granularity {
 }
 
 pub fn run(args: TopArgs) -> Result<u8> {
-    let filter = args.report.filter()?;
-    let file = trace_input::open(&args.trace)?;
-    let mut input = trace_input::recording(&file)?;
-    let recording = &input.recording;
-    let mut prepared = args.report.prepare(recording, &filter);
-    let chosen = args.moment.choose(recording, &prepared.filter)?;
-    let snapshot = Snapshot::take(recording, chosen.moment, &prepared.filter);
-    prepared.symbols.resolve(snapshot.counts.keys().copied());
-    let mut top = Top::compute(&snapshot, &prepared.symbols, args.by.into(), granularity(args.lines), args.cum);
-    let rows = top.rows.len();
-    if args.limit > 0 {
-        top.rows.truncate(args.limit);
-    }
-    let mut out = std::io::stdout().lock();
-    if args.report.json {
-        write_json(&mut out, &json(&top))?;
-    } else {
-        write_text(&mut out, &top, rows, &chosen.label, args.lines)?;
-    }
-    input.warn();
-    Ok(0)
+    run_report(&args.trace, &args.report, |recording, prepared| {
+        let chosen = args.moment.choose(recording, &prepared.filter)?;
+        let snapshot = Snapshot::take(recording, chosen.moment, &prepared.filter);
+        prepared.symbols.resolve(snapshot.counts.keys().copied());
+        let sample_type = args.by.into();
+        let mut top = Top::compute(
+            &snapshot,
+            &prepared.symbols,
+            sample_type,
+            granularity(args.lines),
+            args.cum,
+        );
+        let rows = top.rows.len();
+        if args.limit > 0 {
+            top.rows.truncate(args.limit);
+        }
+        let mut out = std::io::stdout().lock();
+        if args.report.json {
+            write_json(&mut out, &json(&top))
+        } else {
+            write_text(&mut out, &top, rows, &chosen.label, args.lines)
+        }
+    })
 }
 
 fn json(top: &Top) -> TopJson<'_> {
@@ -119,12 +119,18 @@ fn json(top: &Top) -> TopJson<'_> {
         rows: top
             .rows
             .iter()
-            .map(|row| RowJson { function: &row.function, file: row.file.as_deref(), line: row.line, flat: row.flat, cum: row.cum })
+            .map(|row| RowJson { place: &row.place, flat: row.flat, cum: row.cum })
             .collect(),
     }
 }
 
-fn write_text(out: &mut impl Write, top: &Top, rows: usize, moment: &str, lines: bool) -> Result<()> {
+fn write_text(
+    out: &mut impl Write,
+    top: &Top,
+    rows: usize,
+    moment: &str,
+    lines: bool,
+) -> Result<()> {
     let unit = if lines { "lines" } else { "functions" };
     let value = |v: i64| if top.sample_type.is_bytes() { bytes(v) } else { v.to_string() };
     writeln!(
@@ -134,22 +140,25 @@ fn write_text(out: &mut impl Write, top: &Top, rows: usize, moment: &str, lines:
         value(top.total),
         top.rows.len()
     )?;
-    let percent = |v: i64| if top.total == 0 { "-".to_owned() } else { format!("{:.2}%", v as f64 * 100.0 / top.total as f64) };
+    let percent = |v: i64| {
+        if top.total == 0 {
+            "-".to_owned()
+        } else {
+            format!("{:.2}%", v as f64 * 100.0 / top.total as f64)
+        }
+    };
     let mut table = vec![["flat", "flat%", "sum%", "cum", "cum%", ""].map(String::from).to_vec()];
     let mut sum = 0;
     for row in &top.rows {
         sum += row.flat;
-        table.push(vec![value(row.flat), percent(row.flat), percent(sum), value(row.cum), percent(row.cum), name(row)]);
+        table.push(vec![
+            value(row.flat),
+            percent(row.flat),
+            percent(sum),
+            value(row.cum),
+            percent(row.cum),
+            place_name(&row.place),
+        ]);
     }
     write_table(out, &table)
-}
-
-/// The function, then where it is.
-fn name(row: &TopRow) -> String {
-    let location = location(row.file.as_deref(), row.line);
-    if location.is_empty() {
-        row.function.clone()
-    } else {
-        format!("{} {location}", row.function)
-    }
 }

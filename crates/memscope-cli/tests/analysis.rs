@@ -30,7 +30,11 @@ fn work_dir() -> PathBuf {
 /// Runs `command`, failing the test with its stderr if it fails.
 fn succeed(command: &mut Command) -> Output {
     let output = command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    assert!(output.status.success(), "{command:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     output
 }
 
@@ -62,7 +66,9 @@ fn inline_trace() -> &'static Path {
 
 fn vecs_trace() -> &'static Path {
     static TRACE: OnceLock<PathBuf> = OnceLock::new();
-    TRACE.get_or_init(|| record("vecs.rs", "rustc", &["-g", "--edition", "2021", "--crate-name", "fixture"]))
+    TRACE.get_or_init(|| {
+        record("vecs.rs", "rustc", &["-g", "--edition", "2021", "--crate-name", "fixture"])
+    })
 }
 
 /// `memscope ARGS`, which must succeed without a warning; its stdout.
@@ -91,7 +97,8 @@ fn failure(args: &[&str]) -> String {
 /// The 1-based line of fixture `source` that carries `MARK:<marker>`.
 fn marker_line(source: &str, marker: &str) -> u64 {
     let text = fs::read_to_string(fixture_source(source)).unwrap();
-    let index = text.lines().position(|line| line.contains(&format!("MARK:{marker}"))).expect("marker");
+    let index =
+        text.lines().position(|line| line.contains(&format!("MARK:{marker}"))).expect("marker");
     index as u64 + 1
 }
 
@@ -105,7 +112,11 @@ fn ms(value: &Value) -> f64 {
 
 /// The row of `rows` whose function is `function`.
 fn row<'v>(rows: &'v Value, function: &str) -> &'v Value {
-    rows.as_array().unwrap().iter().find(|row| row["function"] == function).unwrap_or_else(|| panic!("no {function} in {rows}"))
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["function"] == function)
+        .unwrap_or_else(|| panic!("no {function} in {rows}"))
 }
 
 fn trace_arg(path: &Path) -> &str {
@@ -121,10 +132,17 @@ fn peak(args: &[&str]) -> Value {
 fn peak_is_40_mib_of_grow_steps_plus_the_libc_baseline() {
     let peak = peak(&[]);
     let stacks = peak["stacks"].as_array().unwrap();
-    let grow = stacks.iter().find(|s| s["stack"][0]["function"] == "grow_step").expect("grow_step is live");
+    let grow = stacks
+        .iter()
+        .find(|s| s["stack"][0]["function"] == "grow_step")
+        .expect("grow_step is live");
 
     assert_eq!((int(&grow["bytes"]), int(&grow["blocks"])), (40 * MIB, 40));
-    let baseline: i64 = stacks.iter().filter(|s| s["stack"][0]["function"] != "grow_step").map(|s| int(&s["bytes"])).sum();
+    let baseline: i64 = stacks
+        .iter()
+        .filter(|s| s["stack"][0]["function"] != "grow_step")
+        .map(|s| int(&s["bytes"]))
+        .sum();
     assert!(baseline < 64 * 1024, "libc's baseline is small, not {baseline}");
     assert_eq!(int(&peak["bytes"]), 40 * MIB + baseline);
     assert_eq!(int(&peak["blocks"]), stacks.iter().map(|s| int(&s["blocks"])).sum::<i64>());
@@ -133,9 +151,12 @@ fn peak_is_40_mib_of_grow_steps_plus_the_libc_baseline() {
 #[test]
 fn focused_peak_comes_after_39_sleeps_and_before_the_leak() {
     let peak = peak(&["--focus", "grow_step"]);
-    let timeline = json(&["timeline", trace_arg(grow_trace()), "--interval", "1", "--focus", "grow_step"]);
-    let first_step = timeline.as_array().unwrap().iter().find(|row| int(&row["bytes"]) > 0).unwrap();
-    let leak = json(&["timeline", trace_arg(grow_trace()), "--interval", "1", "--focus", "leak_later"]);
+    let timeline =
+        json(&["timeline", trace_arg(grow_trace()), "--interval", "1", "--focus", "grow_step"]);
+    let first_step =
+        timeline.as_array().unwrap().iter().find(|row| int(&row["bytes"]) > 0).unwrap();
+    let leak =
+        json(&["timeline", trace_arg(grow_trace()), "--interval", "1", "--focus", "leak_later"]);
     let leak_row = leak.as_array().unwrap().iter().find(|row| int(&row["bytes"]) > 0).unwrap();
 
     assert_eq!((int(&peak["bytes"]), int(&peak["blocks"])), (40 * MIB, 40));
@@ -148,7 +169,8 @@ fn focused_peak_comes_after_39_sleeps_and_before_the_leak() {
 fn top_at_the_peak_and_just_before_it() {
     let trace = trace_arg(grow_trace());
     let peak_ms = ms(&peak(&[])["time_ms"]);
-    let at = |time: f64| json(&["top", trace, "--at", &format!("{time:.3}"), "--focus", "grow_step"]);
+    let at =
+        |time: f64| json(&["top", trace, "--at", &format!("{time:.3}"), "--focus", "grow_step"]);
 
     let at_peak = at(peak_ms);
     let before = at(peak_ms - 5.0);
@@ -157,7 +179,10 @@ fn top_at_the_peak_and_just_before_it() {
     assert_eq!((int(&grow["flat"]), int(&grow["cum"])), (40 * MIB, 40 * MIB));
     assert_eq!(grow["line"], marker_line("grow.c", "grow-malloc"));
     assert_eq!(int(&row(&at_peak["rows"], "main")["cum"]), 40 * MIB);
-    assert_eq!((at_peak["sample_type"].as_str(), ms(&at_peak["at_ms"])), (Some("inuse_space"), peak_ms));
+    assert_eq!(
+        (at_peak["sample_type"].as_str(), ms(&at_peak["at_ms"])),
+        (Some("inuse_space"), peak_ms)
+    );
     assert_eq!(int(&before["total"]), 39 * MIB, "the step before the last was 10 ms earlier");
 }
 
@@ -177,8 +202,13 @@ fn top_by_lines_and_by_allocations() {
     let lines = json(&["top", trace, "--lines", "--cum", "--focus", "grow_step|leak_later"]);
     let objects = json(&["top", trace, "--by", "alloc_objects", "--focus", "grow_step"]);
 
-    let main_rows: Vec<u64> =
-        lines["rows"].as_array().unwrap().iter().filter(|r| r["function"] == "main").map(|r| r["line"].as_u64().unwrap()).collect();
+    let main_rows: Vec<u64> = lines["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["function"] == "main")
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
     assert_eq!(main_rows, [marker_line("grow.c", "leak-call")], "only the leak is live at the end");
     assert_eq!(objects["sample_type"], "alloc_objects");
     assert_eq!(int(&row(&objects["rows"], "grow_step")["flat"]), 40);
@@ -187,7 +217,9 @@ fn top_by_lines_and_by_allocations() {
 #[test]
 fn timeline_maximum_and_last_value() {
     let trace = trace_arg(grow_trace());
-    let rows = |focus: &str| json(&["timeline", trace, "--interval", "10", "--focus", focus]).as_array().unwrap().clone();
+    let rows = |focus: &str| {
+        json(&["timeline", trace, "--interval", "10", "--focus", focus]).as_array().unwrap().clone()
+    };
 
     let grow = rows("grow_step");
     let leak = rows("leak_later");
@@ -195,8 +227,12 @@ fn timeline_maximum_and_last_value() {
     let highest = grow.iter().max_by_key(|row| int(&row["bytes"])).unwrap();
     assert_eq!((int(&highest["bytes"]), int(&highest["blocks"])), (40 * MIB, 40));
     assert_eq!(int(&grow.last().unwrap()["bytes"]), 0);
-    assert_eq!((int(&leak.last().unwrap()["bytes"]), int(&leak.last().unwrap()["blocks"])), (10 * MIB, 1));
-    let steps = grow.windows(2).filter(|pair| int(&pair[1]["bytes"]) > int(&pair[0]["bytes"])).count();
+    assert_eq!(
+        (int(&leak.last().unwrap()["bytes"]), int(&leak.last().unwrap()["blocks"])),
+        (10 * MIB, 1)
+    );
+    let steps =
+        grow.windows(2).filter(|pair| int(&pair[1]["bytes"]) > int(&pair[0]["bytes"])).count();
     assert!((20..=40).contains(&steps), "about one step per 10 ms row, got {steps}");
 }
 
@@ -214,7 +250,14 @@ fn diff_from_the_peak_to_the_end() {
     let trace = trace_arg(grow_trace());
     let peak_ms = format!("{:.3}", ms(&peak(&[])["time_ms"]));
 
-    let diff = json(&["diff", trace, "--from", &peak_ms, "--to", &format!("{:.3}", ms(&json(&["summary", trace])["runtime_ms"]))]);
+    let diff = json(&[
+        "diff",
+        trace,
+        "--from",
+        &peak_ms,
+        "--to",
+        &format!("{:.3}", ms(&json(&["summary", trace])["runtime_ms"])),
+    ]);
 
     let rows = diff["rows"].as_array().unwrap();
     assert_eq!(rows[0]["function"], "leak_later");
@@ -229,10 +272,20 @@ fn diff_of_two_recordings_matches_rows_by_function() {
     let grow = trace_arg(grow_trace());
     let inline = trace_arg(inline_trace());
 
-    let output = succeed(Command::new(memscope()).args(["diff", grow, inline, "--json", "--focus", "leak_later|build"]));
+    let output = succeed(Command::new(memscope()).args([
+        "diff",
+        grow,
+        inline,
+        "--json",
+        "--focus",
+        "leak_later|build",
+    ]));
 
     let diff: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert!(String::from_utf8_lossy(&output.stderr).contains("note:"), "different programs are noted");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("note:"),
+        "different programs are noted"
+    );
     assert_eq!(int(&row(&diff["rows"], "make_buffer")["delta_bytes"]), MIB);
     assert_eq!(int(&row(&diff["rows"], "leak_later")["delta_bytes"]), -10 * MIB);
 }
@@ -241,10 +294,22 @@ fn diff_of_two_recordings_matches_rows_by_function() {
 fn leaks_show_the_full_stack_and_allocation_counts() {
     let leaks = json(&["leaks", trace_arg(grow_trace())]);
 
-    let leak = leaks.as_array().unwrap().iter().find(|l| l["stack"][0]["function"] == "leak_later").unwrap();
-    assert_eq!((int(&leak["bytes"]), int(&leak["blocks"]), int(&leak["allocations"])), (10 * MIB, 1, 1));
-    let frames: Vec<(&str, Option<u64>)> =
-        leak["stack"].as_array().unwrap().iter().map(|f| (f["function"].as_str().unwrap(), f["line"].as_u64())).collect();
+    let leak = leaks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["stack"][0]["function"] == "leak_later")
+        .unwrap();
+    assert_eq!(
+        (int(&leak["bytes"]), int(&leak["blocks"]), int(&leak["allocations"])),
+        (10 * MIB, 1, 1)
+    );
+    let frames: Vec<(&str, Option<u64>)> = leak["stack"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["function"].as_str().unwrap(), f["line"].as_u64()))
+        .collect();
     assert_eq!(frames[0], ("leak_later", Some(marker_line("grow.c", "leak-malloc"))));
     assert_eq!(frames[1], ("main", Some(marker_line("grow.c", "leak-call"))));
     assert!(leak["stack"][0]["file"].as_str().unwrap().ends_with("grow.c"));
@@ -256,7 +321,10 @@ fn leaks_show_the_full_stack_and_allocation_counts() {
 fn leaks_text_limits_stacks_and_totals_all() {
     let text = report(&["leaks", trace_arg(grow_trace()), "-n", "1"]);
 
-    assert!(text.starts_with("10.0 MiB in 1 blocks leaked, from 1 allocations at:\n    leak_later at "), "{text}");
+    assert!(
+        text.starts_with("10.0 MiB in 1 blocks leaked, from 1 allocations at:\n    leak_later at "),
+        "{text}"
+    );
     assert!(text.contains("main at "));
     assert!(text.lines().last().unwrap().starts_with("total: "));
 }
@@ -266,8 +334,12 @@ fn cpp_inlined_helper_is_a_frame_and_operator_new_is_trimmed() {
     let leaks = json(&["leaks", trace_arg(inline_trace()), "--focus", "build"]);
     let kept = json(&["leaks", trace_arg(inline_trace()), "--focus", "build", "--keep-frames"]);
 
-    let frames: Vec<(&str, Option<u64>)> =
-        leaks[0]["stack"].as_array().unwrap().iter().map(|f| (f["function"].as_str().unwrap(), f["line"].as_u64())).collect();
+    let frames: Vec<(&str, Option<u64>)> = leaks[0]["stack"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["function"].as_str().unwrap(), f["line"].as_u64()))
+        .collect();
     assert_eq!(
         frames[..3],
         [
@@ -277,7 +349,11 @@ fn cpp_inlined_helper_is_a_frame_and_operator_new_is_trimmed() {
         ]
     );
     assert_eq!(int(&leaks[0]["bytes"]), MIB);
-    assert!(kept[0]["stack"][0]["function"].as_str().unwrap().starts_with("operator new"), "{}", kept[0]["stack"][0]);
+    assert!(
+        kept[0]["stack"][0]["function"].as_str().unwrap().starts_with("operator new"),
+        "{}",
+        kept[0]["stack"][0]
+    );
 }
 
 #[test]
@@ -288,9 +364,17 @@ fn rust_names_are_demangled_and_alloc_plumbing_is_trimmed() {
     let kept = json(&["leaks", trace, "--keep-frames", "--focus", "make_buffers", "-n", "1"]);
 
     let buffers = row(&top["rows"], "fixture::make_buffers");
-    assert_eq!(int(&buffers["flat"]), 4 * MIB + 96, "four 1 MiB vectors and their 4-slot outer vector");
+    assert_eq!(
+        int(&buffers["flat"]),
+        4 * MIB + 96,
+        "four 1 MiB vectors and their 4-slot outer vector"
+    );
     assert_eq!(int(&row(&top["rows"], "fixture::boxed")["flat"]), 8192);
-    assert!(top["rows"].as_array().unwrap().iter().all(|r| !r["function"].as_str().unwrap().starts_with("alloc::")));
+    assert!(top["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| !r["function"].as_str().unwrap().starts_with("alloc::")));
     let first = kept[0]["stack"][0]["function"].as_str().unwrap();
     assert!(first.contains("alloc::"), "--keep-frames shows the plumbing, got {first}");
 }
@@ -299,7 +383,14 @@ fn rust_names_are_demangled_and_alloc_plumbing_is_trimmed() {
 fn info_lists_the_raw_contents() {
     let text = report(&["info", trace_arg(grow_trace()), "-n", "3"]);
 
-    let sections = ["format version 1", "exe: ", "segments:", "modules (the last map):", "stacks (the first 2 of 2):", "events (the first 3, in file order):"];
+    let sections = [
+        "format version 1",
+        "exe: ",
+        "segments:",
+        "modules (the last map):",
+        "stacks (the first 2 of 2):",
+        "events (the first 3, in file order):",
+    ];
     for section in sections {
         assert!(text.contains(section), "no {section:?} in {text}");
     }
@@ -314,7 +405,10 @@ fn a_truncated_trace_is_reported_with_a_warning() {
     let output = succeed(Command::new(memscope()).args(["leaks", "--json", cut.to_str().unwrap()]));
 
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.starts_with("memscope: warning: ") && stderr.contains("truncated at byte"), "{stderr}");
+    assert!(
+        stderr.starts_with("memscope: warning: ") && stderr.contains("truncated at byte"),
+        "{stderr}"
+    );
     assert_eq!(stderr.lines().count(), 1);
     let leaks: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(leaks.as_array().unwrap().iter().any(|l| l["stack"][0]["function"] == "leak_later"));
@@ -332,12 +426,24 @@ fn bad_input_fails_with_one_line() {
     let shown = format!("{runtime:.3}").trim_end_matches('0').trim_end_matches('.').to_owned();
 
     let cases: [(Vec<&str>, String); 6] = [
-        (vec!["top", "/nonexistent/x.trace"], "memscope: cannot open trace /nonexistent/x.trace: No such file".into()),
+        (
+            vec!["top", "/nonexistent/x.trace"],
+            "memscope: cannot open trace /nonexistent/x.trace: No such file".into(),
+        ),
         (vec!["top", garbage.to_str().unwrap()], "not a memscope trace (bad magic)".into()),
         (vec!["peak", empty.to_str().unwrap()], "the trace is empty".into()),
-        (vec!["top", grow, "--at", "5000"], format!("memscope: --at 5000 is outside the recording (0 to {shown} ms)\n")),
-        (vec!["top", grow, "--focus", "grow("], "memscope: invalid focus regex `grow(`: unclosed group\n".into()),
-        (vec!["diff", grow, "--to", "99999"], format!("memscope: --to 99999 is outside the recording (0 to {shown} ms)\n")),
+        (
+            vec!["top", grow, "--at", "5000"],
+            format!("memscope: --at 5000 is outside the recording (0 to {shown} ms)\n"),
+        ),
+        (
+            vec!["top", grow, "--focus", "grow("],
+            "memscope: invalid focus regex `grow(`: unclosed group\n".into(),
+        ),
+        (
+            vec!["diff", grow, "--to", "99999"],
+            format!("memscope: --to 99999 is outside the recording (0 to {shown} ms)\n"),
+        ),
     ];
 
     for (args, expected) in cases {

@@ -37,8 +37,8 @@ impl EventReader {
     /// Reads the payload's head; `offset` is the block's, for errors.
     fn new(payload: Vec<u8>, offset: u64) -> Result<Self, FormatError> {
         let mut cur = Cursor::new(&payload);
-        let (thread, remaining, columns) =
-            decode_events_head(&mut cur).map_err(|source| FormatError::Decode { offset, source })?;
+        let (thread, remaining, columns) = decode_events_head(&mut cur)
+            .map_err(|source| FormatError::Decode { offset, source })?;
         Ok(EventReader { payload, columns, offset, thread, remaining, failed: false })
     }
 

@@ -2,19 +2,15 @@
 //! one recording or of two. Stacks are matched by their symbolized frames, since stack
 //! ids mean nothing across recordings.
 
-use crate::group::{Granularity, Groups};
+use crate::group::{Granularity, Groups, Place};
 use crate::snapshot::Snapshot;
 use crate::stack_symbols::StackSymbols;
 
 /// One row of a [`Diff`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiffRow {
-    /// The function where the stacks end.
-    pub function: String,
-    /// Its source file, if known.
-    pub file: Option<String>,
-    /// The row's line; for a function row, the line that changed most.
-    pub line: Option<u32>,
+    /// The function (or line) where the stacks end.
+    pub place: Place,
     /// Live bytes in the new snapshot minus in the base.
     pub delta_bytes: i64,
     /// Live blocks in the new snapshot minus in the base.
@@ -58,15 +54,15 @@ impl Diff {
             .into_rows()
             .filter(|row| row.value.bytes != 0 || row.value.blocks != 0)
             .map(|row| DiffRow {
-                function: row.function,
-                file: row.file,
-                line: row.line,
+                place: row.place,
                 delta_bytes: row.value.bytes,
                 delta_blocks: row.value.blocks,
             })
             .collect();
         rows.sort_by(|a, b| {
-            (b.delta_bytes, b.delta_blocks).cmp(&(a.delta_bytes, a.delta_blocks)).then_with(|| a.function.cmp(&b.function))
+            (b.delta_bytes, b.delta_blocks)
+                .cmp(&(a.delta_bytes, a.delta_blocks))
+                .then_with(|| a.place.cmp(&b.place))
         });
         Diff { rows }
     }

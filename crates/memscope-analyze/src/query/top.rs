@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use crate::counts::StackCounts;
-use crate::group::{FrameKey, Granularity, Groups};
+use crate::group::{FrameKey, Granularity, Groups, Place};
 use crate::snapshot::Snapshot;
 use crate::stack_symbols::StackSymbols;
 
@@ -52,12 +52,8 @@ impl SampleType {
 /// One row of [`Top`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopRow {
-    /// The function.
-    pub function: String,
-    /// Its source file, if known.
-    pub file: Option<String>,
-    /// The row's line; for a function row, the line that contributed most.
-    pub line: Option<u32>,
+    /// The function or line.
+    pub place: Place,
     /// What stacks ending in this row hold.
     pub flat: i64,
     /// What stacks through this row hold, each stack counted once.
@@ -105,7 +101,9 @@ impl Top {
             let Some(&leaf) = frames.first() else { continue };
             groups.entry(leaf).value.flat += value;
             let mut seen = HashSet::new();
-            for frame in frames.iter().copied().filter(|frame| seen.insert(FrameKey::of(frame, granularity))) {
+            for frame in
+                frames.iter().copied().filter(|frame| seen.insert(FrameKey::of(frame, granularity)))
+            {
                 let group = groups.entry(frame);
                 group.value.cum += value;
                 group.vote(frame.line, value);
@@ -113,10 +111,10 @@ impl Top {
         }
         let mut rows: Vec<TopRow> = groups
             .into_rows()
-            .map(|row| TopRow { function: row.function, file: row.file, line: row.line, flat: row.value.flat, cum: row.value.cum })
+            .map(|row| TopRow { place: row.place, flat: row.value.flat, cum: row.value.cum })
             .collect();
         let rank = |row: &TopRow| if by_cum { (row.cum, row.flat) } else { (row.flat, row.cum) };
-        rows.sort_by(|a, b| rank(b).cmp(&rank(a)).then_with(|| a.function.cmp(&b.function)).then_with(|| a.line.cmp(&b.line)));
+        rows.sort_by(|a, b| rank(b).cmp(&rank(a)).then_with(|| a.place.cmp(&b.place)));
         Top { sample_type, time_ns: snapshot.time_ns, total, rows }
     }
 }

@@ -23,9 +23,21 @@ pub struct TraceBuilder<W: Write> {
 impl<W: Write> TraceBuilder<W> {
     /// Starts a trace whose segments all define `stacks`.
     pub fn new(out: W, stacks: Vec<StackDef>) -> Result<Self, FormatError> {
-        let meta = Meta { pid: 1, exe: "/synthetic".into(), args: vec!["synthetic".into()], ..Meta::default() };
+        let meta = Meta {
+            pid: 1,
+            exe: "/synthetic".into(),
+            args: vec!["synthetic".into()],
+            ..Meta::default()
+        };
         let writer = TraceWriter::new(out, &meta, 1)?;
-        Ok(TraceBuilder { writer, stacks, totals: BTreeMap::new(), frees: 0, temporary: 0, segments: 0 })
+        Ok(TraceBuilder {
+            writer,
+            stacks,
+            totals: BTreeMap::new(),
+            frees: 0,
+            temporary: 0,
+            segments: 0,
+        })
     }
 
     /// Opens a segment stamped `time_ns`, with a checkpoint of everything written so far.
@@ -56,7 +68,10 @@ impl<W: Write> TraceBuilder<W> {
     }
 
     fn count(&mut self, event: &Event) {
-        let totals = self.totals.entry(event.stack).or_insert(StackTotals { stack: event.stack, ..StackTotals::default() });
+        let totals = self
+            .totals
+            .entry(event.stack)
+            .or_insert(StackTotals { stack: event.stack, ..StackTotals::default() });
         if event.kind == EventKind::Alloc {
             totals.live_bytes = totals.live_bytes.wrapping_add(event.size);
             totals.live_blocks = totals.live_blocks.wrapping_add(1);
