@@ -239,17 +239,74 @@ impl Memo {
 }
 
 /// The highest address of this thread's stack; reads above it would fault.
+///
+/// Found as the end of the mapping that holds the stack pointer, read from
+/// /proc/self/maps with raw system calls into a stack buffer. `pthread_getattr_np`
+/// would be simpler, but it allocates while holding the thread's lock, and a program
+/// that calls it (every Rust program does at start-up) would re-enter it from here.
 fn stack_top() -> u64 {
-    // SAFETY: attr is initialised by pthread_getattr_np before use and destroyed after.
-    unsafe {
-        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
-        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
-            return 0;
-        }
-        let mut base: *mut libc::c_void = std::ptr::null_mut();
-        let mut size = 0usize;
-        let ok = libc::pthread_attr_getstack(&attr, &mut base, &mut size) == 0;
-        libc::pthread_attr_destroy(&mut attr);
-        if ok { base as u64 + size as u64 } else { 0 }
+    let sp = &sp_marker() as *const u8 as u64;
+    // SAFETY: open/read/close on a path we own, into a buffer we own.
+    let fd = unsafe { libc::open(c"/proc/self/maps".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return 0;
     }
+    let mut reader = MapsReader { fd, buf: [0u8; 4096], len: 0, start: 0 };
+    let mut top = 0;
+    while let Some(line) = reader.next_line() {
+        if let Some(range) = parse_range(line) {
+            if range.contains(&sp) {
+                top = range.end;
+                break;
+            }
+        }
+    }
+    // SAFETY: fd was opened above.
+    unsafe { libc::close(fd) };
+    top
+}
+
+/// A byte on the current stack; its address stands for the stack pointer.
+#[inline(never)]
+fn sp_marker() -> u8 {
+    0
+}
+
+/// Lines of /proc/self/maps without allocating.
+struct MapsReader {
+    fd: i32,
+    buf: [u8; 4096],
+    len: usize,
+    start: usize,
+}
+
+impl MapsReader {
+    fn next_line(&mut self) -> Option<&[u8]> {
+        loop {
+            if let Some(end) = self.buf[self.start..self.len].iter().position(|&b| b == b'\n') {
+                let line = self.start..self.start + end;
+                self.start += end + 1;
+                return Some(&self.buf[line]);
+            }
+            self.buf.copy_within(self.start..self.len, 0);
+            self.len -= self.start;
+            self.start = 0;
+            // SAFETY: reads into the free tail of our own buffer.
+            let n = unsafe {
+                libc::read(self.fd, self.buf[self.len..].as_mut_ptr() as *mut libc::c_void, self.buf.len() - self.len)
+            };
+            if n <= 0 {
+                return None;
+            }
+            self.len += n as usize;
+        }
+    }
+}
+
+/// `start-end` at the head of a maps line, in hex.
+fn parse_range(line: &[u8]) -> Option<Range<u64>> {
+    let field = line.split(|&b| b == b' ').next()?;
+    let mut bounds = field.split(|&b| b == b'-');
+    let hex = |bytes: &[u8]| u64::from_str_radix(std::str::from_utf8(bytes).ok()?, 16).ok();
+    Some(hex(bounds.next()?)?..hex(bounds.next()?)?)
 }

@@ -336,8 +336,11 @@ impl WriterState {
                 totals.alloc_blocks += 1;
             }
             kind => {
-                totals.live_bytes = totals.live_bytes.saturating_sub(event.size);
-                totals.live_blocks = totals.live_blocks.saturating_sub(1);
+                // Wrapping, not saturating: batches are written in the order they are
+                // drained, so another thread's free may come before its allocation,
+                // and the sum must still come out right once both are in.
+                totals.live_bytes = totals.live_bytes.wrapping_sub(event.size);
+                totals.live_blocks = totals.live_blocks.wrapping_sub(1);
                 self.frees += 1;
                 self.temporary += u64::from(kind == EventKind::FreeTemporary);
             }

@@ -122,8 +122,6 @@ fn a_failed_realloc_counts_nothing() {
 }
 
 #[test]
-#[ignore = "analyzer bug: the peak is the level at the end of each microsecond, so a \
-            block allocated and freed within the same microsecond is missed"]
 fn the_peak_is_reached_even_within_one_microsecond() {
     // hooks.c's peak comes just before it frees two blocks of 1000 bytes, one call
     // after allocating them. Recorded five times: each must see it.

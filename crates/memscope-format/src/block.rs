@@ -10,7 +10,7 @@
 /// The first eight bytes of every trace.
 pub const MAGIC: &[u8; 8] = b"MEMSCOPE";
 /// The format version this crate writes and reads.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Bytes before the first block.
 pub const FILE_HEADER_LEN: usize = 16;
 /// Bytes of a block header.

@@ -125,7 +125,7 @@ fn header_errors_are_fatal_and_specific() {
     let mut bytes = write(&[]);
     bytes[8] = 9;
     let err = Trace::parse(&bytes).err().unwrap();
-    assert_eq!(err.to_string(), "trace format version 9 is not supported (this memscope reads version 1)");
+    assert_eq!(err.to_string(), "trace format version 9 is not supported (this memscope reads version 2)");
     assert!(matches!(Trace::parse(&bytes[..12]), Err(FormatError::Truncated { offset: 0 })));
 }
 
