@@ -40,6 +40,9 @@ pub struct TimelineRow {
     /// How many events of time `high_ns` the replay had applied at the high: the high
     /// may come between two events of one clock tick.
     pub high_events_at_time: usize,
+    /// The highest resident set size the recorder sampled inside the interval (it
+    /// samples about every 10 ms), for heap against RSS; `None` without a sample.
+    pub rss_bytes: Option<u64>,
 }
 
 impl Timeline {
@@ -56,10 +59,19 @@ impl Timeline {
         if rows > MAX_ROWS {
             return Err(AnalyzeError::Interval { interval_ns, rows, max_rows: MAX_ROWS });
         }
-        Ok(Timeline {
-            interval_ns,
-            rows: live_curve(recording, interval_ns, rows as usize, filter),
-        })
+        let mut rows = live_curve(recording, interval_ns, rows as usize, filter);
+        add_rss(&mut rows, recording, interval_ns);
+        Ok(Timeline { interval_ns, rows })
+    }
+}
+
+/// Puts each RSS sample's high into the row of its interval.
+fn add_rss(rows: &mut [TimelineRow], recording: &Recording, interval_ns: u64) {
+    for sample in recording.rss() {
+        let index = (sample.time_ns / interval_ns.max(1)) as usize;
+        if let Some(row) = rows.get_mut(index.min(rows.len().saturating_sub(1))) {
+            row.rss_bytes = Some(row.rss_bytes.unwrap_or(0).max(sample.rss_bytes));
+        }
     }
 }
 
@@ -199,6 +211,7 @@ fn combine(parts: &[Part], interval_ns: u64, rows: usize) -> Vec<TimelineRow> {
                 blocks: live.blocks,
                 high_ns: start_ns,
                 high_events_at_time: 0,
+                rss_bytes: None,
             };
             let mut held = true;
             while let Some(part) = parts.next_if(|part| part.interval == interval) {
@@ -210,6 +223,7 @@ fn combine(parts: &[Part], interval_ns: u64, rows: usize) -> Vec<TimelineRow> {
                         blocks: part.high.blocks,
                         high_ns: part.high_at.time_ns,
                         high_events_at_time: part.high_at.events_at_time,
+                        rss_bytes: None,
                     };
                 }
                 held = false;

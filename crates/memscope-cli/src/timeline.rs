@@ -24,7 +24,7 @@ pub struct TimelineArgs {
     /// Length of each row, milliseconds.
     #[arg(long, value_name = "MS", default_value = "100", value_parser = parse_ms)]
     interval: TimeArg,
-    /// Print CSV (t_ms,bytes,blocks,high_ms) instead of text.
+    /// Print CSV (t_ms,bytes,blocks,high_ms,rss_bytes) instead of text.
     #[arg(long, conflicts_with = "json")]
     csv: bool,
     #[command(flatten)]
@@ -37,6 +37,7 @@ struct RowJson {
     bytes: i64,
     blocks: i64,
     high_ms: f64,
+    rss_bytes: Option<u64>,
 }
 
 pub fn run(args: TimelineArgs) -> Result<u8> {
@@ -50,9 +51,10 @@ pub fn run(args: TimelineArgs) -> Result<u8> {
         if !args.csv {
             return write_text(&mut out, &timeline);
         }
-        writeln!(out, "t_ms,bytes,blocks,high_ms")?;
+        writeln!(out, "t_ms,bytes,blocks,high_ms,rss_bytes")?;
         for row in &rows {
-            writeln!(out, "{},{},{},{}", row.t_ms, row.bytes, row.blocks, row.high_ms)?;
+            let rss = row.rss_bytes.map_or(String::new(), |b| b.to_string());
+            writeln!(out, "{},{},{},{},{rss}", row.t_ms, row.bytes, row.blocks, row.high_ms)?;
         }
         Ok(())
     })
@@ -64,12 +66,13 @@ fn row_json(row: &TimelineRow) -> RowJson {
         bytes: row.bytes,
         blocks: row.blocks,
         high_ms: ns_to_ms(row.high_ns),
+        rss_bytes: row.rss_bytes,
     }
 }
 
 fn write_text(out: &mut impl Write, timeline: &Timeline) -> Result<()> {
     let highest = timeline.rows.iter().map(|row| row.bytes).max().unwrap_or(0).max(1);
-    let mut table = vec![["t_ms", "bytes", "blocks", "high_ms", ""].map(String::from).to_vec()];
+    let mut table = vec![["t_ms", "bytes", "blocks", "high_ms", "rss", ""].map(String::from).to_vec()];
     for row in &timeline.rows {
         let bar = "#".repeat((row.bytes.max(0) * BAR_WIDTH / highest) as usize);
         table.push(vec![
@@ -77,6 +80,7 @@ fn write_text(out: &mut impl Write, timeline: &Timeline) -> Result<()> {
             bytes(row.bytes),
             row.blocks.to_string(),
             ms(row.high_ns),
+            row.rss_bytes.map_or("-".to_owned(), |b| bytes(b as i64)),
             bar,
         ]);
     }

@@ -241,8 +241,20 @@ fn timeline_csv_has_the_json_fields() {
     let csv = report(&["timeline", trace_arg(grow_trace()), "--csv", "--interval", "100"]);
 
     let mut lines = csv.lines();
-    assert_eq!(lines.next(), Some("t_ms,bytes,blocks,high_ms"));
-    assert!(lines.all(|line| line.split(',').count() == 4));
+    assert_eq!(lines.next(), Some("t_ms,bytes,blocks,high_ms,rss_bytes"));
+    assert!(lines.all(|line| line.split(',').count() == 5));
+}
+
+/// grow.c touches every byte it allocates, so the RSS the recorder sampled beside the
+/// heap must hold the 40 MiB peak, plus the program's and memscope's own few MiB.
+#[test]
+fn timeline_shows_rss_beside_the_heap() {
+    let rows = json(&["timeline", trace_arg(grow_trace()), "--interval", "100"]);
+    let rows = rows.as_array().unwrap();
+    let sampled = rows.iter().filter(|row| row["rss_bytes"].is_u64()).count();
+    assert!(sampled * 2 >= rows.len(), "most 100 ms rows have an RSS sample: {rows:?}");
+    let highest_rss = rows.iter().filter_map(|row| row["rss_bytes"].as_u64()).max().unwrap();
+    assert!((40 * MIB as u64..=70 * MIB as u64).contains(&highest_rss), "RSS high {highest_rss}");
 }
 
 #[test]
