@@ -86,7 +86,9 @@ impl Chunk {
         let len = self.len.load(Ordering::Acquire);
         let from = self.copied.swap(len, Ordering::Relaxed);
         // SAFETY: slots below `len` were published and are never written again.
-        let events = unsafe { std::slice::from_raw_parts((self.events.get() as *const RawEvent).add(from), len - from) };
+        let events = unsafe {
+            std::slice::from_raw_parts((self.events.get() as *const RawEvent).add(from), len - from)
+        };
         (self.thread, events)
     }
 }

@@ -68,7 +68,9 @@ impl Calibration {
             ns1 = monotonic_ns();
         }
         let ticks1 = tsc();
-        Calibration { ns_per_tick: (ns1 - ns0) as f64 / ticks1.saturating_sub(ticks0).max(1) as f64 }
+        Calibration {
+            ns_per_tick: (ns1 - ns0) as f64 / ticks1.saturating_sub(ticks0).max(1) as f64,
+        }
     }
 
     /// Nanoseconds since start.

@@ -34,8 +34,8 @@ mod unwind;
 mod writer;
 
 pub use crate::libc_heap::{
-    LibcAllocator, __libc_calloc, __libc_free, __libc_malloc, __libc_memalign, __libc_pvalloc,
-    __libc_realloc, __libc_valloc,
+    __libc_calloc, __libc_free, __libc_malloc, __libc_memalign, __libc_pvalloc, __libc_realloc,
+    __libc_valloc, LibcAllocator,
 };
 pub use crate::recorder::{
     before_exec, before_immediate_exit, modules_changed, on_load, on_unload, record_alloc,

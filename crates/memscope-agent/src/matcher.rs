@@ -87,14 +87,25 @@ impl Matcher {
         self.threads.insert(thread, cursor);
     }
 
-    fn alloc(&mut self, cursor: &mut Cursor, event: &RawEvent, out: &mut Vec<Event>, late: &mut Vec<(ThreadId, Event)>) {
+    fn alloc(
+        &mut self,
+        cursor: &mut Cursor,
+        event: &RawEvent,
+        out: &mut Vec<Event>,
+        late: &mut Vec<(ThreadId, Event)>,
+    ) {
         let block = Block { ticks: event.ticks, size: event.size, stack: event.stack };
         let k = key(event.ptr);
         if let Some(previous) = self.live.insert(k, block) {
             self.shadowed.entry(k).or_default().push(previous);
         }
         cursor.last_alloc = Some((event.ptr, event.ticks));
-        out.push(Event { time_ns: event.ticks, size: event.size, stack: event.stack, kind: EventKind::Alloc });
+        out.push(Event {
+            time_ns: event.ticks,
+            size: event.size,
+            stack: event.stack,
+            kind: EventKind::Alloc,
+        });
         self.retry_waiting(k, late);
     }
 
@@ -117,7 +128,13 @@ impl Matcher {
         }
     }
 
-    fn free(&mut self, cursor: &mut Cursor, thread: ThreadId, ptr: u64, ticks: u64) -> Option<Event> {
+    fn free(
+        &mut self,
+        cursor: &mut Cursor,
+        thread: ThreadId,
+        ptr: u64,
+        ticks: u64,
+    ) -> Option<Event> {
         let k = key(ptr);
         let Some(block) = self.take_block(k, ticks) else {
             self.waiting.entry(k).or_default().push(WaitingFree { ticks, thread, pass: self.pass });

@@ -53,7 +53,10 @@ pub(crate) fn scan() -> Vec<LoadedModule> {
     unsafe { libc::dl_iterate_phdr(Some(visit), &mut found as *mut _ as *mut c_void) };
     let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
     for module in &found {
-        if !seen.iter().any(|m| m.path == module.record.path && m.load_bias == module.record.load_bias) {
+        if !seen
+            .iter()
+            .any(|m| m.path == module.record.path && m.load_bias == module.record.load_bias)
+        {
             seen.push(module.record.clone());
         }
     }
@@ -110,10 +113,16 @@ unsafe fn describe(info: &libc::dl_phdr_info) -> LoadedModule {
 }
 
 unsafe fn module_path(name: *const libc::c_char) -> String {
-    let name = if name.is_null() { String::new() } else { CStr::from_ptr(name).to_string_lossy().into_owned() };
+    let name = if name.is_null() {
+        String::new()
+    } else {
+        CStr::from_ptr(name).to_string_lossy().into_owned()
+    };
     if name.is_empty() {
         // The main executable has no name in the link map.
-        std::fs::read_link("/proc/self/exe").map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()
+        std::fs::read_link("/proc/self/exe")
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default()
     } else {
         name
     }
@@ -176,7 +185,9 @@ unsafe fn eh_frame_address(hdr: u64) -> Option<u64> {
     }
     let field = bytes.add(4);
     match *bytes.add(1) {
-        PCREL_SDATA4 => Some((field as u64).wrapping_add((field as *const i32).read_unaligned() as i64 as u64)),
+        PCREL_SDATA4 => {
+            Some((field as u64).wrapping_add((field as *const i32).read_unaligned() as i64 as u64))
+        }
         SDATA4 => Some((field as *const i32).read_unaligned() as i64 as u64),
         UDATA4 => Some(u64::from((field as *const u32).read_unaligned())),
         ABSPTR => Some((field as *const u64).read_unaligned()),

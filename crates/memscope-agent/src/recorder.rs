@@ -124,7 +124,13 @@ impl ThreadState {
         let stack = self.unwinder.capture(&mut self.stacks, depth);
         // Taken after glibc returned the block: later than any free of the same address.
         let ticks = clock::ticks();
-        self.push(RawEvent { ticks, ptr: ptr as u64, size: size as u64, stack, kind: RawKind::Alloc });
+        self.push(RawEvent {
+            ticks,
+            ptr: ptr as u64,
+            size: size as u64,
+            stack,
+            kind: RawKind::Alloc,
+        });
     }
 
     fn push(&mut self, event: RawEvent) {
@@ -138,7 +144,8 @@ fn record_free_at(ptr: *mut c_void, ticks: u64) {
         return;
     }
     let Some(_guard) = enter() else { return };
-    let event = RawEvent { ticks, ptr: ptr as u64, size: 0, stack: StackId::NONE, kind: RawKind::Free };
+    let event =
+        RawEvent { ticks, ptr: ptr as u64, size: 0, stack: StackId::NONE, kind: RawKind::Free };
     match current_thread() {
         Some(state) => state.push(event),
         None => push_orphan(thread_id(), event),
@@ -182,7 +189,11 @@ pub fn record_free(ptr: *mut c_void) {
 /// allocation of the new one, as memcheck counts it. `real` performs the call. The
 /// free is timestamped before the call (the old address may be reused at once) but
 /// recorded only if the call succeeds: a failed realloc leaves the old block live.
-pub fn record_realloc(ptr: *mut c_void, size: usize, real: impl FnOnce() -> *mut c_void) -> *mut c_void {
+pub fn record_realloc(
+    ptr: *mut c_void,
+    size: usize,
+    real: impl FnOnce() -> *mut c_void,
+) -> *mut c_void {
     let ticks = clock::ticks();
     let new = real();
     if !new.is_null() {

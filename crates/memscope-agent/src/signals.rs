@@ -28,7 +28,9 @@ pub(crate) fn install() {
         // only read, to leave a program's own handler in place.
         unsafe {
             let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(signal, std::ptr::null(), &mut old) != 0 || old.sa_sigaction != libc::SIG_DFL {
+            if libc::sigaction(signal, std::ptr::null(), &mut old) != 0
+                || old.sa_sigaction != libc::SIG_DFL
+            {
                 continue;
             }
             let mut action: libc::sigaction = std::mem::zeroed();

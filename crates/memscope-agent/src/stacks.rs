@@ -8,7 +8,6 @@ use std::sync::Mutex;
 
 use memscope_format::{StackDef, StackId};
 
-
 /// For keys that are already well mixed (stack hashes, mixed pointers): hashing them
 /// again would only cost time.
 #[derive(Default)]
@@ -36,8 +35,10 @@ struct Table {
     defs: Vec<StackDef>,
 }
 
-static TABLE: Mutex<Table> =
-    Mutex::new(Table { by_hash: HashMap::with_hasher(BuildHasherDefault::new()), defs: Vec::new() });
+static TABLE: Mutex<Table> = Mutex::new(Table {
+    by_hash: HashMap::with_hasher(BuildHasherDefault::new()),
+    defs: Vec::new(),
+});
 
 const CACHE_SLOTS: usize = 4096;
 

@@ -148,7 +148,7 @@ impl ThreadUnwinder {
             return;
         }
         self.snapshot = CURRENT.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        self.cache = Box::new(CacheX86_64::new());
+        *self.cache = CacheX86_64::new();
         self.memos.fill(EMPTY_MEMO);
     }
 
@@ -164,8 +164,12 @@ impl ThreadUnwinder {
                  options(nomem, nostack, preserves_flags));
         }
         self.captures += 1;
-        let set = (sp.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize % (MEMO_SLOTS / MEMO_WAYS) * MEMO_WAYS;
-        if let Some(stack) = self.memos[set..set + MEMO_WAYS].iter().find_map(|memo| memo.recall(sp)) {
+        let set = (sp.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize
+            % (MEMO_SLOTS / MEMO_WAYS)
+            * MEMO_WAYS;
+        if let Some(stack) =
+            self.memos[set..set + MEMO_WAYS].iter().find_map(|memo| memo.recall(sp))
+        {
             self.memo_hits += 1;
             return stack;
         }
@@ -186,7 +190,7 @@ impl ThreadUnwinder {
         let top = self.stack_top;
         let mut reads = Reads { len: 0, words: [(0, 0); 2 * MEMO_READS] };
         let mut read_stack = |addr: u64| {
-            if addr >= sp && addr.wrapping_add(8) <= top && addr % 8 == 0 {
+            if addr >= sp && addr.wrapping_add(8) <= top && addr.is_multiple_of(8) {
                 // SAFETY: addr lies between this frame's stack pointer and the top of
                 // this thread's stack, which is mapped and readable.
                 let value = unsafe { *(addr as *const u64) };
@@ -233,7 +237,9 @@ impl Memo {
         }
         // SAFETY: every address was read from this thread's stack between the same
         // stack pointer and the stack's top, which is still mapped.
-        let unchanged = self.slots[..self.len].iter().all(|&(addr, value)| unsafe { *(addr as *const u64) } == value);
+        let unchanged = self.slots[..self.len]
+            .iter()
+            .all(|&(addr, value)| unsafe { *(addr as *const u64) } == value);
         unchanged.then_some(self.stack)
     }
 }
@@ -293,7 +299,11 @@ impl MapsReader {
             self.start = 0;
             // SAFETY: reads into the free tail of our own buffer.
             let n = unsafe {
-                libc::read(self.fd, self.buf[self.len..].as_mut_ptr() as *mut libc::c_void, self.buf.len() - self.len)
+                libc::read(
+                    self.fd,
+                    self.buf[self.len..].as_mut_ptr() as *mut libc::c_void,
+                    self.buf.len() - self.len,
+                )
             };
             if n <= 0 {
                 return None;

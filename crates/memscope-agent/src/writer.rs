@@ -12,8 +12,8 @@ use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use memscope_format::{
-    End, EndReason, Event, EventKind, Meta, ModuleMap, RssSample, SegmentStart,
-    StackTotals, ThreadId, TraceWriter,
+    End, EndReason, Event, EventKind, Meta, ModuleMap, RssSample, SegmentStart, StackTotals,
+    ThreadId, TraceWriter,
 };
 
 use crate::buffer::RawEvent;
@@ -96,14 +96,18 @@ pub(crate) fn start(config: &Config) -> Result<(), String> {
     let meta = Meta {
         pid: std::process::id(),
         start_unix_ms: clock::unix_ms(),
-        exe: std::fs::read_link("/proc/self/exe").map(|p| p.display().to_string()).unwrap_or_default(),
+        exe: std::fs::read_link("/proc/self/exe")
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
         args: command_line(),
         unwind: config.unwind.name().to_owned(),
         max_frames: config.max_frames as u32,
     };
-    let out = TraceWriter::new(file, &meta, ZSTD_LEVEL).map_err(|e| format!("cannot write {path}: {e}"))?;
+    let out = TraceWriter::new(file, &meta, ZSTD_LEVEL)
+        .map_err(|e| format!("cannot write {path}: {e}"))?;
     RUNNING.store(true, Ordering::Release);
-    spawn_writer(Box::new((out, config.stats))).inspect_err(|_| RUNNING.store(false, Ordering::Release))
+    spawn_writer(Box::new((out, config.stats)))
+        .inspect_err(|_| RUNNING.store(false, Ordering::Release))
 }
 
 /// Starts the writer with pthread_create rather than std::thread: std runs its own
@@ -130,7 +134,10 @@ fn spawn_writer(state: Box<(TraceWriter<File>, bool)>) -> Result<(), String> {
         let err = libc::pthread_create(&mut thread, std::ptr::null(), writer_main, raw);
         if err != 0 {
             drop(Box::from_raw(raw as *mut (TraceWriter<File>, bool)));
-            return Err(format!("cannot start the writer thread: {}", std::io::Error::from_raw_os_error(err)));
+            return Err(format!(
+                "cannot start the writer thread: {}",
+                std::io::Error::from_raw_os_error(err)
+            ));
         }
         libc::pthread_detach(thread);
         libc::pthread_setname_np(thread, c"memscope-writer".as_ptr());
@@ -153,7 +160,9 @@ fn create_trace_file(pattern: &str) -> Result<(File, String), String> {
             .open(&path);
         match opened {
             Ok(file) => return Ok((file, path)),
-            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => last_error = err.to_string(),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                last_error = err.to_string()
+            }
             Err(err) => return Err(format!("cannot create trace {path}: {err}")),
         }
     }
@@ -163,7 +172,10 @@ fn create_trace_file(pattern: &str) -> Result<(File, String), String> {
 fn command_line() -> Vec<String> {
     let mut raw = Vec::new();
     let _ = File::open("/proc/self/cmdline").and_then(|mut f| f.read_to_end(&mut raw));
-    raw.split(|&b| b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
+    raw.split(|&b| b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect()
 }
 
 struct WriterState {
@@ -408,12 +420,20 @@ impl WriterState {
             .and_then(|s| s.split_whitespace().nth(1))
             .and_then(|pages| pages.parse::<u64>().ok());
         if let Some(pages) = resident {
-            self.rss.push(RssSample { time_ns: Calibration::now_ns(), rss_bytes: pages * self.page_size });
+            self.rss.push(RssSample {
+                time_ns: Calibration::now_ns(),
+                rss_bytes: pages * self.page_size,
+            });
         }
     }
 
     fn end(&mut self, reason: EndReason) {
-        let end = End { time_ns: Calibration::now_ns(), reason, peak_rss_bytes: peak_rss(), dropped_events: self.dropped };
+        let end = End {
+            time_ns: Calibration::now_ns(),
+            reason,
+            peak_rss_bytes: peak_rss(),
+            dropped_events: self.dropped,
+        };
         self.attempt(|out| out.write_end(&end));
         if self.print_stats {
             let (captures, hits) = unwind::statistics();
@@ -426,12 +446,18 @@ impl WriterState {
 
     /// Runs one write; after the first failure (disk full, say) nothing more is
     /// written, the loss is counted, and one line says so.
-    fn attempt(&mut self, write: impl FnOnce(&mut TraceWriter<File>) -> Result<(), memscope_format::FormatError>) -> bool {
+    fn attempt(
+        &mut self,
+        write: impl FnOnce(&mut TraceWriter<File>) -> Result<(), memscope_format::FormatError>,
+    ) -> bool {
         if self.failed {
             return false;
         }
         if let Err(err) = write(&mut self.out) {
-            eprintln!("memscope: {err}: {}; the rest of the recording is lost", std::io::Error::last_os_error());
+            eprintln!(
+                "memscope: {err}: {}; the rest of the recording is lost",
+                std::io::Error::last_os_error()
+            );
             self.failed = true;
             return false;
         }

@@ -91,6 +91,8 @@ fn timeline_rows_hold_each_intervals_high_and_carry_levels_over() {
             blocks,
             high_ns: high * MS,
             high_events_at_time: events,
+            // The synthetic traces carry no RSS samples.
+            rss_bytes: None,
         };
         assert_eq!(
             timeline.rows,

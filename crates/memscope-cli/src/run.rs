@@ -29,7 +29,12 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=256))]
     max_frames: u32,
     /// The command and its arguments.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
     command: Vec<OsString>,
 }
 
@@ -48,10 +53,13 @@ pub fn run(args: RunArgs) -> Result<u8> {
         .args(&args.command[1..])
         .env("LD_PRELOAD", ld_preload(&preload))
         .env("MEMSCOPE_OUTPUT", &pattern)
-        .env("MEMSCOPE_UNWIND", match args.unwind {
-            Unwind::Dwarf => "dwarf",
-            Unwind::Fp => "fp",
-        })
+        .env(
+            "MEMSCOPE_UNWIND",
+            match args.unwind {
+                Unwind::Dwarf => "dwarf",
+                Unwind::Fp => "fp",
+            },
+        )
         .env("MEMSCOPE_MAX_FRAMES", args.max_frames.to_string());
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe { command.pre_exec(restore_signals) };
@@ -116,7 +124,11 @@ fn ld_preload(preload: &Path) -> OsString {
 /// program runs rather than after.
 fn trace_pattern(output: Option<&Path>, program: &OsString) -> Result<OsString> {
     let Some(path) = output else {
-        let name = Path::new(program).file_name().unwrap_or(program.as_os_str()).to_string_lossy().into_owned();
+        let name = Path::new(program)
+            .file_name()
+            .unwrap_or(program.as_os_str())
+            .to_string_lossy()
+            .into_owned();
         return Ok(std::path::absolute(format!("memscope.{name}.%p"))?.into_os_string());
     };
     let path = std::path::absolute(path)?;
@@ -124,7 +136,8 @@ fn trace_pattern(output: Option<&Path>, program: &OsString) -> Result<OsString> 
         bail!("cannot write trace {}: it is a directory", path.display());
     }
     if path.exists() {
-        std::fs::remove_file(&path).with_context(|| format!("cannot replace trace {}", path.display()))?;
+        std::fs::remove_file(&path)
+            .with_context(|| format!("cannot replace trace {}", path.display()))?;
     }
     std::fs::OpenOptions::new()
         .write(true)
@@ -140,7 +153,9 @@ fn trace_pattern(output: Option<&Path>, program: &OsString) -> Result<OsString> 
 /// report on the trace.
 fn with_signals_ignored<T>(spawn: impl FnOnce() -> std::io::Result<T>) -> std::io::Result<T> {
     // SAFETY: setting dispositions to SIG_IGN and back has no memory-safety effects.
-    let previous = unsafe { [libc::signal(libc::SIGINT, libc::SIG_IGN), libc::signal(libc::SIGQUIT, libc::SIG_IGN)] };
+    let previous = unsafe {
+        [libc::signal(libc::SIGINT, libc::SIG_IGN), libc::signal(libc::SIGQUIT, libc::SIG_IGN)]
+    };
     let result = spawn();
     // SAFETY: as above, restoring what was there.
     unsafe {
@@ -179,7 +194,8 @@ fn report(trace: &Path) {
     let loaded = trace_input::open(trace).and_then(|file| {
         let input = trace_input::recording(&file)?;
         let summary = Summary::compute(&input.recording);
-        let _ = summary::write_text(&mut std::io::stderr().lock(), input.recording.meta(), &summary);
+        let _ =
+            summary::write_text(&mut std::io::stderr().lock(), input.recording.meta(), &summary);
         Ok(())
     });
     if let Err(e) = loaded {

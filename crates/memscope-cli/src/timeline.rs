@@ -72,7 +72,8 @@ fn row_json(row: &TimelineRow) -> RowJson {
 
 fn write_text(out: &mut impl Write, timeline: &Timeline) -> Result<()> {
     let highest = timeline.rows.iter().map(|row| row.bytes).max().unwrap_or(0).max(1);
-    let mut table = vec![["t_ms", "bytes", "blocks", "high_ms", "rss", ""].map(String::from).to_vec()];
+    let mut table =
+        vec![["t_ms", "bytes", "blocks", "high_ms", "rss", ""].map(String::from).to_vec()];
     for row in &timeline.rows {
         let bar = "#".repeat((row.bytes.max(0) * BAR_WIDTH / highest) as usize);
         table.push(vec![

@@ -13,7 +13,6 @@ use std::process::Command;
 
 use common::{build, record_with, Leak};
 
-
 /// The sizes gdb_sites.c allocates at its three sites.
 const SIZES: [u64; 3] = [1001, 1002, 1003];
 
@@ -24,7 +23,10 @@ fn gdb_stacks(program: &std::path::Path) -> Vec<Vec<u64>> {
         .args(["-batch", "-nx", "-ex", "set breakpoint pending on"])
         .args(["-ex", "break malloc if $rdi == 1001 || $rdi == 1003"])
         .args(["-ex", "break calloc if $rsi == 1002"])
-        .args(["-ex", "run", "-ex", "bt", "-ex", "continue", "-ex", "bt", "-ex", "continue", "-ex", "bt", "-ex", "continue"])
+        .args([
+            "-ex", "run", "-ex", "bt", "-ex", "continue", "-ex", "bt", "-ex", "continue", "-ex",
+            "bt", "-ex", "continue",
+        ])
         .arg(program)
         .output()
         .expect("run gdb");
@@ -35,7 +37,10 @@ fn gdb_stacks(program: &std::path::Path) -> Vec<Vec<u64>> {
             stacks.push(Vec::new());
             continue;
         }
-        let address = line.split_whitespace().nth(1).and_then(|a| u64::from_str_radix(a.trim_start_matches("0x"), 16).ok());
+        let address = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|a| u64::from_str_radix(a.trim_start_matches("0x"), 16).ok());
         stacks.last_mut().expect("a #0 line first").push(address.expect("a frame address"));
     }
     assert_eq!(stacks.len(), 3, "gdb did not stop three times:\n{text}");
@@ -44,7 +49,10 @@ fn gdb_stacks(program: &std::path::Path) -> Vec<Vec<u64>> {
 
 /// memscope's return addresses for the leak of `size`, up to (and with) `main`'s.
 fn memscope_stack(leaks: &[Leak], size: u64) -> Vec<u64> {
-    let leak = leaks.iter().find(|l| l.bytes == size).unwrap_or_else(|| panic!("no leak of {size} bytes: {leaks:#?}"));
+    let leak = leaks
+        .iter()
+        .find(|l| l.bytes == size)
+        .unwrap_or_else(|| panic!("no leak of {size} bytes: {leaks:#?}"));
     // Inlined functions are frames of their own that share their caller's address;
     // a recursive call repeats both the address and the function.
     let mut addresses: Vec<u64> = Vec::new();
@@ -82,5 +90,8 @@ fn dwarf_stacks_match_gdb_without_frame_pointers() {
 
 #[test]
 fn frame_pointer_stacks_match_gdb_with_frame_pointers() {
-    compare(&["-O2", "-fno-omit-frame-pointer", "-fno-optimize-sibling-calls"], &["--unwind", "fp"]);
+    compare(
+        &["-O2", "-fno-omit-frame-pointer", "-fno-optimize-sibling-calls"],
+        &["--unwind", "fp"],
+    );
 }

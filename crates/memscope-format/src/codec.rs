@@ -56,9 +56,7 @@ fn decode_meta(cur: &mut Cursor) -> Result<Meta, DecodeError> {
     let pid = cur.u32()?;
     let start_unix_ms = cur.u64()?;
     let exe = cur.string()?;
-    let args = (0..cur.len_prefix()?)
-        .map(|_| cur.string())
-        .collect::<Result<_, _>>()?;
+    let args = (0..cur.len_prefix()?).map(|_| cur.string()).collect::<Result<_, _>>()?;
     Ok(Meta { pid, start_unix_ms, exe, args, unwind: cur.string()?, max_frames: cur.u32()? })
 }
 
@@ -194,7 +192,8 @@ pub(crate) fn encode_events(out: &mut Vec<u8>, thread: ThreadId, events: &[Event
 fn decode_events(cur: &mut Cursor) -> Result<EventBatch, DecodeError> {
     let (thread, count, mut columns) = decode_events_head(cur)?;
     let payload = cur.data();
-    let events = (0..count).map(|_| columns.next_event(payload)).collect::<Result<_, DecodeError>>()?;
+    let events =
+        (0..count).map(|_| columns.next_event(payload)).collect::<Result<_, DecodeError>>()?;
     columns.finish(payload)?;
     cur.skip_to_end();
     Ok(EventBatch { thread, events })
@@ -213,7 +212,9 @@ pub(crate) struct EventColumns {
 }
 
 /// The thread, the event count, and the columns that follow them.
-pub(crate) fn decode_events_head(cur: &mut Cursor) -> Result<(ThreadId, usize, EventColumns), DecodeError> {
+pub(crate) fn decode_events_head(
+    cur: &mut Cursor,
+) -> Result<(ThreadId, usize, EventColumns), DecodeError> {
     let thread = ThreadId(cur.u32()?);
     let count = cur.len_prefix()?;
     let unit = match cur.u64()? {
@@ -254,14 +255,21 @@ impl EventColumns {
         self.sizes = sizes.position();
         let tag = (stack_and_kind & 3) as u8;
         let kind = EventKind::from_tag(tag).ok_or(DecodeError::BadEventKind(tag))?;
-        let stack = StackId(u32::try_from(stack_and_kind >> 2).map_err(|_| DecodeError::ValueTooLarge)?);
+        let stack =
+            StackId(u32::try_from(stack_and_kind >> 2).map_err(|_| DecodeError::ValueTooLarge)?);
         Ok(Event { time_ns: self.previous.wrapping_mul(self.unit), kind, size, stack })
     }
 
     /// After the last event: every column must be used up exactly.
     pub(crate) fn finish(&self, payload: &[u8]) -> Result<(), DecodeError> {
-        let exact = self.stacks == self.times_start && self.times == self.sizes_start && self.sizes == payload.len();
-        if exact { Ok(()) } else { Err(DecodeError::TrailingBytes) }
+        let exact = self.stacks == self.times_start
+            && self.times == self.sizes_start
+            && self.sizes == payload.len();
+        if exact {
+            Ok(())
+        } else {
+            Err(DecodeError::TrailingBytes)
+        }
     }
 }
 

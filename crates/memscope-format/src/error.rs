@@ -41,7 +41,9 @@ pub enum FormatError {
     #[error("not a memscope trace (bad magic)")]
     NotATrace,
     /// The trace was written by a memscope with another format version.
-    #[error("trace format version {found} is not supported (this memscope reads version {supported})")]
+    #[error(
+        "trace format version {found} is not supported (this memscope reads version {supported})"
+    )]
     UnsupportedVersion {
         /// Version in the file.
         found: u32,

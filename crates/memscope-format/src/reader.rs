@@ -1,6 +1,8 @@
 use std::ops::Range;
 
-use crate::block::{RawBlockHeader, BLOCK_HEADER_LEN, FILE_HEADER_LEN, MAGIC, MAX_BLOCK_LEN, VERSION};
+use crate::block::{
+    RawBlockHeader, BLOCK_HEADER_LEN, FILE_HEADER_LEN, MAGIC, MAX_BLOCK_LEN, VERSION,
+};
 use crate::codec::{self, BlockKind};
 use crate::error::FormatError;
 use crate::event_reader::EventReader;
@@ -40,7 +42,10 @@ impl<'a> Trace<'a> {
 
     /// [`Trace::parse`], calling `checked` with the byte range of each block once its
     /// checksum is verified: a caller that maps the file can let go of pages it has read.
-    pub fn parse_with(data: &'a [u8], checked: impl FnMut(Range<u64>)) -> Result<Self, FormatError> {
+    pub fn parse_with(
+        data: &'a [u8],
+        checked: impl FnMut(Range<u64>),
+    ) -> Result<Self, FormatError> {
         check_file_header(data)?;
         let (blocks, damage) = index_blocks(data, checked);
         let segments = segment_ranges(&blocks);
@@ -143,7 +148,10 @@ fn check_file_header(data: &[u8]) -> Result<(), FormatError> {
 }
 
 /// Walks the block headers, verifying each checksum, until the end or the first damage.
-fn index_blocks(data: &[u8], mut checked: impl FnMut(Range<u64>)) -> (Vec<BlockRef>, Option<FormatError>) {
+fn index_blocks(
+    data: &[u8],
+    mut checked: impl FnMut(Range<u64>),
+) -> (Vec<BlockRef>, Option<FormatError>) {
     let mut blocks = Vec::new();
     let mut offset = FILE_HEADER_LEN;
     while offset < data.len() {
@@ -179,7 +187,12 @@ fn check_block(data: &[u8], offset: usize) -> Result<BlockRef, FormatError> {
     if crc32fast::hash(payload) != header.crc {
         return Err(FormatError::BadChecksum { offset: at });
     }
-    Ok(BlockRef { offset: at, kind, compressed_len: header.compressed_len, raw_len: header.raw_len })
+    Ok(BlockRef {
+        offset: at,
+        kind,
+        compressed_len: header.compressed_len,
+        raw_len: header.raw_len,
+    })
 }
 
 fn segment_ranges(blocks: &[BlockRef]) -> Vec<Range<usize>> {

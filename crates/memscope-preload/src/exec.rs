@@ -5,7 +5,8 @@
 use std::ffi::{c_char, c_int, c_void, CStr};
 
 type ExecvFn = unsafe extern "C" fn(*const c_char, *const *const c_char) -> c_int;
-type ExecveFn = unsafe extern "C" fn(*const c_char, *const *const c_char, *const *const c_char) -> c_int;
+type ExecveFn =
+    unsafe extern "C" fn(*const c_char, *const *const c_char, *const *const c_char) -> c_int;
 type FexecveFn = unsafe extern "C" fn(c_int, *const *const c_char, *const *const c_char) -> c_int;
 type DlopenFn = unsafe extern "C" fn(*const c_char, c_int) -> *mut c_void;
 type DlcloseFn = unsafe extern "C" fn(*mut c_void) -> c_int;
@@ -43,7 +44,11 @@ fn unreachable_exit() -> ! {
 
 /// Interposed `execve`.
 #[no_mangle]
-pub unsafe extern "C" fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+pub unsafe extern "C" fn execve(
+    path: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> c_int {
     memscope_agent::before_exec();
     next::<ExecveFn>(c"execve").map_or(-1, |real| real(path, argv, envp))
 }
@@ -64,14 +69,22 @@ pub unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char)
 
 /// Interposed `execvpe`.
 #[no_mangle]
-pub unsafe extern "C" fn execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+pub unsafe extern "C" fn execvpe(
+    file: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> c_int {
     memscope_agent::before_exec();
     next::<ExecveFn>(c"execvpe").map_or(-1, |real| real(file, argv, envp))
 }
 
 /// Interposed `fexecve`.
 #[no_mangle]
-pub unsafe extern "C" fn fexecve(fd: c_int, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+pub unsafe extern "C" fn fexecve(
+    fd: c_int,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> c_int {
     memscope_agent::before_exec();
     next::<FexecveFn>(c"fexecve").map_or(-1, |real| real(fd, argv, envp))
 }
