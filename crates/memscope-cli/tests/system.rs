@@ -171,24 +171,37 @@ fn watch_text_prints_aligned_rows() {
     assert_near("RSS column", (rss_mib * MIB as f64) as u64, status_rss(hog.pid()));
 }
 
-#[test]
-fn watch_csv_goes_to_a_private_file() {
-    let hog = Hog::start(8);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("samples.csv");
+/// `memscope watch` of `hog` every 50 ms for `seconds`, in `format`, into `file`;
+/// it must succeed.
+fn watch_into(
+    hog: &Hog,
+    seconds: &str,
+    format: &str,
+    file: &std::path::Path,
+) -> std::process::Output {
     let pid = hog.pid().to_string();
-    let output = memscope(&[
+    let args = [
         "watch",
         &pid,
         "--interval",
         "50",
         "--duration",
-        "0.2",
-        "--csv",
+        seconds,
+        format,
         "-o",
         file.to_str().unwrap(),
-    ]);
+    ];
+    let output = memscope(&args);
     assert!(output.status.success(), "{}", stderr(&output));
+    output
+}
+
+#[test]
+fn watch_csv_goes_to_a_private_file() {
+    let hog = Hog::start(8);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("samples.csv");
+    let output = watch_into(&hog, "0.2", "--csv", &file);
     assert!(output.stdout.is_empty());
 
     let mode = std::fs::metadata(&file).unwrap().permissions().mode();
@@ -206,19 +219,7 @@ fn watch_plot_writes_an_svg_chart_with_the_four_series() {
     let hog = Hog::start(16);
     let dir = tempfile::tempdir().unwrap();
     let chart = dir.path().join("chart.svg");
-    let pid = hog.pid().to_string();
-    let output = memscope(&[
-        "watch",
-        &pid,
-        "--interval",
-        "50",
-        "--duration",
-        "0.3",
-        "--plot",
-        "-o",
-        chart.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", stderr(&output));
+    watch_into(&hog, "0.3", "--plot", &chart);
 
     // Python's XML parser checks the file independently: well-formed, an <svg>
     // root, and one polyline of 7 points per series in the series' colour.
