@@ -198,7 +198,13 @@ pub(crate) fn recycle(chunk: Box<Chunk>) {
 /// chunk whose earlier chunks `is_next` says were all written (a thread's events must
 /// reach the writer in order), and forgets threads that have ended (their last chunk
 /// is in the queue).
-pub(crate) fn sweep(is_next: impl Fn(u64, u64) -> bool, mut f: impl FnMut(ThreadId, &[RawEvent])) {
+///
+/// `f` gets the owner (the thread buffer's never-reused id; 0 for events of threads
+/// already gone), the thread id, and the events.
+pub(crate) fn sweep(
+    is_next: impl Fn(u64, u64) -> bool,
+    mut f: impl FnMut(u64, ThreadId, &[RawEvent]),
+) {
     let mut threads = lock(&THREADS);
     threads.retain(|shared| {
         let chunk = shared.current.load(Ordering::Acquire);
@@ -209,7 +215,7 @@ pub(crate) fn sweep(is_next: impl Fn(u64, u64) -> bool, mut f: impl FnMut(Thread
             if is_next(owner, seq) {
                 let (thread, events) = chunk.take_unwritten();
                 if !events.is_empty() {
-                    f(thread, events);
+                    f(owner, thread, events);
                 }
             }
         }
@@ -219,6 +225,6 @@ pub(crate) fn sweep(is_next: impl Fn(u64, u64) -> bool, mut f: impl FnMut(Thread
     let orphans = std::mem::take(&mut *lock(&ORPHANS));
     for run in orphans.chunk_by(|a, b| a.0 == b.0) {
         let events: Vec<RawEvent> = run.iter().map(|(_, e)| *e).collect();
-        f(run[0].0, &events);
+        f(0, run[0].0, &events);
     }
 }

@@ -21,12 +21,15 @@ struct Block {
     ticks: u64,
     size: u64,
     stack: StackId,
+    /// The allocating thread buffer (truncated; only compared for equality).
+    owner: u32,
 }
 
 #[derive(Copy, Clone, Debug)]
 struct WaitingFree {
     ticks: u64,
     thread: ThreadId,
+    owner: u32,
     /// The writer pass in which it arrived, to give up on frees of addresses the
     /// agent never saw allocated.
     pass: u64,
@@ -35,7 +38,9 @@ struct WaitingFree {
 /// Per thread: its latest allocation (pointer, ticks), for spotting temporaries.
 #[derive(Default)]
 struct Cursor {
+    owner: u32,
     last_alloc: Option<(u64, u64)>,
+    last_ticks: u64,
 }
 
 type PtrMap<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
@@ -51,7 +56,7 @@ pub(crate) struct Matcher {
     /// come (rare: only across threads).
     shadowed: PtrMap<Vec<Block>>,
     waiting: PtrMap<Vec<WaitingFree>>,
-    threads: HashMap<ThreadId, Cursor>,
+    threads: HashMap<u64, Cursor>,
     pass: u64,
     /// Frees whose allocation was never seen.
     pub(crate) unmatched: u64,
@@ -65,16 +70,27 @@ fn key(ptr: u64) -> u64 {
 
 impl Matcher {
     /// Turns one thread's raw events into trace events, appended to `out`; frees
-    /// completed by these allocations for other threads go to `late`.
+    /// completed by these allocations for other threads go to `late`. `owner` names
+    /// the thread's buffer: thread ids are reused, and a reused id's events can be
+    /// written before the old thread's last ones.
     pub(crate) fn pair(
         &mut self,
+        owner: u64,
         thread: ThreadId,
         raw: &[RawEvent],
         out: &mut Vec<Event>,
         late: &mut Vec<(ThreadId, Event)>,
     ) {
-        let mut cursor = self.threads.remove(&thread).unwrap_or_default();
+        let mut cursor = self
+            .threads
+            .remove(&owner)
+            .unwrap_or(Cursor { owner: owner as u32, ..Cursor::default() });
         for event in raw {
+            // A thread's events happened in the order it made them, but the thread may
+            // have moved to a CPU whose clock runs slightly behind: keep its times in
+            // order, or its free could look older than its own allocation.
+            let event = &RawEvent { ticks: event.ticks.max(cursor.last_ticks), ..*event };
+            cursor.last_ticks = event.ticks;
             match event.kind {
                 RawKind::Alloc => self.alloc(&mut cursor, event, out, late),
                 RawKind::Free => {
@@ -84,7 +100,7 @@ impl Matcher {
                 }
             }
         }
-        self.threads.insert(thread, cursor);
+        self.threads.insert(owner, cursor);
     }
 
     fn alloc(
@@ -94,7 +110,8 @@ impl Matcher {
         out: &mut Vec<Event>,
         late: &mut Vec<(ThreadId, Event)>,
     ) {
-        let block = Block { ticks: event.ticks, size: event.size, stack: event.stack };
+        let block =
+            Block { ticks: event.ticks, size: event.size, stack: event.stack, owner: cursor.owner };
         let k = key(event.ptr);
         if let Some(previous) = self.live.insert(k, block) {
             self.shadowed.entry(k).or_default().push(previous);
@@ -118,7 +135,7 @@ impl Matcher {
         waiting.sort_by_key(|w| w.ticks);
         let mut still = Vec::new();
         for free in waiting {
-            match self.take_block(k, free.ticks) {
+            match self.take_block(k, free.ticks, free.owner) {
                 Some(block) => late.push((free.thread, freed(block, free.ticks, EventKind::Free))),
                 None => still.push(free),
             }
@@ -136,8 +153,13 @@ impl Matcher {
         ticks: u64,
     ) -> Option<Event> {
         let k = key(ptr);
-        let Some(block) = self.take_block(k, ticks) else {
-            self.waiting.entry(k).or_default().push(WaitingFree { ticks, thread, pass: self.pass });
+        let Some(block) = self.take_block(k, ticks, cursor.owner) else {
+            self.waiting.entry(k).or_default().push(WaitingFree {
+                ticks,
+                thread,
+                owner: cursor.owner,
+                pass: self.pass,
+            });
             return None;
         };
         let temporary = cursor.last_alloc == Some((ptr, block.ticks));
@@ -148,8 +170,11 @@ impl Matcher {
         Some(freed(block, ticks, kind))
     }
 
-    /// The latest allocation of the address made no later than `ticks`.
-    fn take_block(&mut self, k: u64, ticks: u64) -> Option<Block> {
+    /// The latest allocation of the address made no later than `ticks`, preferring one
+    /// made by the freeing thread: when several allocations of an address still wait for
+    /// their frees, clocks of different CPUs can disagree by more than the gap between
+    /// them, but a thread frees what it allocated far more often than not.
+    fn take_block(&mut self, k: u64, ticks: u64, owner: u32) -> Option<Block> {
         if self.shadowed.is_empty() {
             // The common case: one allocation of the address is known, one lookup.
             let block = self.live.remove(&k)?;
@@ -159,11 +184,12 @@ impl Matcher {
             self.live.insert(k, block);
             return None;
         }
-        let live = self.live.get(&k).map(|b| b.ticks).filter(|&t| t <= ticks);
+        let rank = |b: &Block| (b.owner == owner, b.ticks);
+        let live = self.live.get(&k).filter(|b| b.ticks <= ticks).map(rank);
         let older = self.shadowed.get(&k).and_then(|blocks| {
-            blocks.iter().enumerate().filter(|(_, b)| b.ticks <= ticks).max_by_key(|(_, b)| b.ticks)
+            blocks.iter().enumerate().filter(|(_, b)| b.ticks <= ticks).max_by_key(|(_, b)| rank(b))
         });
-        match (live, older.map(|(i, b)| (i, b.ticks))) {
+        match (live, older.map(|(i, b)| (i, rank(b)))) {
             (Some(l), Some((_, o))) if l >= o => self.live.remove(&k),
             (_, Some((i, _))) => {
                 let blocks = self.shadowed.get_mut(&k)?;

@@ -269,19 +269,21 @@ impl WriterState {
         for chunk in buffer::take_full() {
             let (owner, seq) = chunk.position();
             let (thread, events) = chunk.take_unwritten();
-            self.write_raw(thread, events);
+            self.write_raw(owner, thread, events);
             self.next_chunk.insert(owner, seq + 1);
             buffer::recycle(chunk);
         }
     }
 
     fn sweep(&mut self) {
-        let mut batches: Vec<(ThreadId, Vec<RawEvent>)> = Vec::new();
+        let mut batches: Vec<(u64, ThreadId, Vec<RawEvent>)> = Vec::new();
         let next_chunk = &self.next_chunk;
         let is_next = |owner, seq| next_chunk.get(&owner).copied().unwrap_or(0) == seq;
-        buffer::sweep(is_next, |thread, events| batches.push((thread, events.to_vec())));
-        for (thread, events) in batches {
-            self.write_raw(thread, &events);
+        buffer::sweep(is_next, |owner, thread, events| {
+            batches.push((owner, thread, events.to_vec()))
+        });
+        for (owner, thread, events) in batches {
+            self.write_raw(owner, thread, &events);
         }
         // Full chunks handed over during the sweep hold later events of the same
         // threads: write them now, in order.
@@ -295,10 +297,10 @@ impl WriterState {
 
     /// Pairs frees with allocations, converts ticks to nanoseconds and writes the
     /// batch, then any frees of other threads that this batch's allocations completed.
-    fn write_raw(&mut self, thread: ThreadId, raw: &[RawEvent]) {
+    fn write_raw(&mut self, owner: u64, thread: ThreadId, raw: &[RawEvent]) {
         let mut paired = std::mem::take(&mut self.paired);
         let mut late = std::mem::take(&mut self.late);
-        self.matcher.pair(thread, raw, &mut paired, &mut late);
+        self.matcher.pair(owner, thread, raw, &mut paired, &mut late);
         self.write_events(thread, &mut paired);
         late.sort_by_key(|(thread, event)| (*thread, event.time_ns));
         for run in late.chunk_by(|a, b| a.0 == b.0) {
