@@ -160,10 +160,11 @@ fn three_hundred_short_lived_threads_are_counted_exactly() {
 
 #[test]
 #[ignore = "recorder bug: in about one run in three, 1 to 12 of these 15,000 pairs are \
-            not marked temporary: the writer pairs one thread's free with another \
-            thread's allocation of the same address (300 threads share 16 arenas, so \
-            addresses move between threads within microseconds while their batches reach \
-            the writer out of order); allocation and free counts stay exact"]
+            not marked temporary. A free of memory the recorder never saw allocated \
+            (glibc frees a thread's tcache block at thread exit) can take another \
+            thread's block of the same address whose own free is still in a batch the \
+            writer has not read; that free then finds nothing. Allocation and free \
+            counts stay exact"]
 fn three_hundred_short_lived_threads_count_every_temporary() {
     let base = record(&endings(), &["threads", "300", "0"]).summary();
     let summary = record(&endings(), &["threads", "300", "50"]).summary();
