@@ -246,14 +246,21 @@ fn rust_function_names_are_demangled() {
     assert_eq!(frame.module, "fixture");
 }
 
+/// A stripped fixture in `dir`, run, with its debug file installed by build id under
+/// `dir/debug-root`: (binary, report, the address of `work`, the debug root).
+fn stripped_with_build_id_debug(dir: &Path) -> (PathBuf, Report, u64, PathBuf) {
+    let (binary, debug) = stripped_plain(dir, false);
+    let report = run_fixture(&binary);
+    let address = report.address("work");
+    let debug_root = dir.join("debug-root");
+    install_by_build_id(&debug, report.module_of(address), &debug_root);
+    (binary, report, address, debug_root)
+}
+
 #[test]
 fn stripped_binary_uses_debug_file_found_by_build_id() {
     let dir = TempDir::new().unwrap();
-    let (binary, debug) = stripped_plain(dir.path(), false);
-    let report = run_fixture(&binary);
-    let address = report.address("work");
-    let debug_root = dir.path().join("debug-root");
-    install_by_build_id(&debug, report.module_of(address), &debug_root);
+    let (_binary, report, address, debug_root) = stripped_with_build_id_debug(dir.path());
     let symbolizer = Symbolizer::new(report.modules).with_debug_dirs(vec![debug_root]);
 
     assert_is_work_frame(&resolve_one(&symbolizer, address), address);
@@ -280,11 +287,7 @@ fn stripped_binary_uses_debug_file_found_by_debuglink() {
 #[test]
 fn deleted_binary_still_resolves_through_its_recorded_build_id() {
     let dir = TempDir::new().unwrap();
-    let (binary, debug) = stripped_plain(dir.path(), false);
-    let report = run_fixture(&binary);
-    let address = report.address("work");
-    let debug_root = dir.path().join("debug-root");
-    install_by_build_id(&debug, report.module_of(address), &debug_root);
+    let (binary, report, address, debug_root) = stripped_with_build_id_debug(dir.path());
     fs::remove_file(&binary).unwrap();
     let symbolizer = Symbolizer::new(report.modules).with_debug_dirs(vec![debug_root]);
 
