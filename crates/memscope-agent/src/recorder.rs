@@ -139,13 +139,20 @@ impl ThreadState {
 }
 
 /// Records a free at `ticks`; frees need no stack.
-fn record_free_at(ptr: *mut c_void, ticks: u64) {
+/// `ticks` is read only once the free is known to be recorded: a process that is not
+/// recording (or a `free(NULL)`) pays no clock read.
+fn record_free_at(ptr: *mut c_void, ticks: impl FnOnce() -> u64) {
     if ptr.is_null() {
         return;
     }
     let Some(_guard) = enter() else { return };
-    let event =
-        RawEvent { ticks, ptr: ptr as u64, size: 0, stack: StackId::NONE, kind: RawKind::Free };
+    let event = RawEvent {
+        ticks: ticks(),
+        ptr: ptr as u64,
+        size: 0,
+        stack: StackId::NONE,
+        kind: RawKind::Free,
+    };
     match current_thread() {
         Some(state) => state.push(event),
         None => push_orphan(thread_id(), event),
@@ -182,7 +189,7 @@ pub fn record_alloc(ptr: *mut c_void, size: usize) {
 /// Records the free of `ptr`. Call it before the memory goes back to glibc: its
 /// timestamp must precede any reuse of the address by another thread.
 pub fn record_free(ptr: *mut c_void) {
-    record_free_at(ptr, clock::ticks());
+    record_free_at(ptr, clock::ticks);
 }
 
 /// Records `realloc(ptr, size)` with both nonzero as a free of the old block and an
@@ -197,7 +204,7 @@ pub fn record_realloc(
     let ticks = clock::ticks();
     let new = real();
     if !new.is_null() {
-        record_free_at(ptr, ticks);
+        record_free_at(ptr, || ticks);
         record_alloc(new, size);
     }
     new
