@@ -24,6 +24,7 @@ mod buffer;
 mod clock;
 mod config;
 mod guard;
+mod heap_curve;
 mod libc_heap;
 mod matcher;
 mod modules;

@@ -2,7 +2,7 @@
 //! definitions ahead of the events that use them, samples RSS, compresses, and cuts
 //! the trace into segments.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -12,14 +12,15 @@ use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use memscope_format::{
-    End, EndReason, Event, EventKind, Meta, ModuleMap, RssSample, SegmentStart, StackTotals,
-    ThreadId, TraceWriter,
+    End, EndReason, Event, EventKind, Meta, ModuleMap, RssSample, RunTotals, SegmentStart,
+    StackTotals, ThreadId, TraceWriter,
 };
 
 use crate::buffer::RawEvent;
 use crate::clock::Calibration;
 use crate::config::Config;
 use crate::guard::Guard;
+use crate::heap_curve::HeapCurve;
 use crate::matcher::Matcher;
 use crate::{buffer, clock, modules, recorder, stacks, unwind};
 
@@ -37,6 +38,10 @@ const RSS_INTERVAL: Duration = Duration::from_millis(10);
 /// that their headers (the full stack table) stay a small share of the file.
 const SEGMENT_EVENTS: u64 = 1 << 21;
 const ZSTD_LEVEL: i32 = 1;
+/// How far behind a sweep the heap curve is read: an event reaches the writer later
+/// than its timestamp only if its thread was preempted between taking the time and
+/// publishing the event, for far less than this.
+const CURVE_MARGIN_US: u64 = 50_000;
 
 pub(crate) fn is_running() -> bool {
     RUNNING.load(Ordering::Relaxed)
@@ -192,6 +197,8 @@ struct WriterState {
     totals: Vec<StackTotals>,
     frees: u64,
     temporary: u64,
+    curve: HeapCurve,
+    threads: HashSet<ThreadId>,
     segment_index: u32,
     segment_events: u64,
     stacks_written: usize,
@@ -218,6 +225,8 @@ impl WriterState {
             totals: Vec::new(),
             frees: 0,
             temporary: 0,
+            curve: HeapCurve::default(),
+            threads: HashSet::new(),
             segment_index: 0,
             segment_events: 0,
             stacks_written: 0,
@@ -276,6 +285,7 @@ impl WriterState {
     }
 
     fn sweep(&mut self) {
+        let swept_at_us = self.calibration.ns(clock::ticks()) / 1000;
         let mut batches: Vec<(u64, ThreadId, Vec<RawEvent>)> = Vec::new();
         let next_chunk = &self.next_chunk;
         let is_next = |owner, seq| next_chunk.get(&owner).copied().unwrap_or(0) == seq;
@@ -289,6 +299,7 @@ impl WriterState {
         // threads: write them now, in order.
         self.drain_full();
         self.matcher.end_pass();
+        self.curve.close_before(swept_at_us.saturating_sub(CURVE_MARGIN_US));
         if !self.rss.is_empty() {
             let samples = std::mem::take(&mut self.rss);
             self.attempt(|out| out.write_rss(&samples));
@@ -328,6 +339,7 @@ impl WriterState {
         self.write_new_modules();
         self.write_new_stacks();
         if self.attempt(|out| out.write_events(thread, &*events)) {
+            self.threads.insert(thread);
             events.iter().for_each(|event| self.count(event));
             self.segment_events += events.len() as u64;
         } else {
@@ -342,8 +354,10 @@ impl WriterState {
         }
         let totals = &mut self.totals[index];
         totals.stack = event.stack;
+        let time_us = event.time_ns / 1000;
         match event.kind {
             EventKind::Alloc => {
+                self.curve.add(time_us, event.size as i64);
                 totals.live_bytes += event.size;
                 totals.live_blocks += 1;
                 totals.alloc_bytes += event.size;
@@ -355,6 +369,7 @@ impl WriterState {
                 // and the sum must still come out right once both are in.
                 totals.live_bytes = totals.live_bytes.wrapping_sub(event.size);
                 totals.live_blocks = totals.live_blocks.wrapping_sub(1);
+                self.curve.add(time_us, (event.size as i64).wrapping_neg());
                 self.frees += 1;
                 self.temporary += u64::from(kind == EventKind::FreeTemporary);
             }
@@ -435,6 +450,7 @@ impl WriterState {
             reason,
             peak_rss_bytes: peak_rss(),
             dropped_events: self.dropped,
+            totals: Some(self.run_totals()),
         };
         self.attempt(|out| out.write_end(&end));
         if self.print_stats {
@@ -444,6 +460,28 @@ impl WriterState {
                 self.matcher.unmatched
             );
         }
+    }
+
+    /// Everything written so far, summed.
+    fn run_totals(&mut self) -> RunTotals {
+        // Every event is in: no thread can still publish one older than now.
+        self.curve.close_before(self.calibration.ns(clock::ticks()) / 1000 + 1);
+        let (peak_bytes, peak_time_us) = self.curve.peak();
+        let mut sums = RunTotals {
+            frees: self.frees,
+            temporary: self.temporary,
+            peak_bytes,
+            peak_time_ns: peak_time_us * 1000,
+            threads: self.threads.len() as u64,
+            ..RunTotals::default()
+        };
+        for stack in &self.totals {
+            sums.allocations += stack.alloc_blocks;
+            sums.bytes_allocated += stack.alloc_bytes;
+            sums.leaked_blocks = sums.leaked_blocks.wrapping_add(stack.live_blocks);
+            sums.leaked_bytes = sums.leaked_bytes.wrapping_add(stack.live_bytes);
+        }
+        sums
     }
 
     /// Runs one write; after the first failure (disk full, say) nothing more is

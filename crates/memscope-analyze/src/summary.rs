@@ -65,7 +65,6 @@ impl Summary {
         let peak = Peak::find(recording, &everything);
         let at_end = Snapshot::take(recording, Moment::End, &everything);
         let total = at_end.total();
-        let end = recording.end();
         let threads: HashSet<_> = (0..recording.segments().len())
             .flat_map(|segment| recording.heads(segment).iter().map(|head| head.thread))
             .collect();
@@ -78,8 +77,36 @@ impl Summary {
             leaked_bytes: count(total.live_bytes),
             leaked_blocks: count(total.live_blocks),
             temporary_allocations: count(at_end.temporary.unwrap_or(0)),
-            runtime_ms: ns_to_ms(recording.end_ns()),
             threads: threads.len() as u64,
+            ..Summary::of_ending(recording)
+        }
+    }
+
+    /// The totals the recorder kept as it wrote the trace, read from its end record
+    /// without a replay; `None` for a trace cut off or written before format version 3.
+    /// They equal [`Summary::compute`]'s, except that where events of several threads
+    /// share the microsecond of the peak, the peak may count them in another order.
+    pub fn from_recorder(recording: &Recording) -> Option<Summary> {
+        let totals = recording.end()?.totals.as_ref()?;
+        Some(Summary {
+            allocations: totals.allocations,
+            frees: totals.frees,
+            bytes_allocated: totals.bytes_allocated,
+            peak_bytes: totals.peak_bytes,
+            peak_time_ms: ns_to_ms(totals.peak_time_ns),
+            leaked_bytes: totals.leaked_bytes,
+            leaked_blocks: totals.leaked_blocks,
+            temporary_allocations: totals.temporary,
+            threads: totals.threads,
+            ..Summary::of_ending(recording)
+        })
+    }
+
+    /// How the recording ended, with every total zero.
+    fn of_ending(recording: &Recording) -> Summary {
+        let end = recording.end();
+        Summary {
+            runtime_ms: ns_to_ms(recording.end_ns()),
             complete: end.is_some(),
             end_reason: end.map(|e| reason_name(e.reason)),
             peak_rss_bytes: end.map_or_else(
@@ -87,6 +114,7 @@ impl Summary {
                 |e| e.peak_rss_bytes,
             ),
             dropped_events: end.map_or(0, |e| e.dropped_events),
+            ..Summary::default()
         }
     }
 }

@@ -193,7 +193,10 @@ fn report(trace: &Path) {
     }
     let loaded = trace_input::open(trace).and_then(|file| {
         let input = trace_input::recording(&file)?;
-        let summary = Summary::compute(&input.recording);
+        // The recorder's own totals make this instant; a trace cut off is replayed.
+        let recording = &input.recording;
+        let summary =
+            Summary::from_recorder(recording).unwrap_or_else(|| Summary::compute(recording));
         let _ =
             summary::write_text(&mut std::io::stderr().lock(), input.recording.meta(), &summary);
         Ok(())

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{anyhow, Result};
 use clap::Args;
 use memscope_analyze::Summary;
 use memscope_format::Meta;
@@ -20,12 +20,25 @@ pub struct SummaryArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Print the totals the recorder kept as it wrote the trace, without replaying it
+    /// (instant on any trace; what `memscope run` prints). Needs a complete trace.
+    #[arg(long)]
+    recorded: bool,
 }
 
 pub fn run(args: SummaryArgs) -> Result<u8> {
     let file = trace_input::open(&args.trace)?;
     let mut input = trace_input::recording(&file)?;
-    let summary = Summary::compute(&input.recording);
+    let summary = if args.recorded {
+        Summary::from_recorder(&input.recording).ok_or_else(|| {
+            anyhow!(
+                "{} has no recorder totals (it was cut off, or written before format version 3); run without --recorded",
+                args.trace.display()
+            )
+        })?
+    } else {
+        Summary::compute(&input.recording)
+    };
     let mut out = std::io::stdout().lock();
     if args.json {
         write_json(&mut out, &summary)?;

@@ -9,8 +9,11 @@
 
 /// The first eight bytes of every trace.
 pub const MAGIC: &[u8; 8] = b"MEMSCOPE";
-/// The format version this crate writes and reads.
-pub const VERSION: u32 = 2;
+/// The format version this crate writes. Version 3 added the recorder's totals to the
+/// end record.
+pub const VERSION: u32 = 3;
+/// The oldest version this crate still reads.
+pub const OLDEST_VERSION: u32 = 2;
 /// Bytes before the first block.
 pub const FILE_HEADER_LEN: usize = 16;
 /// Bytes of a block header.

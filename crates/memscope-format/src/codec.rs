@@ -6,7 +6,7 @@ use crate::error::DecodeError;
 use crate::ids::{StackId, ThreadId};
 use crate::record::{
     End, EndReason, Event, EventBatch, EventKind, Meta, Module, ModuleMap, Record, RssSample,
-    SegmentStart, StackDef, StackTotals,
+    RunTotals, SegmentStart, StackDef, StackTotals,
 };
 use crate::varint::{put_bytes, put_i64, put_u64, Cursor};
 
@@ -305,6 +305,38 @@ pub(crate) fn encode_end(out: &mut Vec<u8>, end: &End) {
     put_i64(out, signal.into());
     put_u64(out, end.peak_rss_bytes);
     put_u64(out, end.dropped_events);
+    if let Some(t) = &end.totals {
+        let fields = [
+            t.allocations,
+            t.frees,
+            t.temporary,
+            t.bytes_allocated,
+            t.leaked_blocks,
+            t.leaked_bytes,
+            t.peak_bytes,
+            t.peak_time_ns,
+            t.threads,
+        ];
+        fields.into_iter().for_each(|value| put_u64(out, value));
+    }
+}
+
+/// The totals after an end record's fixed fields; version 2 traces have none.
+fn decode_run_totals(cur: &mut Cursor) -> Result<Option<RunTotals>, DecodeError> {
+    if cur.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(RunTotals {
+        allocations: cur.u64()?,
+        frees: cur.u64()?,
+        temporary: cur.u64()?,
+        bytes_allocated: cur.u64()?,
+        leaked_blocks: cur.u64()?,
+        leaked_bytes: cur.u64()?,
+        peak_bytes: cur.u64()?,
+        peak_time_ns: cur.u64()?,
+        threads: cur.u64()?,
+    }))
 }
 
 fn decode_end(cur: &mut Cursor) -> Result<End, DecodeError> {
@@ -318,7 +350,9 @@ fn decode_end(cur: &mut Cursor) -> Result<End, DecodeError> {
         3 => EndReason::Signal(signal),
         _ => return Err(DecodeError::BadEndReason(tag)),
     };
-    Ok(End { time_ns, reason, peak_rss_bytes: cur.u64()?, dropped_events: cur.u64()? })
+    let peak_rss_bytes = cur.u64()?;
+    let dropped_events = cur.u64()?;
+    Ok(End { time_ns, reason, peak_rss_bytes, dropped_events, totals: decode_run_totals(cur)? })
 }
 
 /// Decodes a whole payload; trailing bytes mean the block is not what its kind says.

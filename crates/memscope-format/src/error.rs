@@ -42,13 +42,15 @@ pub enum FormatError {
     NotATrace,
     /// The trace was written by a memscope with another format version.
     #[error(
-        "trace format version {found} is not supported (this memscope reads version {supported})"
+        "trace format version {found} is not supported (this memscope reads versions {oldest} to {newest})"
     )]
     UnsupportedVersion {
         /// Version in the file.
         found: u32,
-        /// Version this crate reads.
-        supported: u32,
+        /// The oldest version this crate reads.
+        oldest: u32,
+        /// The version this crate writes.
+        newest: u32,
     },
     /// The file ends inside a block header or payload.
     #[error("truncated at byte {offset}")]

@@ -42,7 +42,7 @@ mod record;
 mod varint;
 mod writer;
 
-pub use crate::block::{BLOCK_HEADER_LEN, FILE_HEADER_LEN, MAGIC, VERSION};
+pub use crate::block::{BLOCK_HEADER_LEN, FILE_HEADER_LEN, MAGIC, OLDEST_VERSION, VERSION};
 pub use crate::codec::BlockKind;
 pub use crate::error::{DecodeError, FormatError};
 pub use crate::event_reader::EventReader;
@@ -50,6 +50,6 @@ pub use crate::ids::{StackId, ThreadId};
 pub use crate::reader::{BlockRef, Trace};
 pub use crate::record::{
     End, EndReason, Event, EventBatch, EventKind, Meta, Module, ModuleMap, Record, RssSample,
-    SegmentStart, StackDef, StackTotals,
+    RunTotals, SegmentStart, StackDef, StackTotals,
 };
 pub use crate::writer::TraceWriter;

@@ -1,7 +1,8 @@
 use std::ops::Range;
 
 use crate::block::{
-    RawBlockHeader, BLOCK_HEADER_LEN, FILE_HEADER_LEN, MAGIC, MAX_BLOCK_LEN, VERSION,
+    RawBlockHeader, BLOCK_HEADER_LEN, FILE_HEADER_LEN, MAGIC, MAX_BLOCK_LEN, OLDEST_VERSION,
+    VERSION,
 };
 use crate::codec::{self, BlockKind};
 use crate::error::FormatError;
@@ -141,8 +142,12 @@ fn check_file_header(data: &[u8]) -> Result<(), FormatError> {
         return Err(FormatError::Truncated { offset: 0 });
     }
     let version = u32::from_le_bytes([data[8], data[9], data[10], data[11]]);
-    if version != VERSION {
-        return Err(FormatError::UnsupportedVersion { found: version, supported: VERSION });
+    if !(OLDEST_VERSION..=VERSION).contains(&version) {
+        return Err(FormatError::UnsupportedVersion {
+            found: version,
+            oldest: OLDEST_VERSION,
+            newest: VERSION,
+        });
     }
     Ok(())
 }

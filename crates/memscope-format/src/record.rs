@@ -174,6 +174,32 @@ pub struct End {
     pub peak_rss_bytes: u64,
     /// Events that could not be written.
     pub dropped_events: u64,
+    /// What the recorder counted as it wrote the events (format version 3 on), so the
+    /// headline numbers need no replay of the trace.
+    pub totals: Option<RunTotals>,
+}
+
+/// Totals over every event written, kept by the recorder.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunTotals {
+    /// Allocation events.
+    pub allocations: u64,
+    /// Free events, temporary ones included.
+    pub frees: u64,
+    /// Frees that the recorder marked temporary.
+    pub temporary: u64,
+    /// Bytes of all allocations.
+    pub bytes_allocated: u64,
+    /// Blocks allocated and never freed.
+    pub leaked_blocks: u64,
+    /// Bytes of those blocks.
+    pub leaked_bytes: u64,
+    /// The highest live heap, in bytes.
+    pub peak_bytes: u64,
+    /// When it was first reached, nanoseconds since start.
+    pub peak_time_ns: u64,
+    /// Distinct thread ids that allocated or freed.
+    pub threads: u64,
 }
 
 /// One decoded block.

@@ -45,6 +45,17 @@ fn sample_records() -> Vec<Record> {
             reason: EndReason::Signal(11),
             peak_rss_bytes: 1 << 20,
             dropped_events: 2,
+            totals: Some(RunTotals {
+                allocations: 7,
+                frees: 5,
+                temporary: 1,
+                bytes_allocated: 700,
+                leaked_blocks: 2,
+                leaked_bytes: 200,
+                peak_bytes: 600,
+                peak_time_ns: 42_000,
+                threads: 3,
+            }),
         }),
     ]
 }
@@ -91,6 +102,16 @@ fn every_record_round_trips() {
     assert_eq!(trace.meta().unwrap(), meta());
     assert_eq!(read_all(&trace), records);
     assert_eq!(trace.segments().to_vec(), std::iter::once(1..7).collect::<Vec<_>>());
+}
+
+/// Version 2 wrote end records without totals: such a trace still reads, totals absent.
+#[test]
+fn a_version_2_trace_reads_without_totals() {
+    let end = End { time_ns: 99, reason: EndReason::Exit, ..End::default() };
+    let mut bytes = write(&[Record::End(end.clone())]);
+    bytes[8] = 2;
+    let trace = Trace::parse(&bytes).unwrap();
+    assert_eq!(read_all(&trace), vec![Record::End(End { totals: None, ..end })]);
 }
 
 #[test]
@@ -141,7 +162,7 @@ fn header_errors_are_fatal_and_specific() {
     let err = Trace::parse(&bytes).err().unwrap();
     assert_eq!(
         err.to_string(),
-        "trace format version 9 is not supported (this memscope reads version 2)"
+        "trace format version 9 is not supported (this memscope reads versions 2 to 3)"
     );
     assert!(matches!(Trace::parse(&bytes[..12]), Err(FormatError::Truncated { offset: 0 })));
 }

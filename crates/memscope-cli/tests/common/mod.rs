@@ -301,8 +301,23 @@ impl Summary {
     }
 }
 
+/// `memscope summary TRACE --json`, which replays the trace. For a complete trace,
+/// also checks that the totals the recorder kept (`--recorded`) are the same numbers.
 pub fn summary(trace: &Path) -> Summary {
-    Summary(report_json("summary", trace))
+    let replayed = Summary(report_json("summary", trace));
+    if replayed.complete() {
+        let output = memscope(&[
+            OsStr::new("summary"),
+            trace.as_os_str(),
+            "--recorded".as_ref(),
+            "--json".as_ref(),
+        ]);
+        assert!(output.status.success(), "summary --recorded: {}", text(&output.stderr));
+        let recorded: Value =
+            serde_json::from_slice(&output.stdout).expect("summary --recorded --json");
+        assert_eq!(recorded, replayed.0, "the recorder's totals against the replay");
+    }
+    replayed
 }
 
 /// One frame of a leak's stack.
