@@ -7,7 +7,8 @@
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use memscope_format::{StackId, ThreadId};
 
@@ -102,6 +103,11 @@ pub(crate) struct ThreadShared {
 
 static THREADS: Mutex<Vec<Arc<ThreadShared>>> = Mutex::new(Vec::new());
 static FULL: Mutex<VecDeque<Box<Chunk>>> = Mutex::new(VecDeque::new());
+/// Signalled when the writer empties `FULL`: producers over the limit sleep on it.
+/// Sleeping, not yielding, leaves the CPU to the writer they wait for.
+static SPACE: Condvar = Condvar::new();
+/// How long a waiting producer sleeps before it checks that the writer still runs.
+const SPACE_RECHECK: Duration = Duration::from_millis(10);
 static POOL: Mutex<Vec<Box<Chunk>>> = Mutex::new(Vec::new());
 /// Events of threads whose thread-local state is already gone (glibc frees a few
 /// things after thread-local destructors have run).
@@ -153,9 +159,8 @@ impl ThreadBuffer {
     }
 
     fn hand_over(&mut self, writer_running: bool) {
-        while writer_running && lock(&FULL).len() >= MAX_QUEUED {
-            crate::writer::wake();
-            std::thread::yield_now();
+        if writer_running {
+            wait_for_space();
         }
         self.seq += 1;
         let fresh = fresh_chunk(self.shared.thread, self.owner, self.seq);
@@ -177,13 +182,27 @@ impl ThreadBuffer {
     }
 }
 
+/// Waits while the writer has `MAX_QUEUED` chunks to write, unless it stopped.
+fn wait_for_space() {
+    let mut full = lock(&FULL);
+    while full.len() >= MAX_QUEUED && crate::writer::is_running() {
+        crate::writer::wake();
+        full = match SPACE.wait_timeout(full, SPACE_RECHECK) {
+            Ok((guard, _)) => guard,
+            Err(poisoned) => poisoned.into_inner().0,
+        };
+    }
+}
+
 pub(crate) fn push_orphan(thread: ThreadId, event: RawEvent) {
     lock(&ORPHANS).push((thread, event));
 }
 
 /// Writer side: full chunks in hand-over order.
 pub(crate) fn take_full() -> VecDeque<Box<Chunk>> {
-    std::mem::take(&mut *lock(&FULL))
+    let full = std::mem::take(&mut *lock(&FULL));
+    SPACE.notify_all();
+    full
 }
 
 /// Writer side: returns a written chunk for reuse.
