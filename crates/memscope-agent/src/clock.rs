@@ -49,7 +49,7 @@ pub(crate) fn ticks() -> u64 {
 /// Ticks-to-nanoseconds. One fixed rate for the whole run, so converted times keep the
 /// order of the ticks they came from.
 pub(crate) struct Calibration {
-    ns_per_tick: f64,
+    us_per_tick: f64,
 }
 
 /// Long enough that clock-read jitter (tens of ns) is a 1e-5 error.
@@ -60,7 +60,7 @@ impl Calibration {
     /// writer does this once as it starts, off the program's threads.
     pub(crate) fn measure() -> Calibration {
         if !USE_TSC.load(Ordering::Relaxed) {
-            return Calibration { ns_per_tick: 1.0 };
+            return Calibration { us_per_tick: 1e-3 };
         }
         let (ticks0, ns0) = (tsc(), monotonic_ns());
         let mut ns1 = ns0;
@@ -69,13 +69,14 @@ impl Calibration {
         }
         let ticks1 = tsc();
         Calibration {
-            ns_per_tick: (ns1 - ns0) as f64 / ticks1.saturating_sub(ticks0).max(1) as f64,
+            us_per_tick: (ns1 - ns0) as f64 / 1e3 / ticks1.saturating_sub(ticks0).max(1) as f64,
         }
     }
 
-    /// Nanoseconds since start.
-    pub(crate) fn ns(&self, ticks: u64) -> u64 {
-        (ticks.saturating_sub(START_TICKS.load(Ordering::Relaxed)) as f64 * self.ns_per_tick) as u64
+    /// Whole microseconds since start: the trace's resolution, finer than any report
+    /// needs and far more compressible than nanoseconds.
+    pub(crate) fn us(&self, ticks: u64) -> u64 {
+        (ticks.saturating_sub(START_TICKS.load(Ordering::Relaxed)) as f64 * self.us_per_tick) as u64
     }
 
     /// Nanoseconds since start, now.

@@ -10,13 +10,21 @@
 
 use std::collections::VecDeque;
 
-/// One microsecond's change of the live heap.
+/// A run of events' change of the live heap.
 #[derive(Copy, Clone, Debug, Default)]
 struct Bucket {
-    /// Net change over the microsecond.
+    /// Net change over the run.
     net: i64,
-    /// Highest point reached inside it, relative to its start.
+    /// Highest point reached inside it, relative to its start (a bucket's start
+    /// counts, so a bucket's high is at least 0; a lone run's may be below).
     high: i64,
+}
+
+impl Bucket {
+    /// `self` followed by `next`.
+    fn then(self, next: Bucket) -> Bucket {
+        Bucket { net: self.net + next.net, high: self.high.max(self.net + next.high) }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -29,29 +37,43 @@ pub(crate) struct HeapCurve {
     level: i64,
     /// The highest level and the microsecond it was first reached.
     peak: (i64, u64),
+    /// Consecutive events of one microsecond not yet put in their bucket: a batch
+    /// holds several per microsecond, and one bucket update for all is cheaper.
+    pending: Option<(u64, Bucket)>,
 }
 
 impl HeapCurve {
     /// Counts an event of `delta` bytes (negative for a free) at `time_us`.
     pub(crate) fn add(&mut self, time_us: u64, delta: i64) {
+        let event = Bucket { net: delta, high: delta };
+        match &mut self.pending {
+            Some((time, run)) if *time == time_us => *run = run.then(event),
+            _ => {
+                self.flush();
+                self.pending = Some((time_us, event));
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        let Some((time_us, run)) = self.pending.take() else { return };
         let Some(index) = time_us.checked_sub(self.first_us) else {
             // Its bucket was read already (a thread held its event past the margin):
             // the level stays right, and the high can only have been missed.
-            self.level += delta;
-            self.note(self.level, self.first_us);
+            self.note(self.level + run.high, self.first_us);
+            self.level += run.net;
             return;
         };
         let index = index as usize;
         if index >= self.open.len() {
             self.open.resize(index + 1, Bucket::default());
         }
-        let bucket = &mut self.open[index];
-        bucket.net += delta;
-        bucket.high = bucket.high.max(bucket.net);
+        self.open[index] = self.open[index].then(run);
     }
 
     /// Reads every bucket before `time_us`: no event of those times is still to come.
     pub(crate) fn close_before(&mut self, time_us: u64) {
+        self.flush();
         while self.first_us < time_us {
             let Some(bucket) = self.open.pop_front() else {
                 self.first_us = time_us;

@@ -285,7 +285,7 @@ impl WriterState {
     }
 
     fn sweep(&mut self) {
-        let swept_at_us = self.calibration.ns(clock::ticks()) / 1000;
+        let swept_at_us = self.calibration.us(clock::ticks());
         let mut batches: Vec<(u64, ThreadId, Vec<RawEvent>)> = Vec::new();
         let next_chunk = &self.next_chunk;
         let is_next = |owner, seq| next_chunk.get(&owner).copied().unwrap_or(0) == seq;
@@ -329,9 +329,8 @@ impl WriterState {
         if events.is_empty() {
             return;
         }
-        // Microseconds are finer than any report needs and compress far better.
         for event in events.iter_mut() {
-            event.time_ns = self.calibration.ns(event.time_ns) / 1000 * 1000;
+            event.time_ns = self.calibration.us(event.time_ns) * 1000;
         }
         if self.segment_events >= SEGMENT_EVENTS {
             self.start_segment();
@@ -465,7 +464,7 @@ impl WriterState {
     /// Everything written so far, summed.
     fn run_totals(&mut self) -> RunTotals {
         // Every event is in: no thread can still publish one older than now.
-        self.curve.close_before(self.calibration.ns(clock::ticks()) / 1000 + 1);
+        self.curve.close_before(self.calibration.us(clock::ticks()) + 1);
         let (peak_bytes, peak_time_us) = self.curve.peak();
         let mut sums = RunTotals {
             frees: self.frees,

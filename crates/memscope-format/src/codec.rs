@@ -8,7 +8,7 @@ use crate::record::{
     End, EndReason, Event, EventBatch, EventKind, Meta, Module, ModuleMap, Record, RssSample,
     RunTotals, SegmentStart, StackDef, StackTotals,
 };
-use crate::varint::{put_bytes, put_i64, put_u64, Cursor};
+use crate::varint::{put_all, put_bytes, put_i64, put_u64, zigzag, Cursor};
 
 /// The kind byte that opens every block.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -171,22 +171,31 @@ pub(crate) fn encode_events(out: &mut Vec<u8>, thread: ThreadId, events: &[Event
     // microseconds gets small, repetitive deltas.
     let unit = if events.iter().all(|e| e.time_ns % 1000 == 0) { 1000 } else { 1 };
     put_u64(out, unit);
-    let mut stacks = Vec::with_capacity(events.len() * 2);
-    let mut times = Vec::with_capacity(events.len() * 2);
-    let mut previous = 0u64;
-    for event in events {
-        put_u64(&mut stacks, (u64::from(event.stack.0) << 2) | event.kind as u64);
-        let time = event.time_ns / unit;
-        put_i64(&mut times, time.wrapping_sub(previous) as i64);
-        previous = time;
+    let mut stacks = Vec::new();
+    put_all(&mut stacks, events.iter().map(|e| (u64::from(e.stack.0) << 2) | e.kind as u64));
+    let mut times = Vec::new();
+    // A constant divisor: this runs for every event the recorder writes.
+    match unit {
+        1000 => put_time_deltas(&mut times, events, |ns| ns / 1000),
+        _ => put_time_deltas(&mut times, events, |ns| ns),
     }
     put_u64(out, stacks.len() as u64);
     put_u64(out, times.len() as u64);
     out.extend_from_slice(&stacks);
     out.extend_from_slice(&times);
-    for event in events {
-        put_u64(out, event.size);
-    }
+    put_all(out, events.iter().map(|e| e.size));
+}
+
+/// The time column: each event's time in the unit `scale` gives, less the one before.
+fn put_time_deltas(out: &mut Vec<u8>, events: &[Event], scale: impl Fn(u64) -> u64) {
+    let mut previous = 0u64;
+    let deltas = events.iter().map(|e| {
+        let time = scale(e.time_ns);
+        let delta = time.wrapping_sub(previous) as i64;
+        previous = time;
+        zigzag(delta)
+    });
+    put_all(out, deltas);
 }
 
 fn decode_events(cur: &mut Cursor) -> Result<EventBatch, DecodeError> {

@@ -12,7 +12,34 @@ pub(crate) fn put_u64(out: &mut Vec<u8>, mut value: u64) {
 }
 
 pub(crate) fn put_i64(out: &mut Vec<u8>, value: i64) {
-    put_u64(out, ((value << 1) ^ (value >> 63)) as u64);
+    put_u64(out, zigzag(value));
+}
+
+/// The longest LEB128 encoding of a u64.
+const MAX_LEN: usize = 10;
+
+/// The zigzag form of a signed value: small magnitudes, either sign, stay small.
+pub(crate) fn zigzag(value: i64) -> u64 {
+    ((value << 1) ^ (value >> 63)) as u64
+}
+
+/// Appends many values: room for all of them is reserved first, so the loop stores
+/// bytes without growing the vector (an event column is thousands of values).
+pub(crate) fn put_all(out: &mut Vec<u8>, values: impl ExactSizeIterator<Item = u64>) {
+    out.reserve(values.len() * MAX_LEN);
+    let spare = out.spare_capacity_mut();
+    let mut written = 0;
+    for mut value in values {
+        while value >= 0x80 {
+            spare[written].write((value as u8) | 0x80);
+            written += 1;
+            value >>= 7;
+        }
+        spare[written].write(value as u8);
+        written += 1;
+    }
+    // SAFETY: the first `written` spare bytes were initialised just above.
+    unsafe { out.set_len(out.len() + written) };
 }
 
 pub(crate) fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -121,6 +148,15 @@ mod tests {
             assert_eq!(cur.i64().unwrap(), v);
         }
         assert!(cur.is_empty());
+    }
+
+    #[test]
+    fn put_all_writes_what_put_u64_writes() {
+        let values = [0, 1, 127, 128, 300, 1 << 35, u64::MAX];
+        let (mut one_by_one, mut all) = (vec![7u8], vec![7u8]);
+        values.iter().for_each(|&v| put_u64(&mut one_by_one, v));
+        put_all(&mut all, values.iter().copied());
+        assert_eq!(all, one_by_one);
     }
 
     #[test]
