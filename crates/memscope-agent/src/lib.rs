@@ -31,6 +31,7 @@ mod modules;
 mod recorder;
 mod signals;
 mod stacks;
+mod thread_slot;
 mod unwind;
 mod writer;
 

@@ -1,7 +1,6 @@
 //! The recorder's entry points, called by the interposed allocation functions, and
 //! the process lifecycle around them (start, exit, exec, fork, fatal signals).
 
-use std::cell::Cell;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -12,6 +11,7 @@ use crate::buffer::{push_orphan, RawEvent, RawKind, ThreadBuffer};
 use crate::config::{Config, UnwindMode};
 use crate::guard::Guard;
 use crate::stacks::StackCache;
+use crate::thread_slot::slot;
 use crate::unwind::ThreadUnwinder;
 use crate::{clock, modules, signals, unwind, writer};
 
@@ -38,8 +38,6 @@ struct ThreadState {
 }
 
 thread_local! {
-    static CURRENT: Cell<*mut ThreadState> = const { Cell::new(std::ptr::null_mut()) };
-    static EXITED: Cell<bool> = const { Cell::new(false) };
     static EXIT_HOOK: ExitHook = const { ExitHook };
 }
 
@@ -54,11 +52,12 @@ impl Drop for ExitHook {
             return;
         }
         let _guard = Guard::enter();
-        let state = CURRENT.with(|c| c.replace(std::ptr::null_mut()));
-        EXITED.with(|e| e.set(true));
+        let slot = slot();
+        let state = slot.state.replace(std::ptr::null_mut());
+        slot.exited.set(true);
         if !state.is_null() {
             // SAFETY: created by Box::into_raw in `current_thread` and unreachable now.
-            let state = unsafe { Box::from_raw(state) };
+            let state = unsafe { Box::from_raw(state.cast::<ThreadState>()) };
             state.buffer.finish();
         }
     }
@@ -95,9 +94,10 @@ fn start() -> bool {
 /// The calling thread's state, created on its first event; `None` once the thread's
 /// thread-local destructors have run.
 fn current_thread() -> Option<&'static mut ThreadState> {
-    let mut state = CURRENT.with(Cell::get);
+    let slot = slot();
+    let mut state = slot.state.get().cast::<ThreadState>();
     if state.is_null() {
-        if EXITED.with(Cell::get) {
+        if slot.exited.get() {
             return None;
         }
         let thread = thread_id();
@@ -106,7 +106,7 @@ fn current_thread() -> Option<&'static mut ThreadState> {
             unwinder: ThreadUnwinder::new(),
             stacks: StackCache::new(),
         }));
-        CURRENT.with(|c| c.set(state));
+        slot.state.set(state.cast());
         EXIT_HOOK.with(|_| ());
     }
     // SAFETY: the state belongs to this thread alone and lives until its destructor.
