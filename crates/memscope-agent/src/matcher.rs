@@ -6,6 +6,12 @@
 //! to glibc and every allocation after glibc hands it out: of all allocations of the
 //! same address, a free belongs to the latest one that is not later than itself. A free
 //! whose allocation has not been seen yet (another thread's batch still to come) waits.
+//!
+//! A free takes another thread's block only once that thread's events have been read
+//! past the free: until then, the block's own free may still be in an unread batch.
+//! That matters for frees of memory the recorder never saw allocated (glibc frees a
+//! thread's internal tcache block through `free` at thread exit): such a free must not
+//! take a block of the same address that its owner freed a moment before.
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -58,6 +64,13 @@ pub(crate) struct Matcher {
     waiting: PtrMap<Vec<WaitingFree>>,
     threads: HashMap<u64, Cursor>,
     pass: u64,
+    /// Every thread's events older than this (ticks) have been read: what was
+    /// published before the sweep before last. A sweep reads everything published
+    /// when it starts; a whole sweep interval more covers events whose thread took
+    /// their time but was preempted before publishing them.
+    settled: u64,
+    /// When the last sweep started.
+    last_sweep: u64,
     /// Frees whose allocation was never seen.
     pub(crate) unmatched: u64,
 }
@@ -178,16 +191,17 @@ impl Matcher {
         if self.shadowed.is_empty() {
             // The common case: one allocation of the address is known, one lookup.
             let block = self.live.remove(&k)?;
-            if block.ticks <= ticks {
+            if block.ticks <= ticks && self.may_take(&block, ticks, owner) {
                 return Some(block);
             }
             self.live.insert(k, block);
             return None;
         }
         let rank = |b: &Block| (b.owner == owner, b.ticks);
-        let live = self.live.get(&k).filter(|b| b.ticks <= ticks).map(rank);
+        let fits = |b: &&Block| b.ticks <= ticks && self.may_take(b, ticks, owner);
+        let live = self.live.get(&k).filter(fits).map(rank);
         let older = self.shadowed.get(&k).and_then(|blocks| {
-            blocks.iter().enumerate().filter(|(_, b)| b.ticks <= ticks).max_by_key(|(_, b)| rank(b))
+            blocks.iter().enumerate().filter(|(_, b)| fits(b)).max_by_key(|(_, b)| rank(b))
         });
         match (live, older.map(|(i, b)| (i, rank(b)))) {
             (Some(l), Some((_, o))) if l >= o => self.live.remove(&k),
@@ -204,8 +218,38 @@ impl Matcher {
         }
     }
 
-    /// Ends a writer pass: frees that waited too long had no tracked allocation.
-    pub(crate) fn end_pass(&mut self) {
+    /// The recording ends and every event was read: frees still waiting for another
+    /// thread's events take their blocks now.
+    pub(crate) fn finish(&mut self, late: &mut Vec<(ThreadId, Event)>) {
+        self.settled = u64::MAX;
+        self.retry_all_waiting(late);
+    }
+
+    fn retry_all_waiting(&mut self, late: &mut Vec<(ThreadId, Event)>) {
+        let addresses: Vec<u64> = self.waiting.keys().copied().collect();
+        for k in addresses {
+            self.retry_waiting(k, late);
+        }
+    }
+
+    /// Whether a free at `ticks` by `owner` may take `block`: its own block always;
+    /// another thread's once that thread's events are read up to the free.
+    fn may_take(&self, block: &Block, ticks: u64, owner: u32) -> bool {
+        if block.owner == owner {
+            return true;
+        }
+        let read = self.threads.get(&u64::from(block.owner)).map_or(0, |c| c.last_ticks);
+        read.max(self.settled) >= ticks
+    }
+
+    /// Ends a writer pass (a sweep that started at `sweep_ticks` read everything
+    /// published before it): frees waiting for their owners' events are tried again,
+    /// and those matched go to `late`; frees that waited too long had no tracked
+    /// allocation.
+    pub(crate) fn end_pass(&mut self, sweep_ticks: u64, late: &mut Vec<(ThreadId, Event)>) {
+        self.settled = self.last_sweep;
+        self.last_sweep = sweep_ticks;
+        self.retry_all_waiting(late);
         self.pass += 1;
         let pass = self.pass;
         let mut dropped = 0;

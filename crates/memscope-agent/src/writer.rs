@@ -285,7 +285,7 @@ impl WriterState {
     }
 
     fn sweep(&mut self) {
-        let swept_at_us = self.calibration.us(clock::ticks());
+        let sweep_ticks = clock::ticks();
         let mut batches: Vec<(u64, ThreadId, Vec<RawEvent>)> = Vec::new();
         let next_chunk = &self.next_chunk;
         let is_next = |owner, seq| next_chunk.get(&owner).copied().unwrap_or(0) == seq;
@@ -298,7 +298,10 @@ impl WriterState {
         // Full chunks handed over during the sweep hold later events of the same
         // threads: write them now, in order.
         self.drain_full();
-        self.matcher.end_pass();
+        let mut late = std::mem::take(&mut self.late);
+        self.matcher.end_pass(sweep_ticks, &mut late);
+        self.write_late(&mut late);
+        let swept_at_us = self.calibration.us(sweep_ticks);
         self.curve.close_before(swept_at_us.saturating_sub(CURVE_MARGIN_US));
         if !self.rss.is_empty() {
             let samples = std::mem::take(&mut self.rss);
@@ -313,16 +316,23 @@ impl WriterState {
         let mut late = std::mem::take(&mut self.late);
         self.matcher.pair(owner, thread, raw, &mut paired, &mut late);
         self.write_events(thread, &mut paired);
-        late.sort_by_key(|(thread, event)| (*thread, event.time_ns));
-        for run in late.chunk_by(|a, b| a.0 == b.0) {
-            paired.clear();
-            paired.extend(run.iter().map(|(_, event)| *event));
-            self.write_events(run[0].0, &mut paired);
-        }
         paired.clear();
-        late.clear();
         self.paired = paired;
-        self.late = late;
+        self.write_late(&mut late);
+    }
+
+    /// Writes frees of other threads that were matched late, a batch per thread; keeps
+    /// the emptied vector for reuse.
+    fn write_late(&mut self, late: &mut Vec<(ThreadId, Event)>) {
+        late.sort_by_key(|(thread, event)| (*thread, event.time_ns));
+        let mut batch = Vec::new();
+        for run in late.chunk_by(|a, b| a.0 == b.0) {
+            batch.clear();
+            batch.extend(run.iter().map(|(_, event)| *event));
+            self.write_events(run[0].0, &mut batch);
+        }
+        late.clear();
+        self.late = std::mem::take(late);
     }
 
     fn write_events(&mut self, thread: ThreadId, events: &mut [Event]) {
@@ -444,6 +454,9 @@ impl WriterState {
     }
 
     fn end(&mut self, reason: EndReason) {
+        let mut late = std::mem::take(&mut self.late);
+        self.matcher.finish(&mut late);
+        self.write_late(&mut late);
         let end = End {
             time_ns: Calibration::now_ns(),
             reason,
