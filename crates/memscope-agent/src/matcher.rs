@@ -136,14 +136,13 @@ impl Matcher {
             stack: event.stack,
             kind: EventKind::Alloc,
         });
-        self.retry_waiting(k, late);
+        if !self.waiting.is_empty() {
+            self.retry_waiting(k, late);
+        }
     }
 
     /// Frees that arrived before this allocation and belong to it.
     fn retry_waiting(&mut self, k: u64, late: &mut Vec<(ThreadId, Event)>) {
-        if self.waiting.is_empty() {
-            return;
-        }
         let Some(mut waiting) = self.waiting.remove(&k) else { return };
         waiting.sort_by_key(|w| w.ticks);
         let mut still = Vec::new();

@@ -339,31 +339,32 @@ impl WriterState {
         if events.is_empty() {
             return;
         }
-        for event in events.iter_mut() {
-            event.time_ns = self.calibration.us(event.time_ns) * 1000;
-        }
         if self.segment_events >= SEGMENT_EVENTS {
             self.start_segment();
         }
         self.write_new_modules();
         self.write_new_stacks();
-        if self.attempt(|out| out.write_events(thread, &*events)) {
-            self.threads.insert(thread);
-            events.iter().for_each(|event| self.count(event));
-            self.segment_events += events.len() as u64;
-        } else {
+        // Counted while converted, in one pass, before the write: a failed write ends
+        // the recording without an end record, so no reader sees these counts then.
+        for event in events.iter_mut() {
+            let time_us = self.calibration.us(event.time_ns);
+            event.time_ns = time_us * 1000;
+            self.count(event, time_us);
+        }
+        self.threads.insert(thread);
+        self.segment_events += events.len() as u64;
+        if !self.attempt(|out| out.write_events(thread, &*events)) {
             self.dropped += events.len() as u64;
         }
     }
 
-    fn count(&mut self, event: &Event) {
+    fn count(&mut self, event: &Event, time_us: u64) {
         let index = event.stack.0 as usize;
         if index >= self.totals.len() {
             self.totals.resize_with(index + 1, StackTotals::default);
         }
         let totals = &mut self.totals[index];
         totals.stack = event.stack;
-        let time_us = event.time_ns / 1000;
         match event.kind {
             EventKind::Alloc => {
                 self.curve.add(time_us, event.size as i64);
