@@ -69,6 +69,10 @@ impl Chunk {
     }
 
     /// Appends one event; returns true when the chunk is now full.
+    // Inlined down to the hook, so each field is stored straight into the slot: an
+    // event passed through memory is reloaded with wider loads than the stores that
+    // wrote it, and store forwarding fails on every event.
+    #[inline(always)]
     pub(crate) fn push(&self, event: RawEvent) -> bool {
         let n = self.len.load(Ordering::Relaxed);
         // SAFETY: slot n is not yet published, so only this thread touches it.
@@ -150,6 +154,7 @@ impl ThreadBuffer {
         ThreadBuffer { shared, chunk, owner, seq: 0 }
     }
 
+    #[inline(always)]
     pub(crate) fn push(&mut self, event: RawEvent, writer_running: bool) {
         // SAFETY: `chunk` is this thread's current chunk; the writer frees chunks only
         // after they were handed over.
@@ -158,6 +163,8 @@ impl ThreadBuffer {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn hand_over(&mut self, writer_running: bool) {
         if writer_running {
             wait_for_space();

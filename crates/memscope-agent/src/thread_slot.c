@@ -14,4 +14,5 @@ struct memscope_thread_slot {
 
 static __thread struct memscope_thread_slot slot __attribute__((tls_model("initial-exec")));
 
-struct memscope_thread_slot *memscope_thread_slot(void) { return &slot; }
+/* Hidden: called directly, not through the GOT. */
+__attribute__((visibility("hidden"))) struct memscope_thread_slot *memscope_thread_slot(void) { return &slot; }
