@@ -29,6 +29,20 @@ def timed(cmd, stdin=None, cwd=None):
     return elapsed
 
 
+def settle(directory, prefix, timeout=20.0):
+    """Waits until the files starting with `prefix` stop growing: heaptrack's
+    compressor goes on writing after heaptrack itself has exited."""
+    def size():
+        return sum(os.path.getsize(os.path.join(directory, f)) for f in os.listdir(directory) if f.startswith(prefix))
+    deadline, last = time.monotonic() + timeout, -1
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        now = size()
+        if now == last and now > 0:
+            return
+        last = now
+
+
 def workloads(build):
     churn = os.path.join(build, "churn")
     return {
@@ -64,7 +78,7 @@ def main():
             if have_heaptrack:
                 out = os.path.join(scratch, f"ht.{i}")
                 runs["heaptrack"].append(timed(["heaptrack", "-o", out] + cmd, stdin, cwd=scratch))
-                time.sleep(0.5)  # heaptrack's compressor may still be closing its file
+                settle(scratch, f"ht.{i}")
                 ht_size = sum(os.path.getsize(os.path.join(scratch, f)) for f in os.listdir(scratch) if f.startswith(f"ht.{i}"))
                 for f in os.listdir(scratch):
                     if f.startswith(f"ht.{i}"):
