@@ -298,9 +298,8 @@ impl WriterState {
         // Full chunks handed over during the sweep hold later events of the same
         // threads: write them now, in order.
         self.drain_full();
-        let mut late = std::mem::take(&mut self.late);
-        self.matcher.end_pass(sweep_ticks, &mut late);
-        self.write_late(&mut late);
+        self.matcher.end_pass(sweep_ticks, &mut self.late);
+        self.write_late();
         let swept_at_us = self.calibration.us(sweep_ticks);
         self.curve.close_before(swept_at_us.saturating_sub(CURVE_MARGIN_US));
         if !self.rss.is_empty() {
@@ -313,17 +312,16 @@ impl WriterState {
     /// batch, then any frees of other threads that this batch's allocations completed.
     fn write_raw(&mut self, owner: u64, thread: ThreadId, raw: &[RawEvent]) {
         let mut paired = std::mem::take(&mut self.paired);
-        let mut late = std::mem::take(&mut self.late);
-        self.matcher.pair(owner, thread, raw, &mut paired, &mut late);
+        self.matcher.pair(owner, thread, raw, &mut paired, &mut self.late);
         self.write_events(thread, &mut paired);
         paired.clear();
         self.paired = paired;
-        self.write_late(&mut late);
+        self.write_late();
     }
 
-    /// Writes frees of other threads that were matched late, a batch per thread; keeps
-    /// the emptied vector for reuse.
-    fn write_late(&mut self, late: &mut Vec<(ThreadId, Event)>) {
+    /// Writes the frees of other threads that were matched late, a batch per thread.
+    fn write_late(&mut self) {
+        let mut late = std::mem::take(&mut self.late);
         late.sort_by_key(|(thread, event)| (*thread, event.time_ns));
         let mut batch = Vec::new();
         for run in late.chunk_by(|a, b| a.0 == b.0) {
@@ -332,7 +330,7 @@ impl WriterState {
             self.write_events(run[0].0, &mut batch);
         }
         late.clear();
-        self.late = std::mem::take(late);
+        self.late = late;
     }
 
     fn write_events(&mut self, thread: ThreadId, events: &mut [Event]) {
@@ -455,9 +453,8 @@ impl WriterState {
     }
 
     fn end(&mut self, reason: EndReason) {
-        let mut late = std::mem::take(&mut self.late);
-        self.matcher.finish(&mut late);
-        self.write_late(&mut late);
+        self.matcher.finish(&mut self.late);
+        self.write_late();
         let end = End {
             time_ns: Calibration::now_ns(),
             reason,
