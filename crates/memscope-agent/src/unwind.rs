@@ -62,15 +62,22 @@ const MEMO_READS: usize = 40;
 /// address, the stack is the same, and a few compares replace the unwind. (Other words
 /// the unwinder read, such as saved frame pointers, are left out: in code built
 /// without frame pointers they hold whatever the register last held.)
+///
+/// Compact, because a check reads it on every allocation: the slots are kept as word
+/// offsets above the stack pointer, apart from their values, and the stack pointers of
+/// all memos sit in an array of their own, so looking through a set reads one line.
 #[derive(Clone, Copy)]
 struct Memo {
-    sp: u64,
     stack: StackId,
-    len: usize,
-    slots: [(u64, u64); MEMO_READS],
+    len: u32,
+    /// Where each return-address slot is, in words above the stack pointer.
+    offsets: [u16; MEMO_READS],
+    /// What each held.
+    values: [u64; MEMO_READS],
 }
 
-const EMPTY_MEMO: Memo = Memo { sp: 0, stack: StackId::NONE, len: 0, slots: [(0, 0); MEMO_READS] };
+const EMPTY_MEMO: Memo =
+    Memo { stack: StackId::NONE, len: 0, offsets: [0; MEMO_READS], values: [0; MEMO_READS] };
 
 /// Every word one unwind read, as (address, value).
 struct Reads {
@@ -87,14 +94,16 @@ impl Reads {
     }
 
     /// The return-address slots among the reads, or `None` if the unwind read more
-    /// than a memo can hold.
+    /// than a memo can hold, or a slot lies too far above the stack pointer.
     fn into_memo(self, sp: u64, returns: &[u64]) -> Option<Memo> {
         if self.len > self.words.len() {
             return None;
         }
-        let mut memo = Memo { sp, ..EMPTY_MEMO };
+        let mut memo = EMPTY_MEMO;
         for &(addr, value) in self.words[..self.len].iter().filter(|(_, v)| returns.contains(v)) {
-            *memo.slots.get_mut(memo.len)? = (addr, value);
+            let index = memo.len as usize;
+            *memo.offsets.get_mut(index)? = u16::try_from((addr - sp) / 8).ok()?;
+            memo.values[index] = value;
             memo.len += 1;
         }
         Some(memo)
@@ -106,6 +115,8 @@ pub(crate) struct ThreadUnwinder {
     snapshot: Option<Arc<Snapshot>>,
     cache: Box<CacheX86_64>,
     stack_top: u64,
+    /// The stack pointer each memo was taken at; 0 for none.
+    memo_sps: [u64; MEMO_SLOTS],
     memos: Box<[Memo]>,
     memo_hits: u64,
     captures: u64,
@@ -134,6 +145,7 @@ impl ThreadUnwinder {
             snapshot: None,
             cache: Box::new(CacheX86_64::new()),
             stack_top: stack_top(),
+            memo_sps: [0; MEMO_SLOTS],
             memos: vec![EMPTY_MEMO; MEMO_SLOTS].into_boxed_slice(),
             memo_hits: 0,
             captures: 0,
@@ -149,7 +161,7 @@ impl ThreadUnwinder {
         }
         self.snapshot = CURRENT.lock().unwrap_or_else(|e| e.into_inner()).clone();
         *self.cache = CacheX86_64::new();
-        self.memos.fill(EMPTY_MEMO);
+        self.memo_sps = [0; MEMO_SLOTS];
     }
 
     /// The interned stack of the caller of the hooked function, at most `depth` frames.
@@ -167,9 +179,11 @@ impl ThreadUnwinder {
         let set = (sp.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize
             % (MEMO_SLOTS / MEMO_WAYS)
             * MEMO_WAYS;
-        if let Some(stack) =
-            self.memos[set..set + MEMO_WAYS].iter().find_map(|memo| memo.recall(sp))
-        {
+        let ways = set..set + MEMO_WAYS;
+        let recalled = ways.clone().find_map(|way| {
+            (self.memo_sps[way] == sp).then(|| self.memos[way].recall(sp)).flatten()
+        });
+        if let Some(stack) = recalled {
             self.memo_hits += 1;
             return stack;
         }
@@ -177,7 +191,9 @@ impl ThreadUnwinder {
         let (count, memo) = self.unwind(ip, sp, bp, &mut frames[..depth]);
         let stack = stacks::intern(&frames[..count], stacks);
         if let Some(memo) = memo {
-            self.memos[set..set + MEMO_WAYS].rotate_right(1);
+            self.memo_sps[ways.clone()].rotate_right(1);
+            self.memos[ways].rotate_right(1);
+            self.memo_sps[set] = sp;
             self.memos[set] = Memo { stack, ..memo };
         }
         stack
@@ -231,15 +247,14 @@ impl ThreadUnwinder {
 }
 
 impl Memo {
+    /// The memo's stack, if every slot above `sp` still holds what it held.
     fn recall(&self, sp: u64) -> Option<StackId> {
-        if self.sp != sp || self.sp == 0 {
-            return None;
-        }
-        // SAFETY: every address was read from this thread's stack between the same
-        // stack pointer and the stack's top, which is still mapped.
-        let unchanged = self.slots[..self.len]
-            .iter()
-            .all(|&(addr, value)| unsafe { *(addr as *const u64) } == value);
+        let len = self.len as usize;
+        // SAFETY: every slot was read from this thread's stack between the same stack
+        // pointer and the stack's top, which is still mapped.
+        let unchanged = self.offsets[..len].iter().zip(&self.values[..len]).all(
+            |(&offset, &value)| unsafe { *((sp + u64::from(offset) * 8) as *const u64) } == value,
+        );
         unchanged.then_some(self.stack)
     }
 }
