@@ -580,8 +580,14 @@ pub fn compare_with_valgrind<S: AsRef<OsStr>>(
     assert_no_panic(&recorded);
 
     let log = dir.path().join("valgrind.log");
-    let mut memcheck = Command::new("valgrind");
+    // Run from a shell that waits for it, as `memscope run` waits for its program: then
+    // both programs' parents are processes started a moment apart, whose ids have the
+    // same number of digits. bash keeps its parent's id as text ($PPID), so a parent
+    // id one digit longer is one byte more (this test's own id is far older and can
+    // differ in length once ids wrap around).
+    let mut memcheck = Command::new("sh");
     memcheck
+        .args(["-c", "valgrind \"$@\"; exit $?", "sh"])
         .args(["--tool=memcheck", "--run-libc-freeres=no", "--run-cxx-freeres=no"])
         .arg(format!("--log-file={}", log.display()))
         .arg(program)
