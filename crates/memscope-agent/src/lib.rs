@@ -26,6 +26,7 @@ mod config;
 mod guard;
 mod heap_curve;
 mod libc_heap;
+mod live_blocks;
 mod matcher;
 mod modules;
 mod recorder;

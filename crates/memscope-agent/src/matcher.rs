@@ -19,6 +19,7 @@ use std::hash::BuildHasherDefault;
 use memscope_format::{Event, EventKind, StackId, ThreadId};
 
 use crate::buffer::{RawEvent, RawKind};
+use crate::live_blocks::LiveBlocks;
 use crate::stacks::IdentityHasher;
 
 /// One allocation of an address.
@@ -57,7 +58,7 @@ const WAIT_PASSES: u64 = 3;
 
 #[derive(Default)]
 pub(crate) struct Matcher {
-    live: PtrMap<Block>,
+    live: LiveBlocks<Block>,
     /// Older allocations of an address that is live again, whose frees are still to
     /// come (rare: only across threads).
     shadowed: PtrMap<Vec<Block>>,
@@ -189,7 +190,7 @@ impl Matcher {
     fn take_block(&mut self, k: u64, ticks: u64, owner: u32) -> Option<Block> {
         if self.shadowed.is_empty() {
             // The common case: one allocation of the address is known, one lookup.
-            let block = self.live.remove(&k)?;
+            let block = self.live.remove(k)?;
             if block.ticks <= ticks && self.may_take(&block, ticks, owner) {
                 return Some(block);
             }
@@ -198,12 +199,12 @@ impl Matcher {
         }
         let rank = |b: &Block| (b.owner == owner, b.ticks);
         let fits = |b: &&Block| b.ticks <= ticks && self.may_take(b, ticks, owner);
-        let live = self.live.get(&k).filter(fits).map(rank);
+        let live = self.live.get(k).filter(fits).map(rank);
         let older = self.shadowed.get(&k).and_then(|blocks| {
             blocks.iter().enumerate().filter(|(_, b)| fits(b)).max_by_key(|(_, b)| rank(b))
         });
         match (live, older.map(|(i, b)| (i, rank(b)))) {
-            (Some(l), Some((_, o))) if l >= o => self.live.remove(&k),
+            (Some(l), Some((_, o))) if l >= o => self.live.remove(k),
             (_, Some((i, _))) => {
                 let blocks = self.shadowed.get_mut(&k)?;
                 let block = blocks.swap_remove(i);
@@ -212,7 +213,7 @@ impl Matcher {
                 }
                 Some(block)
             }
-            (Some(_), None) => self.live.remove(&k),
+            (Some(_), None) => self.live.remove(k),
             (None, None) => None,
         }
     }
