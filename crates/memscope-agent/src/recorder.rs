@@ -11,7 +11,7 @@ use crate::buffer::{push_orphan, RawEvent, RawKind, ThreadBuffer};
 use crate::config::{Config, UnwindMode};
 use crate::guard::Guard;
 use crate::stacks::StackCache;
-use crate::thread_slot::slot;
+use crate::thread_slot::{slot, ThreadSlot};
 use crate::unwind::ThreadUnwinder;
 use crate::{clock, modules, signals, unwind, writer};
 
@@ -56,7 +56,7 @@ impl Drop for ExitHook {
         let state = slot.state.replace(std::ptr::null_mut());
         slot.exited.set(true);
         if !state.is_null() {
-            // SAFETY: created by Box::into_raw in `current_thread` and unreachable now.
+            // SAFETY: created by Box::into_raw in `first_event` and unreachable now.
             let state = unsafe { Box::from_raw(state.cast::<ThreadState>()) };
             state.buffer.finish();
         }
@@ -73,6 +73,7 @@ pub(crate) fn unwind_mode() -> UnwindMode {
 
 /// Starts recording at the first hooked call, which may come from the dynamic loader
 /// before any constructor ran: events are buffered until the writer exists.
+#[inline]
 fn recording() -> bool {
     match STATE.load(Ordering::Acquire) {
         RECORDING => true,
@@ -81,6 +82,7 @@ fn recording() -> bool {
     }
 }
 
+#[cold]
 fn start() -> bool {
     if STATE.compare_exchange(UNINIT, STARTING, Ordering::AcqRel, Ordering::Acquire).is_err() {
         return STATE.load(Ordering::Acquire) == RECORDING;
@@ -91,25 +93,32 @@ fn start() -> bool {
     true
 }
 
-/// The calling thread's state, created on its first event; `None` once the thread's
-/// thread-local destructors have run.
-fn current_thread() -> Option<&'static mut ThreadState> {
-    let slot = slot();
-    let mut state = slot.state.get().cast::<ThreadState>();
+/// The calling thread's state (`slot` is its slot), created on its first event; `None`
+/// once the thread's thread-local destructors have run.
+#[inline]
+fn current_thread(slot: &ThreadSlot) -> Option<&'static mut ThreadState> {
+    let state = slot.state.get().cast::<ThreadState>();
     if state.is_null() {
-        if slot.exited.get() {
-            return None;
-        }
-        let thread = thread_id();
-        state = Box::into_raw(Box::new(ThreadState {
-            buffer: ThreadBuffer::register(thread),
-            unwinder: ThreadUnwinder::new(),
-            stacks: StackCache::new(),
-        }));
-        slot.state.set(state.cast());
-        EXIT_HOOK.with(|_| ());
+        return first_event(slot);
     }
     // SAFETY: the state belongs to this thread alone and lives until its destructor.
+    Some(unsafe { &mut *state })
+}
+
+/// Creates the thread's state, unless the thread is past its thread-local destructors.
+#[cold]
+fn first_event(slot: &ThreadSlot) -> Option<&'static mut ThreadState> {
+    if slot.exited.get() {
+        return None;
+    }
+    let state = Box::into_raw(Box::new(ThreadState {
+        buffer: ThreadBuffer::register(thread_id()),
+        unwinder: ThreadUnwinder::new(),
+        stacks: StackCache::new(),
+    }));
+    slot.state.set(state.cast());
+    EXIT_HOOK.with(|_| ());
+    // SAFETY: just created; it belongs to this thread alone until its destructor.
     Some(unsafe { &mut *state })
 }
 
@@ -146,8 +155,8 @@ fn record_free_at(ptr: *mut c_void, ticks: impl FnOnce() -> u64) {
     if ptr.is_null() {
         return;
     }
-    let Some(_guard) = enter() else { return };
-    let state = current_thread();
+    let Some(guard) = enter() else { return };
+    let state = current_thread(guard.slot());
     let ticks = ticks();
     // Each branch builds its own event, so on the hot one its fields go straight from
     // registers into the buffer instead of through a copy on the stack.
@@ -175,8 +184,8 @@ pub fn record_alloc(ptr: *mut c_void, size: usize) {
     if ptr.is_null() {
         return;
     }
-    let Some(_guard) = enter() else { return };
-    match current_thread() {
+    let Some(guard) = enter() else { return };
+    match current_thread(guard.slot()) {
         Some(state) => state.alloc(ptr as usize, size),
         None => {
             let event = RawEvent {
