@@ -46,10 +46,13 @@ pub(crate) fn ticks() -> u64 {
     }
 }
 
-/// Ticks-to-nanoseconds. One fixed rate for the whole run, so converted times keep the
+/// Ticks-to-microseconds. One fixed rate for the whole run, so converted times keep the
 /// order of the ticks they came from.
 pub(crate) struct Calibration {
-    us_per_tick: f64,
+    start_ticks: u64,
+    /// Microseconds per tick, in units of 2^-64: the writer converts every event, and a
+    /// 64-by-64-bit multiply is cheaper than going through floating point.
+    us_per_tick: u64,
 }
 
 /// Long enough that clock-read jitter (tens of ns) is a 1e-5 error.
@@ -59,8 +62,9 @@ impl Calibration {
     /// Measures the tick rate against CLOCK_MONOTONIC by spinning for a few ms; the
     /// writer does this once as it starts, off the program's threads.
     pub(crate) fn measure() -> Calibration {
+        let start_ticks = START_TICKS.load(Ordering::Relaxed);
         if !USE_TSC.load(Ordering::Relaxed) {
-            return Calibration { us_per_tick: 1e-3 };
+            return Calibration { start_ticks, us_per_tick: fixed_point(1e-3) };
         }
         let (ticks0, ns0) = (tsc(), monotonic_ns());
         let mut ns1 = ns0;
@@ -68,21 +72,26 @@ impl Calibration {
             ns1 = monotonic_ns();
         }
         let ticks1 = tsc();
-        Calibration {
-            us_per_tick: (ns1 - ns0) as f64 / 1e3 / ticks1.saturating_sub(ticks0).max(1) as f64,
-        }
+        let rate = (ns1 - ns0) as f64 / 1e3 / ticks1.saturating_sub(ticks0).max(1) as f64;
+        Calibration { start_ticks, us_per_tick: fixed_point(rate) }
     }
 
     /// Whole microseconds since start: the trace's resolution, finer than any report
     /// needs and far more compressible than nanoseconds.
     pub(crate) fn us(&self, ticks: u64) -> u64 {
-        (ticks.saturating_sub(START_TICKS.load(Ordering::Relaxed)) as f64 * self.us_per_tick) as u64
+        let elapsed = ticks.saturating_sub(self.start_ticks);
+        ((u128::from(elapsed) * u128::from(self.us_per_tick)) >> 64) as u64
     }
 
     /// Nanoseconds since start, now.
     pub(crate) fn now_ns() -> u64 {
         monotonic_ns().saturating_sub(START_NS.load(Ordering::Relaxed))
     }
+}
+
+/// `rate` (below 1) in units of 2^-64.
+fn fixed_point(rate: f64) -> u64 {
+    (rate * 18_446_744_073_709_551_616.0) as u64
 }
 
 /// Wall-clock milliseconds since the Unix epoch, for the trace header.
