@@ -7,7 +7,8 @@
 //! interns it, and appends a fixed-size event to the thread's own buffer. A writer
 //! thread drains the buffers, pairs each free with its allocation (so a free in the
 //! trace carries its block's size and stack), compresses them into trace blocks and
-//! cuts segments; see `memscope-format`.
+//! cuts segments; see `memscope-format`. It also sums the run's totals and follows the
+//! live heap's peak as it writes, for the trace's end record.
 //!
 //! The agent is a guest: it allocates only through glibc's `__libc_*` functions
 //! ([`LibcAllocator`]), never records its own calls (a thread-local reentrancy

@@ -6,6 +6,8 @@
 //! *segments*: each segment opens with a [`SegmentStart`] checkpoint followed by the
 //! full module map and stack table, so it decodes without reading anything before it.
 //! That is what lets readers decode segments in parallel and jump to any moment.
+//! The [`End`] block of a complete trace also carries the recorder's own totals
+//! ([`RunTotals`], format version 3 on), so the headline numbers need no replay.
 //!
 //! [`TraceWriter`] writes traces; [`Trace`] reads them and keeps everything before a
 //! damaged or truncated tail, reporting where the damage starts. [`Trace::events`]
