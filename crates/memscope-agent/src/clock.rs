@@ -8,6 +8,7 @@ static USE_TSC: AtomicBool = AtomicBool::new(false);
 static START_TICKS: AtomicU64 = AtomicU64::new(0);
 static START_NS: AtomicU64 = AtomicU64::new(0);
 
+#[inline]
 fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec.
@@ -16,6 +17,7 @@ fn monotonic_ns() -> u64 {
 }
 
 #[cfg(target_arch = "x86_64")]
+#[inline]
 fn tsc() -> u64 {
     // SAFETY: rdtsc has no preconditions.
     unsafe { core::arch::x86_64::_rdtsc() }
