@@ -10,30 +10,21 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering}
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use memscope_format::{StackId, ThreadId};
+use memscope_format::{EventKind, StackId, ThreadId};
 
-/// What a hook saw. Frees carry only the pointer: the writer thread pairs them with
-/// their allocations, which keeps the live table off the program's threads.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum RawKind {
-    #[default]
-    Alloc = 0,
-    Free = 1,
-}
-
-/// One hooked call, as the hot path writes it (32 bytes).
+/// One hooked call, as the hot path writes it (24 bytes). A free carries the size and
+/// stack of the block it ended: the freeing thread paired it (see `live_table`).
 #[derive(Copy, Clone, Debug, Default)]
 #[repr(C)]
 pub(crate) struct RawEvent {
+    /// From [`crate::clock::ticks`].
     pub ticks: u64,
-    pub ptr: u64,
     pub size: u64,
     pub stack: StackId,
-    pub kind: RawKind,
+    pub kind: EventKind,
 }
 
-/// Events per chunk (256 KiB): large blocks compress better and cost the writer less
+/// Events per chunk (192 KiB): large blocks compress better and cost the writer less
 /// per event.
 pub(crate) const CHUNK_EVENTS: usize = 8192;
 /// Full chunks waiting for the writer before producers wait for it: bounds the
@@ -60,7 +51,7 @@ unsafe impl Sync for Chunk {}
 unsafe impl Send for Chunk {}
 
 impl Chunk {
-    /// Built zeroed on the heap: a 96 KiB value on the stack could overflow the small
+    /// Built zeroed on the heap: a 192 KiB value on the stack could overflow the small
     /// stacks some programs give their threads.
     fn new() -> Box<Chunk> {
         // SAFETY: every field of Chunk (integers, atomics, events of plain integers
@@ -225,12 +216,8 @@ pub(crate) fn recycle(chunk: Box<Chunk>) {
 /// reach the writer in order), and forgets threads that have ended (their last chunk
 /// is in the queue).
 ///
-/// `f` gets the owner (the thread buffer's never-reused id; 0 for events of threads
-/// already gone), the thread id, and the events.
-pub(crate) fn sweep(
-    is_next: impl Fn(u64, u64) -> bool,
-    mut f: impl FnMut(u64, ThreadId, &[RawEvent]),
-) {
+/// `f` gets the thread id and the events.
+pub(crate) fn sweep(is_next: impl Fn(u64, u64) -> bool, mut f: impl FnMut(ThreadId, &[RawEvent])) {
     let mut threads = lock(&THREADS);
     threads.retain(|shared| {
         let chunk = shared.current.load(Ordering::Acquire);
@@ -241,7 +228,7 @@ pub(crate) fn sweep(
             if is_next(owner, seq) {
                 let (thread, events) = chunk.take_unwritten();
                 if !events.is_empty() {
-                    f(owner, thread, events);
+                    f(thread, events);
                 }
             }
         }
@@ -251,6 +238,6 @@ pub(crate) fn sweep(
     let orphans = std::mem::take(&mut *lock(&ORPHANS));
     for run in orphans.chunk_by(|a, b| a.0 == b.0) {
         let events: Vec<RawEvent> = run.iter().map(|(_, e)| *e).collect();
-        f(0, run[0].0, &events);
+        f(run[0].0, &events);
     }
 }

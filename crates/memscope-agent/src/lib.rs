@@ -4,15 +4,18 @@
 //! [`record_free`] and [`record_realloc`] around glibc's real functions. Each call
 //! captures its stack ([framehop] DWARF unwinding with per-thread rule caches, and a
 //! per-thread memo that skips the unwind when the stack is provably unchanged),
-//! interns it, and appends a fixed-size event to the thread's own buffer. A writer
-//! thread drains the buffers, pairs each free with its allocation (so a free in the
-//! trace carries its block's size and stack), compresses them into trace blocks and
-//! cuts segments; see `memscope-format`. It also sums the run's totals and follows the
+//! interns it, and appends a fixed-size event to the thread's own buffer. Each thread
+//! keeps a table of the blocks it allocated, so a free is paired with its allocation
+//! as it happens (a free in the trace carries its block's size and stack); a free of
+//! another thread's block claims it from that thread's table. A writer thread drains
+//! the buffers, compresses them into trace blocks and cuts segments; see
+//! `memscope-format`. It also sums the run's totals and follows the
 //! live heap's peak as it writes, for the trace's end record.
 //!
 //! The agent is a guest: it allocates only through glibc's `__libc_*` functions
 //! ([`LibcAllocator`]), never records its own calls (a thread-local reentrancy
-//! guard), takes no lock shared by all threads per event, and never lets a forked
+//! guard), takes no lock shared by all threads per event (only frees of another
+//! thread's blocks search the other threads' tables under a lock), and never lets a forked
 //! child write into its parent's trace.
 //!
 //! Only x86_64 Linux with glibc is supported.
@@ -27,8 +30,7 @@ mod config;
 mod guard;
 mod heap_curve;
 mod libc_heap;
-mod live_blocks;
-mod matcher;
+mod live_table;
 mod modules;
 mod recorder;
 mod signals;

@@ -3,13 +3,15 @@
 
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use memscope_format::{EndReason, StackId, ThreadId};
+use memscope_format::{EndReason, EventKind, StackId, ThreadId};
 
-use crate::buffer::{push_orphan, RawEvent, RawKind, ThreadBuffer};
+use crate::buffer::{push_orphan, RawEvent, ThreadBuffer};
 use crate::config::{Config, UnwindMode};
 use crate::guard::Guard;
+use crate::live_table::{self, Block, LiveTable};
 use crate::stacks::StackCache;
 use crate::thread_slot::{slot, ThreadSlot};
 use crate::unwind::ThreadUnwinder;
@@ -35,6 +37,11 @@ struct ThreadState {
     buffer: ThreadBuffer,
     unwinder: ThreadUnwinder,
     stacks: StackCache,
+    /// The blocks this thread allocated and nobody freed yet.
+    table: Arc<LiveTable>,
+    /// The address of the thread's latest allocation, until it is freed: that free
+    /// makes the allocation temporary.
+    last_alloc: u64,
 }
 
 thread_local! {
@@ -58,6 +65,7 @@ impl Drop for ExitHook {
         if !state.is_null() {
             // SAFETY: created by Box::into_raw in `first_event` and unreachable now.
             let state = unsafe { Box::from_raw(state.cast::<ThreadState>()) };
+            live_table::retire(&state.table);
             state.buffer.finish();
         }
     }
@@ -115,6 +123,8 @@ fn first_event(slot: &ThreadSlot) -> Option<&'static mut ThreadState> {
         buffer: ThreadBuffer::register(thread_id()),
         unwinder: ThreadUnwinder::new(),
         stacks: StackCache::new(),
+        table: live_table::register(),
+        last_alloc: 0,
     }));
     slot.state.set(state.cast());
     EXIT_HOOK.with(|_| ());
@@ -128,18 +138,26 @@ fn thread_id() -> ThreadId {
 }
 
 impl ThreadState {
-    fn alloc(&mut self, ptr: usize, size: usize) {
+    fn alloc(&mut self, ptr: u64, size: usize) {
         let depth = MAX_FRAMES.load(Ordering::Relaxed);
         let stack = self.unwinder.capture(&mut self.stacks, depth);
-        // Taken after glibc returned the block: later than any free of the same address.
-        let ticks = clock::ticks();
-        self.push(RawEvent {
-            ticks,
-            ptr: ptr as u64,
-            size: size as u64,
-            stack,
-            kind: RawKind::Alloc,
-        });
+        let block = Block { size: size as u64, stack };
+        self.table.insert(ptr, block);
+        self.last_alloc = ptr;
+        self.push(event(block, EventKind::Alloc));
+    }
+
+    /// Takes the block at `ptr` out of the live tables, with the kind of free that ends it.
+    fn take(&mut self, ptr: u64) -> Option<(Block, EventKind)> {
+        let Some(block) = self.table.remove(ptr) else {
+            return live_table::claim_elsewhere(ptr, Some(&self.table))
+                .map(|block| (block, EventKind::Free));
+        };
+        if ptr == self.last_alloc {
+            self.last_alloc = 0;
+            return Some((block, EventKind::FreeTemporary));
+        }
+        Some((block, EventKind::Free))
     }
 
     #[inline(always)]
@@ -148,29 +166,10 @@ impl ThreadState {
     }
 }
 
-/// Records a free at `ticks`; frees need no stack.
-/// `ticks` is read only once the free is known to be recorded: a process that is not
-/// recording (or a `free(NULL)`) pays no clock read.
-fn record_free_at(ptr: *mut c_void, ticks: impl FnOnce() -> u64) {
-    if ptr.is_null() {
-        return;
-    }
-    let Some(guard) = enter() else { return };
-    let state = current_thread(guard.slot());
-    let ticks = ticks();
-    // Each branch builds its own event, so on the hot one its fields go straight from
-    // registers into the buffer instead of through a copy on the stack.
-    let free = |ticks| RawEvent {
-        ticks,
-        ptr: ptr as u64,
-        size: 0,
-        stack: StackId::NONE,
-        kind: RawKind::Free,
-    };
-    match state {
-        Some(state) => state.push(free(ticks)),
-        None => push_orphan(thread_id(), free(ticks)),
-    }
+/// An event of `block`, timed now.
+#[inline(always)]
+fn event(block: Block, kind: EventKind) -> RawEvent {
+    RawEvent { ticks: clock::ticks(), size: block.size, stack: block.stack, kind }
 }
 
 /// Enters the agent if it is recording and this thread is not already inside it.
@@ -186,42 +185,85 @@ pub fn record_alloc(ptr: *mut c_void, size: usize) {
     }
     let Some(guard) = enter() else { return };
     match current_thread(guard.slot()) {
-        Some(state) => state.alloc(ptr as usize, size),
-        None => {
-            let event = RawEvent {
-                ticks: clock::ticks(),
-                ptr: ptr as u64,
-                size: size as u64,
-                stack: StackId::NONE,
-                kind: RawKind::Alloc,
-            };
-            push_orphan(thread_id(), event);
-        }
+        Some(state) => state.alloc(ptr as u64, size),
+        None => alloc_unowned(ptr as u64, size),
     }
 }
 
-/// Records the free of `ptr`. Call it before the memory goes back to glibc: its
-/// timestamp must precede any reuse of the address by another thread.
+/// An allocation by a thread past its thread-local destructors: no stack, no table.
+#[cold]
+fn alloc_unowned(ptr: u64, size: usize) {
+    let block = Block { size: size as u64, stack: StackId::NONE };
+    live_table::insert_unowned(ptr, block);
+    push_orphan(thread_id(), event(block, EventKind::Alloc));
+}
+
+/// Takes the block at `ptr` out of the live tables, for a free by `state`'s thread (or
+/// a thread without state).
+fn take(state: Option<&mut ThreadState>, ptr: u64) -> Option<(Block, EventKind)> {
+    match state {
+        Some(state) => state.take(ptr),
+        None => live_table::claim_elsewhere(ptr, None).map(|block| (block, EventKind::Free)),
+    }
+}
+
+fn push_free(state: Option<&mut ThreadState>, (block, kind): (Block, EventKind)) {
+    match state {
+        Some(state) => state.push(event(block, kind)),
+        None => push_orphan(thread_id(), event(block, kind)),
+    }
+}
+
+/// Records the free of `ptr`. Call it before the memory goes back to glibc, which may
+/// hand the address to another thread at once.
 pub fn record_free(ptr: *mut c_void) {
-    record_free_at(ptr, clock::ticks);
+    if ptr.is_null() {
+        return;
+    }
+    let Some(guard) = enter() else { return };
+    let mut state = current_thread(guard.slot());
+    if let Some(freed) = take(state.as_deref_mut(), ptr as u64) {
+        push_free(state, freed);
+    }
 }
 
 /// Records `realloc(ptr, size)` with both nonzero as a free of the old block and an
-/// allocation of the new one, as memcheck counts it. `real` performs the call. The
-/// free is timestamped before the call (the old address may be reused at once) but
-/// recorded only if the call succeeds: a failed realloc leaves the old block live.
+/// allocation of the new one, as memcheck counts it. `real` performs the call. The old
+/// block leaves the live tables before the call (glibc may reuse its address at once,
+/// for another thread) and goes back if the call fails: a failed realloc leaves the
+/// old block live.
 pub fn record_realloc(
     ptr: *mut c_void,
     size: usize,
     real: impl FnOnce() -> *mut c_void,
 ) -> *mut c_void {
-    let ticks = clock::ticks();
+    let Some(guard) = enter() else { return real() };
+    let mut state = current_thread(guard.slot());
+    let old = take(state.as_deref_mut(), ptr as u64);
     let new = real();
-    if !new.is_null() {
-        record_free_at(ptr, || ticks);
-        record_alloc(new, size);
+    match (new.is_null(), old) {
+        (true, Some((block, _))) => put_back(state, ptr as u64, block),
+        (false, old) => {
+            if let Some(freed) = old {
+                push_free(state.as_deref_mut(), freed);
+            }
+            match state {
+                Some(state) => state.alloc(new as u64, size),
+                None => alloc_unowned(new as u64, size),
+            }
+        }
+        (true, None) => {}
     }
     new
+}
+
+/// Returns a block taken for a realloc that failed.
+#[cold]
+fn put_back(state: Option<&mut ThreadState>, ptr: u64, block: Block) {
+    match state {
+        Some(state) => state.table.insert(ptr, block),
+        None => live_table::insert_unowned(ptr, block),
+    }
 }
 
 /// The preload library's constructor: reads the settings and starts the writer.

@@ -17,12 +17,10 @@ use memscope_format::{
 };
 
 use crate::buffer::RawEvent;
-use crate::clock::Calibration;
 use crate::config::Config;
 use crate::guard::Guard;
 use crate::heap_curve::HeapCurve;
-use crate::matcher::Matcher;
-use crate::{buffer, clock, modules, recorder, stacks, unwind};
+use crate::{buffer, clock, live_table, modules, recorder, stacks, unwind};
 
 static RUNNING: AtomicBool = AtomicBool::new(false);
 static THREAD: OnceLock<Thread> = OnceLock::new();
@@ -119,7 +117,6 @@ pub(crate) fn start(config: &Config) -> Result<(), String> {
 /// set-up code (which allocates) before our first line, and those allocations would
 /// be recorded as the program's.
 ///
-/// The writer measures the tick rate itself, so the program does not wait for it.
 fn spawn_writer(state: Box<(TraceWriter<File>, bool)>) -> Result<(), String> {
     extern "C" fn writer_main(state: *mut libc::c_void) -> *mut libc::c_void {
         Guard::enter_forever();
@@ -127,7 +124,7 @@ fn spawn_writer(state: Box<(TraceWriter<File>, bool)>) -> Result<(), String> {
         // SAFETY: the pointer came from Box::into_raw in spawn_writer, given to this
         // thread alone.
         let (out, print_stats) = *unsafe { Box::from_raw(state as *mut (TraceWriter<File>, bool)) };
-        let mut state = WriterState::new(out, Calibration::measure(), print_stats);
+        let mut state = WriterState::new(out, print_stats);
         state.start_segment();
         state.run();
         std::ptr::null_mut()
@@ -185,11 +182,8 @@ fn command_line() -> Vec<String> {
 
 struct WriterState {
     out: TraceWriter<File>,
-    calibration: Calibration,
-    matcher: Matcher,
-    /// Scratch for one batch of paired events, and frees completed for other threads.
-    paired: Vec<Event>,
-    late: Vec<(ThreadId, Event)>,
+    /// Scratch for one batch of events.
+    batch: Vec<Event>,
     /// Per thread buffer: the sequence number of the chunk to be written next.
     next_chunk: HashMap<u64, u64>,
     failed: bool,
@@ -212,13 +206,10 @@ struct WriterState {
 }
 
 impl WriterState {
-    fn new(out: TraceWriter<File>, calibration: Calibration, print_stats: bool) -> Self {
+    fn new(out: TraceWriter<File>, print_stats: bool) -> Self {
         WriterState {
             out,
-            calibration,
-            matcher: Matcher::default(),
-            paired: Vec::new(),
-            late: Vec::new(),
+            batch: Vec::new(),
             next_chunk: HashMap::new(),
             failed: false,
             dropped: 0,
@@ -277,30 +268,34 @@ impl WriterState {
     fn drain_full(&mut self) {
         for chunk in buffer::take_full() {
             let (owner, seq) = chunk.position();
-            let (thread, events) = chunk.take_unwritten();
-            self.write_raw(owner, thread, events);
+            let (thread, raw) = chunk.take_unwritten();
+            let mut batch = std::mem::take(&mut self.batch);
+            convert(raw, &mut batch);
+            self.write_events(thread, &mut batch);
+            self.batch = batch;
             self.next_chunk.insert(owner, seq + 1);
             buffer::recycle(chunk);
         }
     }
 
     fn sweep(&mut self) {
-        let sweep_ticks = clock::ticks();
-        let mut batches: Vec<(u64, ThreadId, Vec<RawEvent>)> = Vec::new();
+        let swept_at_us = clock::us(clock::ticks());
+        // Converted under the buffers' lock, written after it: writing takes time, and
+        // threads starting meanwhile wait for that lock.
+        let mut batches: Vec<(ThreadId, Vec<Event>)> = Vec::new();
         let next_chunk = &self.next_chunk;
         let is_next = |owner, seq| next_chunk.get(&owner).copied().unwrap_or(0) == seq;
-        buffer::sweep(is_next, |owner, thread, events| {
-            batches.push((owner, thread, events.to_vec()))
+        buffer::sweep(is_next, |thread, raw| {
+            let mut batch = Vec::with_capacity(raw.len());
+            convert(raw, &mut batch);
+            batches.push((thread, batch));
         });
-        for (owner, thread, events) in batches {
-            self.write_raw(owner, thread, &events);
+        for (thread, mut batch) in batches {
+            self.write_events(thread, &mut batch);
         }
         // Full chunks handed over during the sweep hold later events of the same
         // threads: write them now, in order.
         self.drain_full();
-        self.matcher.end_pass(sweep_ticks, &mut self.late);
-        self.write_late();
-        let swept_at_us = self.calibration.us(sweep_ticks);
         self.curve.close_before(swept_at_us.saturating_sub(CURVE_MARGIN_US));
         if !self.rss.is_empty() {
             let samples = std::mem::take(&mut self.rss);
@@ -308,32 +303,9 @@ impl WriterState {
         }
     }
 
-    /// Pairs frees with allocations, converts ticks to nanoseconds and writes the
-    /// batch, then any frees of other threads that this batch's allocations completed.
-    fn write_raw(&mut self, owner: u64, thread: ThreadId, raw: &[RawEvent]) {
-        let mut paired = std::mem::take(&mut self.paired);
-        self.matcher.pair(owner, thread, raw, &mut paired, &mut self.late);
-        self.write_events(thread, &mut paired);
-        paired.clear();
-        self.paired = paired;
-        self.write_late();
-    }
-
-    /// Writes the frees of other threads that were matched late, a batch per thread.
-    fn write_late(&mut self) {
-        let mut late = std::mem::take(&mut self.late);
-        late.sort_by_key(|(thread, event)| (*thread, event.time_ns));
-        let mut batch = Vec::new();
-        for run in late.chunk_by(|a, b| a.0 == b.0) {
-            batch.clear();
-            batch.extend(run.iter().map(|(_, event)| *event));
-            self.write_events(run[0].0, &mut batch);
-        }
-        late.clear();
-        self.late = late;
-    }
-
-    fn write_events(&mut self, thread: ThreadId, events: &mut [Event]) {
+    /// Writes one thread's batch (emptied afterwards), counting each event into the
+    /// run's totals as its time is converted.
+    fn write_events(&mut self, thread: ThreadId, events: &mut Vec<Event>) {
         if events.is_empty() {
             return;
         }
@@ -345,7 +317,7 @@ impl WriterState {
         // Counted while converted, in one pass, before the write: a failed write ends
         // the recording without an end record, so no reader sees these counts then.
         for event in events.iter_mut() {
-            let time_us = self.calibration.us(event.time_ns);
+            let time_us = clock::us(event.time_ns);
             event.time_ns = time_us * 1000;
             self.count(event, time_us);
         }
@@ -354,6 +326,7 @@ impl WriterState {
         if !self.attempt(|out| out.write_events(thread, &*events)) {
             self.dropped += events.len() as u64;
         }
+        events.clear();
     }
 
     fn count(&mut self, event: &Event, time_us: u64) {
@@ -373,8 +346,8 @@ impl WriterState {
             }
             kind => {
                 // Wrapping, not saturating: batches are written in the order they are
-                // drained, so another thread's free may come before its allocation,
-                // and the sum must still come out right once both are in.
+                // drained, so another thread's free may come before the allocation it
+                // claimed, and the sum must still come out right once both are in.
                 totals.live_bytes = totals.live_bytes.wrapping_sub(event.size);
                 totals.live_blocks = totals.live_blocks.wrapping_sub(1);
                 self.curve.add(time_us, (event.size as i64).wrapping_neg());
@@ -388,7 +361,7 @@ impl WriterState {
     fn start_segment(&mut self) {
         let start = SegmentStart {
             index: self.segment_index,
-            time_ns: Calibration::now_ns(),
+            time_ns: clock::now_ns(),
             temporary: self.temporary,
             frees: self.frees,
             stacks: self.totals.iter().filter(|t| t.alloc_blocks > 0).cloned().collect(),
@@ -416,7 +389,7 @@ impl WriterState {
     }
 
     fn write_modules(&mut self) {
-        let map = ModuleMap { time_ns: Calibration::now_ns(), modules: modules::seen() };
+        let map = ModuleMap { time_ns: clock::now_ns(), modules: modules::seen() };
         self.modules_written = map.modules.len();
         self.attempt(|out| out.write_modules(&map));
     }
@@ -446,17 +419,15 @@ impl WriterState {
             .and_then(|pages| pages.parse::<u64>().ok());
         if let Some(pages) = resident {
             self.rss.push(RssSample {
-                time_ns: Calibration::now_ns(),
+                time_ns: clock::now_ns(),
                 rss_bytes: pages * self.page_size,
             });
         }
     }
 
     fn end(&mut self, reason: EndReason) {
-        self.matcher.finish(&mut self.late);
-        self.write_late();
         let end = End {
-            time_ns: Calibration::now_ns(),
+            time_ns: clock::now_ns(),
             reason,
             peak_rss_bytes: peak_rss(),
             dropped_events: self.dropped,
@@ -467,7 +438,7 @@ impl WriterState {
             let (captures, hits) = unwind::statistics();
             eprintln!(
                 "memscope: stack captures {captures} (ended threads), memo hits {hits}, frees without a seen allocation {}",
-                self.matcher.unmatched
+                live_table::untracked_frees()
             );
         }
     }
@@ -475,7 +446,7 @@ impl WriterState {
     /// Everything written so far, summed.
     fn run_totals(&mut self) -> RunTotals {
         // Every event is in: no thread can still publish one older than now.
-        self.curve.close_before(self.calibration.us(clock::ticks()) + 1);
+        self.curve.close_before(clock::us(clock::ticks()) + 1);
         let (peak_bytes, peak_time_us) = self.curve.peak();
         let mut sums = RunTotals {
             frees: self.frees,
@@ -524,4 +495,14 @@ fn peak_rss() -> u64 {
             line.split_whitespace().nth(1)?.parse::<u64>().ok()
         })
         .map_or(0, |kib| kib * 1024)
+}
+
+/// Raw events as trace events, times still in ticks (see `write_events`).
+fn convert(raw: &[RawEvent], out: &mut Vec<Event>) {
+    out.extend(raw.iter().map(|e| Event {
+        time_ns: e.ticks,
+        size: e.size,
+        stack: e.stack,
+        kind: e.kind,
+    }));
 }

@@ -1,0 +1,329 @@
+//! Live blocks, kept by the threads that allocated them, so that a free is paired with
+//! its allocation at the moment it happens: the program's own ordering decides which
+//! block a free ends, and event times need no precision for it.
+//!
+//! Each thread owns a table of its live blocks: an open-addressing array with linear
+//! probing. The owner inserts and removes without locks; removed entries become
+//! tombstones, so an entry never moves while its array is in use. A thread that frees
+//! a block it did not allocate *claims* it from the owner's table with a
+//! compare-and-swap, under that table's lock, which otherwise guards only the owner's
+//! replacement of a full array. An owner and a claimer never touch the same entry:
+//! that would take two frees of one block.
+//!
+//! When a thread ends, the blocks it still holds move to the table of blocks without
+//! an owner, which also takes allocations of threads already past their thread-local
+//! destructors.
+
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use memscope_format::StackId;
+
+/// What a free needs of its allocation.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Block {
+    pub size: u64,
+    pub stack: StackId,
+}
+
+const EMPTY: u64 = 0;
+/// A removed entry. Never a block's address: glibc's blocks are 16-byte aligned.
+const TOMBSTONE: u64 = 1;
+const MIN_SLOTS_LOG2: u32 = 8;
+
+/// All zeros is an empty slot.
+#[derive(Default)]
+struct Slot {
+    key: AtomicU64,
+    size: AtomicU64,
+    stack: AtomicU32,
+}
+
+impl Slot {
+    fn block(&self) -> Block {
+        Block {
+            size: self.size.load(Ordering::Relaxed),
+            stack: StackId(self.stack.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+pub(crate) struct LiveTable {
+    /// Taken by claimers, and by the owner to replace the array.
+    lock: Mutex<()>,
+    slots: AtomicPtr<Slot>,
+    /// The array holds 2^log2 slots (0 before the first insert: no array).
+    log2: AtomicU32,
+    /// Slots not empty (live or tombstones). Only the owner writes it.
+    used: AtomicUsize,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Where a probe for `ptr` starts: pointers are 16-byte aligned and clustered, so rotate
+/// the zero bits away and take the top bits of a multiplicative hash.
+#[inline]
+fn home(ptr: u64, log2: u32) -> usize {
+    (ptr.rotate_right(4).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - log2)) as usize
+}
+
+impl LiveTable {
+    pub(crate) const fn new() -> LiveTable {
+        LiveTable {
+            lock: Mutex::new(()),
+            slots: AtomicPtr::new(std::ptr::null_mut()),
+            log2: AtomicU32::new(0),
+            used: AtomicUsize::new(0),
+        }
+    }
+
+    /// The current array. Claimers must hold `lock`; the owner may read it any time.
+    #[inline]
+    fn array(&self) -> &[Slot] {
+        let log2 = self.log2.load(Ordering::Acquire);
+        let slots = self.slots.load(Ordering::Acquire);
+        if slots.is_null() {
+            return &[];
+        }
+        // SAFETY: `slots` holds 2^log2 slots; it is freed only by `replace_array`, which
+        // excludes claimers by the lock and runs on the owner's thread.
+        unsafe { std::slice::from_raw_parts(slots, 1 << log2) }
+    }
+
+    /// Adds a block. Only the owner may call it (for the shared table: only under
+    /// [`UNOWNED_ROLE`]).
+    #[inline]
+    pub(crate) fn insert(&self, ptr: u64, block: Block) {
+        let used = self.used.load(Ordering::Relaxed);
+        let slots = self.array();
+        // At most three quarters used, so probes stay short and always find a free slot.
+        if (used + 1) * 4 > slots.len() * 3 {
+            self.replace_array();
+            return self.insert(ptr, block);
+        }
+        let mask = slots.len() - 1;
+        let mut i = home(ptr, slots.len().trailing_zeros());
+        loop {
+            let slot = &slots[i];
+            let key = slot.key.load(Ordering::Relaxed);
+            if key <= TOMBSTONE {
+                slot.size.store(block.size, Ordering::Relaxed);
+                slot.stack.store(block.stack.0, Ordering::Relaxed);
+                slot.key.store(ptr, Ordering::Release);
+                if key == EMPTY {
+                    self.used.store(used + 1, Ordering::Relaxed);
+                }
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Removes the owner's own block at `ptr`. Only the owner may call it.
+    #[inline]
+    pub(crate) fn remove(&self, ptr: u64) -> Option<Block> {
+        let slots = self.array();
+        let i = Self::find(slots, ptr)?;
+        let block = slots[i].block();
+        self.vacate(slots, i);
+        Some(block)
+    }
+
+    /// The slot holding `ptr`, if any.
+    #[inline]
+    fn find(slots: &[Slot], ptr: u64) -> Option<usize> {
+        if slots.is_empty() {
+            return None;
+        }
+        let mask = slots.len() - 1;
+        let mut i = home(ptr, slots.len().trailing_zeros());
+        loop {
+            match slots[i].key.load(Ordering::Acquire) {
+                key if key == ptr => return Some(i),
+                EMPTY => return None,
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    /// Empties slot `i` (owner only). A slot followed by an empty one ends no probe
+    /// that goes further, so it becomes empty, and so do the tombstones before it;
+    /// otherwise it becomes a tombstone.
+    #[inline]
+    fn vacate(&self, slots: &[Slot], mut i: usize) {
+        let mask = slots.len() - 1;
+        if slots[(i + 1) & mask].key.load(Ordering::Relaxed) != EMPTY {
+            slots[i].key.store(TOMBSTONE, Ordering::Release);
+            return;
+        }
+        let mut freed = 0;
+        loop {
+            slots[i].key.store(EMPTY, Ordering::Release);
+            freed += 1;
+            i = i.wrapping_sub(1) & mask;
+            if slots[i].key.load(Ordering::Relaxed) != TOMBSTONE {
+                break;
+            }
+        }
+        let used = self.used.load(Ordering::Relaxed);
+        self.used.store(used - freed, Ordering::Relaxed);
+    }
+
+    /// Takes the block at `ptr` from a table the caller does not own.
+    pub(crate) fn claim(&self, ptr: u64) -> Option<Block> {
+        let _claiming = lock(&self.lock);
+        let slots = self.array();
+        let i = Self::find(slots, ptr)?;
+        let block = slots[i].block();
+        let taken = slots[i].key.compare_exchange(
+            ptr,
+            TOMBSTONE,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+        taken.is_ok().then_some(block)
+    }
+
+    /// Moves the live blocks to a fresh array, twice as many slots as needed or more, so
+    /// that the tombstones are gone and inserts again find free slots within a few
+    /// steps. Owner only.
+    #[cold]
+    fn replace_array(&self) {
+        let _claims_wait = lock(&self.lock);
+        let old = self.array();
+        let live = self.live();
+        let log2 = (live.len().max(1) * 2).next_power_of_two().trailing_zeros().max(MIN_SLOTS_LOG2);
+        let fresh: Box<[Slot]> = (0..1usize << log2).map(|_| Slot::default()).collect();
+        let fresh = Box::into_raw(fresh) as *mut Slot;
+        let (old_ptr, old_len) = (self.slots.load(Ordering::Relaxed), old.len());
+        self.slots.store(fresh, Ordering::Release);
+        self.log2.store(log2, Ordering::Release);
+        self.used.store(0, Ordering::Relaxed);
+        if !old_ptr.is_null() {
+            // SAFETY: made by Box::into_raw of a slice of `old_len` slots here; claimers
+            // are held off by the lock and will read the new array.
+            drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(old_ptr, old_len)) });
+        }
+        for (ptr, block) in live {
+            self.insert(ptr, block);
+        }
+    }
+
+    /// The live blocks. Claimers must be held off.
+    fn live(&self) -> Vec<(u64, Block)> {
+        let slots = self.array().iter();
+        let keyed = slots.map(|slot| (slot.key.load(Ordering::Relaxed), slot));
+        keyed.filter(|(key, _)| *key > TOMBSTONE).map(|(key, slot)| (key, slot.block())).collect()
+    }
+}
+
+impl Drop for LiveTable {
+    fn drop(&mut self) {
+        let len = self.array().len();
+        let slots = *self.slots.get_mut();
+        if !slots.is_null() {
+            // SAFETY: made by Box::into_raw in `replace_array`; no one else can reach it.
+            drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(slots, len)) });
+        }
+    }
+}
+
+/// Every live thread's table. A claim holds this lock for its whole search, so a
+/// thread's blocks cannot move to [`UNOWNED`] behind its back.
+static TABLES: Mutex<Vec<Arc<LiveTable>>> = Mutex::new(Vec::new());
+/// Blocks of threads that ended, and of threads past their thread-local destructors.
+static UNOWNED: LiveTable = LiveTable::new();
+/// Held by whoever inserts into [`UNOWNED`]: it has no single owner thread.
+static UNOWNED_ROLE: Mutex<()> = Mutex::new(());
+/// Frees of addresses no table held (memory the recorder never saw allocated).
+static UNTRACKED_FREES: AtomicU64 = AtomicU64::new(0);
+
+/// A new thread's table, registered for claims.
+pub(crate) fn register() -> Arc<LiveTable> {
+    let table = Arc::new(LiveTable::new());
+    lock(&TABLES).push(table.clone());
+    table
+}
+
+/// A thread ends: its blocks move to the shared table, where other threads' frees
+/// still find them. The owner must not use `table` afterwards.
+pub(crate) fn retire(table: &Arc<LiveTable>) {
+    // Holding the list keeps claimers out of `table` until it is off the list.
+    let mut tables = lock(&TABLES);
+    tables.retain(|t| !Arc::ptr_eq(t, table));
+    let _role = lock(&UNOWNED_ROLE);
+    for (ptr, block) in table.live() {
+        UNOWNED.insert(ptr, block);
+    }
+}
+
+/// Records a block allocated by a thread without a table of its own.
+pub(crate) fn insert_unowned(ptr: u64, block: Block) {
+    let _role = lock(&UNOWNED_ROLE);
+    UNOWNED.insert(ptr, block);
+}
+
+/// Takes the block at `ptr` from whichever table holds it, other than `own` (already
+/// searched); `None`, counted, if none does.
+pub(crate) fn claim_elsewhere(ptr: u64, own: Option<&LiveTable>) -> Option<Block> {
+    let tables = lock(&TABLES);
+    let mut others = tables.iter().filter(|t| !own.is_some_and(|own| std::ptr::eq(&***t, own)));
+    let block = others.find_map(|t| t.claim(ptr)).or_else(|| UNOWNED.claim(ptr));
+    if block.is_none() {
+        UNTRACKED_FREES.fetch_add(1, Ordering::Relaxed);
+    }
+    block
+}
+
+/// Frees of memory that no table held.
+pub(crate) fn untracked_frees() -> u64 {
+    UNTRACKED_FREES.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(size: u64) -> Block {
+        Block { size, stack: StackId(size as u32) }
+    }
+
+    #[test]
+    fn owner_inserts_and_removes_through_growth_and_tombstones() {
+        let table = LiveTable::new();
+        for round in 0..20u64 {
+            for i in 0..1000 {
+                table.insert(0x1000 + 16 * (i + round * 500), block(i));
+            }
+            for i in 0..1000 {
+                let removed = table.remove(0x1000 + 16 * (i + round * 500));
+                assert_eq!(removed, Some(block(i)), "round {round}, block {i}");
+            }
+            assert_eq!(table.remove(0x1000 + 16 * round * 500), None);
+        }
+        assert!(table.array().len() <= 4096, "tombstones were cleared, not grown around");
+    }
+
+    #[test]
+    fn another_thread_claims_a_block_once() {
+        let table = Arc::new(LiveTable::new());
+        table.insert(0x40, block(7));
+        table.insert(0x50, block(8));
+        let claimer = table.clone();
+        let claimed = std::thread::spawn(move || (claimer.claim(0x40), claimer.claim(0x40)));
+        assert_eq!(claimed.join().unwrap(), (Some(block(7)), None));
+        assert_eq!(table.remove(0x40), None);
+        assert_eq!(table.remove(0x50), Some(block(8)));
+    }
+
+    #[test]
+    fn blocks_of_an_ended_thread_stay_claimable() {
+        let table = register();
+        table.insert(0xdead0, block(3));
+        retire(&table);
+        assert_eq!(claim_elsewhere(0xdead0, None), Some(block(3)));
+        assert_eq!(claim_elsewhere(0xdead0, None), None);
+    }
+}
