@@ -31,20 +31,56 @@ const EMPTY: u64 = 0;
 const TOMBSTONE: u64 = 1;
 const MIN_SLOTS_LOG2: u32 = 8;
 
+/// In a packed block, a size that stands for "4 GiB or more, kept in [`HUGE_SIZES`]".
+const HUGE: u64 = u32::MAX as u64;
+
+/// A block's size and stack in one word, so a slot is 16 bytes: the tables are
+/// touched on every hooked call, and the smaller they are the more of them stays in
+/// the nearest cache.
+#[derive(Copy, Clone)]
+struct Packed(u64);
+
+/// Sizes of the few blocks of 4 GiB or more, by address.
+static HUGE_SIZES: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
+
+impl Packed {
+    fn new(ptr: u64, block: Block) -> Packed {
+        let size = if block.size < HUGE { block.size } else { huge_size(ptr, block.size) };
+        Packed((u64::from(block.stack.0) << 32) | size)
+    }
+
+    /// The block, its huge size (if any) taken from [`HUGE_SIZES`]: call it once, as
+    /// the block leaves the tables.
+    fn unpack(self, ptr: u64) -> Block {
+        let size = self.0 & HUGE;
+        let size = if size < HUGE { size } else { take_huge_size(ptr) };
+        Block { size, stack: StackId((self.0 >> 32) as u32) }
+    }
+}
+
+#[cold]
+fn huge_size(ptr: u64, size: u64) -> u64 {
+    lock(&HUGE_SIZES).push((ptr, size));
+    HUGE
+}
+
+#[cold]
+fn take_huge_size(ptr: u64) -> u64 {
+    let mut huge = lock(&HUGE_SIZES);
+    let i = huge.iter().position(|&(p, _)| p == ptr);
+    i.map_or(HUGE, |i| huge.swap_remove(i).1)
+}
+
 /// All zeros is an empty slot.
 #[derive(Default)]
 struct Slot {
     key: AtomicU64,
-    size: AtomicU64,
-    stack: AtomicU32,
+    block: AtomicU64,
 }
 
 impl Slot {
-    fn block(&self) -> Block {
-        Block {
-            size: self.size.load(Ordering::Relaxed),
-            stack: StackId(self.stack.load(Ordering::Relaxed)),
-        }
+    fn packed(&self) -> Packed {
+        Packed(self.block.load(Ordering::Relaxed))
     }
 }
 
@@ -96,12 +132,17 @@ impl LiveTable {
     /// [`UNOWNED_ROLE`]).
     #[inline]
     pub(crate) fn insert(&self, ptr: u64, block: Block) {
+        self.insert_packed(ptr, Packed::new(ptr, block));
+    }
+
+    #[inline]
+    fn insert_packed(&self, ptr: u64, block: Packed) {
         let used = self.used.load(Ordering::Relaxed);
         let slots = self.array();
         // At most three quarters used, so probes stay short and always find a free slot.
         if (used + 1) * 4 > slots.len() * 3 {
             self.replace_array();
-            return self.insert(ptr, block);
+            return self.insert_packed(ptr, block);
         }
         let mask = slots.len() - 1;
         let mut i = home(ptr, slots.len().trailing_zeros());
@@ -109,8 +150,7 @@ impl LiveTable {
             let slot = &slots[i];
             let key = slot.key.load(Ordering::Relaxed);
             if key <= TOMBSTONE {
-                slot.size.store(block.size, Ordering::Relaxed);
-                slot.stack.store(block.stack.0, Ordering::Relaxed);
+                slot.block.store(block.0, Ordering::Relaxed);
                 slot.key.store(ptr, Ordering::Release);
                 if key == EMPTY {
                     self.used.store(used + 1, Ordering::Relaxed);
@@ -126,9 +166,9 @@ impl LiveTable {
     pub(crate) fn remove(&self, ptr: u64) -> Option<Block> {
         let slots = self.array();
         let i = Self::find(slots, ptr)?;
-        let block = slots[i].block();
+        let block = slots[i].packed();
         self.vacate(slots, i);
-        Some(block)
+        Some(block.unpack(ptr))
     }
 
     /// The slot holding `ptr`, if any.
@@ -176,14 +216,10 @@ impl LiveTable {
         let _claiming = lock(&self.lock);
         let slots = self.array();
         let i = Self::find(slots, ptr)?;
-        let block = slots[i].block();
-        let taken = slots[i].key.compare_exchange(
-            ptr,
-            TOMBSTONE,
-            Ordering::AcqRel,
-            Ordering::Relaxed,
-        );
-        taken.is_ok().then_some(block)
+        let block = slots[i].packed();
+        let taken =
+            slots[i].key.compare_exchange(ptr, TOMBSTONE, Ordering::AcqRel, Ordering::Relaxed);
+        taken.is_ok().then(|| block.unpack(ptr))
     }
 
     /// Moves the live blocks to a fresh array, twice as many slots as needed or more, so
@@ -207,15 +243,15 @@ impl LiveTable {
             drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(old_ptr, old_len)) });
         }
         for (ptr, block) in live {
-            self.insert(ptr, block);
+            self.insert_packed(ptr, block);
         }
     }
 
     /// The live blocks. Claimers must be held off.
-    fn live(&self) -> Vec<(u64, Block)> {
+    fn live(&self) -> Vec<(u64, Packed)> {
         let slots = self.array().iter();
         let keyed = slots.map(|slot| (slot.key.load(Ordering::Relaxed), slot));
-        keyed.filter(|(key, _)| *key > TOMBSTONE).map(|(key, slot)| (key, slot.block())).collect()
+        keyed.filter(|(key, _)| *key > TOMBSTONE).map(|(key, slot)| (key, slot.packed())).collect()
     }
 }
 
@@ -250,12 +286,12 @@ pub(crate) fn register() -> Arc<LiveTable> {
 /// A thread ends: its blocks move to the shared table, where other threads' frees
 /// still find them. The owner must not use `table` afterwards.
 pub(crate) fn retire(table: &Arc<LiveTable>) {
-    // Holding the list keeps claimers out of `table` until it is off the list.
     let mut tables = lock(&TABLES);
     tables.retain(|t| !Arc::ptr_eq(t, table));
+    let _claims_wait = lock(&table.lock);
     let _role = lock(&UNOWNED_ROLE);
     for (ptr, block) in table.live() {
-        UNOWNED.insert(ptr, block);
+        UNOWNED.insert_packed(ptr, block);
     }
 }
 
@@ -304,6 +340,16 @@ mod tests {
             assert_eq!(table.remove(0x1000 + 16 * round * 500), None);
         }
         assert!(table.array().len() <= 4096, "tombstones were cleared, not grown around");
+    }
+
+    #[test]
+    fn sizes_of_4_gib_and_more_survive_packing() {
+        let table = LiveTable::new();
+        let huge = Block { size: 5 << 30, stack: StackId(9) };
+        table.insert(0x7000, huge);
+        table.insert(0x7010, block(u32::MAX as u64 - 1));
+        assert_eq!(table.remove(0x7000), Some(huge));
+        assert_eq!(table.remove(0x7010), Some(block(u32::MAX as u64 - 1)));
     }
 
     #[test]

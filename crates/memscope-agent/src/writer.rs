@@ -418,10 +418,8 @@ impl WriterState {
             .and_then(|s| s.split_whitespace().nth(1))
             .and_then(|pages| pages.parse::<u64>().ok());
         if let Some(pages) = resident {
-            self.rss.push(RssSample {
-                time_ns: clock::now_ns(),
-                rss_bytes: pages * self.page_size,
-            });
+            self.rss
+                .push(RssSample { time_ns: clock::now_ns(), rss_bytes: pages * self.page_size });
         }
     }
 
