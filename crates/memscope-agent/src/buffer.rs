@@ -17,8 +17,8 @@ use memscope_format::{EventKind, StackId, ThreadId};
 #[derive(Copy, Clone, Debug, Default)]
 #[repr(C)]
 pub(crate) struct RawEvent {
-    /// From [`crate::clock::ticks`].
-    pub ticks: u64,
+    /// From [`crate::clock::event_us`].
+    pub time_us: u64,
     pub size: u64,
     pub stack: StackId,
     pub kind: EventKind,

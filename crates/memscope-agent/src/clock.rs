@@ -1,46 +1,50 @@
-//! Event times: the kernel's CLOCK_MONOTONIC_COARSE, its clock as of the last timer
-//! tick (1–4 ms apart), read from the vDSO.
+//! Event times: a clock the writer thread advances every few milliseconds, which the
+//! hooks read with one load.
 //!
 //! Pairing needs no time at all (the freeing thread pairs a free as it happens, see
-//! `live_table`), and a timeline needs milliseconds, not nanoseconds. The coarse clock
-//! costs ~6 ns a read where the time-stamp counter costs ~19 ns on the virtual machines
-//! we measure on, and every hooked call reads it once. The writer's own records (RSS
-//! samples, segments, the end) take the precise clock: a run shorter than a tick still
-//! has a length. A coarse time is never later than the precise time of its moment.
+//! `live_table`), and a timeline needs milliseconds, not nanoseconds. Reading a clock
+//! on every hooked call cost 19 ns (the time-stamp counter) or 6 ns (the kernel's
+//! coarse clock, through the vDSO) on the virtual machines we measure on; a load of a
+//! line that changes every few milliseconds costs about one. The writer's own records
+//! (RSS samples, segments, the end) read the precise clock: a run shorter than a tick
+//! still has a length. An event's time is never later than the moment it was recorded.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// How often the writer advances the clock at least: the resolution of event times.
+pub(crate) const TICK: Duration = Duration::from_millis(4);
 
 static START_NS: AtomicU64 = AtomicU64::new(0);
+/// Microseconds since start, as of the writer's last tick.
+static NOW_US: AtomicU64 = AtomicU64::new(0);
 
-#[inline]
-fn read(clock: libc::clockid_t) -> u64 {
+fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// An event's raw timestamp in nanoseconds, comparable across threads; [`us`]
-/// converts it.
+/// An event's time: microseconds since start, as of the writer's last tick.
 #[inline]
-pub(crate) fn ticks() -> u64 {
-    read(libc::CLOCK_MONOTONIC_COARSE)
+pub(crate) fn event_us() -> u64 {
+    NOW_US.load(Ordering::Relaxed)
+}
+
+/// Advances the events' clock to now; called by the writer thread alone.
+pub(crate) fn tick() {
+    NOW_US.store(now_ns() / 1000, Ordering::Relaxed);
 }
 
 /// Fixes time zero; called once, at the first hooked call.
 pub(crate) fn start() {
-    START_NS.store(read(libc::CLOCK_MONOTONIC), Ordering::Relaxed);
-}
-
-/// Whole microseconds since start: the trace's unit of time.
-#[inline]
-pub(crate) fn us(ticks: u64) -> u64 {
-    ticks.saturating_sub(START_NS.load(Ordering::Relaxed)) / 1000
+    START_NS.store(monotonic_ns(), Ordering::Relaxed);
 }
 
 /// Nanoseconds since start, now, precisely, in whole microseconds like event times.
 pub(crate) fn now_ns() -> u64 {
-    us(read(libc::CLOCK_MONOTONIC)) * 1000
+    monotonic_ns().saturating_sub(START_NS.load(Ordering::Relaxed)) / 1000 * 1000
 }
 
 /// Wall-clock milliseconds since the Unix epoch, for the trace header.

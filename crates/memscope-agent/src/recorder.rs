@@ -169,7 +169,7 @@ impl ThreadState {
 /// An event of `block`, timed now.
 #[inline(always)]
 fn event(block: Block, kind: EventKind) -> RawEvent {
-    RawEvent { ticks: clock::ticks(), size: block.size, stack: block.stack, kind }
+    RawEvent { time_us: clock::event_us(), size: block.size, stack: block.stack, kind }
 }
 
 /// Enters the agent if it is recording and this thread is not already inside it.

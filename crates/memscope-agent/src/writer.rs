@@ -124,6 +124,7 @@ fn spawn_writer(state: Box<(TraceWriter<File>, bool)>) -> Result<(), String> {
         // SAFETY: the pointer came from Box::into_raw in spawn_writer, given to this
         // thread alone.
         let (out, print_stats) = *unsafe { Box::from_raw(state as *mut (TraceWriter<File>, bool)) };
+        clock::tick();
         let mut state = WriterState::new(out, print_stats);
         state.start_segment();
         state.run();
@@ -236,7 +237,8 @@ impl WriterState {
         let mut next_sweep = Instant::now() + SWEEP_INTERVAL;
         let mut next_rss = Instant::now();
         loop {
-            std::thread::park_timeout(RSS_INTERVAL);
+            std::thread::park_timeout(clock::TICK);
+            clock::tick();
             let request = REQUEST.load(Ordering::Acquire);
             let pending = (request >> 32) > self.handled_seq;
             self.drain_full();
@@ -267,6 +269,8 @@ impl WriterState {
 
     fn drain_full(&mut self) {
         for chunk in buffer::take_full() {
+            // Busy with a backlog, the writer still keeps the events' clock going.
+            clock::tick();
             let (owner, seq) = chunk.position();
             let (thread, raw) = chunk.take_unwritten();
             let mut batch = std::mem::take(&mut self.batch);
@@ -279,7 +283,7 @@ impl WriterState {
     }
 
     fn sweep(&mut self) {
-        let swept_at_us = clock::us(clock::ticks());
+        let swept_at_us = clock::now_ns() / 1000;
         // Converted under the buffers' lock, written after it: writing takes time, and
         // threads starting meanwhile wait for that lock.
         let mut batches: Vec<(ThreadId, Vec<Event>)> = Vec::new();
@@ -303,8 +307,8 @@ impl WriterState {
         }
     }
 
-    /// Writes one thread's batch (emptied afterwards), counting each event into the
-    /// run's totals as its time is converted.
+    /// Writes one thread's batch (emptied afterwards), counting its events into the
+    /// run's totals.
     fn write_events(&mut self, thread: ThreadId, events: &mut Vec<Event>) {
         if events.is_empty() {
             return;
@@ -314,12 +318,10 @@ impl WriterState {
         }
         self.write_new_modules();
         self.write_new_stacks();
-        // Counted while converted, in one pass, before the write: a failed write ends
-        // the recording without an end record, so no reader sees these counts then.
-        for event in events.iter_mut() {
-            let time_us = clock::us(event.time_ns);
-            event.time_ns = time_us * 1000;
-            self.count(event, time_us);
+        // Counted before the write: a failed write ends the recording without an end
+        // record, so no reader sees these counts then.
+        for event in events.iter() {
+            self.count(event, event.time_ns / 1000);
         }
         self.threads.insert(thread);
         self.segment_events += events.len() as u64;
@@ -444,7 +446,7 @@ impl WriterState {
     /// Everything written so far, summed.
     fn run_totals(&mut self) -> RunTotals {
         // Every event is in: no thread can still publish one older than now.
-        self.curve.close_before(clock::us(clock::ticks()) + 1);
+        self.curve.close_before(clock::now_ns() / 1000 + 1);
         let (peak_bytes, peak_time_us) = self.curve.peak();
         let mut sums = RunTotals {
             frees: self.frees,
@@ -495,10 +497,10 @@ fn peak_rss() -> u64 {
         .map_or(0, |kib| kib * 1024)
 }
 
-/// Raw events as trace events, times still in ticks (see `write_events`).
+/// Raw events as trace events.
 fn convert(raw: &[RawEvent], out: &mut Vec<Event>) {
     out.extend(raw.iter().map(|e| Event {
-        time_ns: e.ticks,
+        time_ns: e.time_us * 1000,
         size: e.size,
         stack: e.stack,
         kind: e.kind,
