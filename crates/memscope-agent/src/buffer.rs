@@ -1,4 +1,6 @@
-//! Per-thread event buffers. A thread appends to its current chunk with plain stores
+//! Per-thread event buffers, of events as the trace stores them (a free already carries
+//! the size and stack of the block it ended: the freeing thread paired it, see
+//! `live_table`). A thread appends to its current chunk with plain stores
 //! and one release store of the length; full chunks go to the writer through a queue
 //! locked once per chunk, not once per event. The writer also copies the published
 //! prefix of every thread's current chunk every sweep, so idle threads' events reach
@@ -10,19 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering}
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use memscope_format::{EventKind, StackId, ThreadId};
-
-/// One hooked call, as the hot path writes it (24 bytes). A free carries the size and
-/// stack of the block it ended: the freeing thread paired it (see `live_table`).
-#[derive(Copy, Clone, Debug, Default)]
-#[repr(C)]
-pub(crate) struct RawEvent {
-    /// From [`crate::clock::event_us`].
-    pub time_us: u64,
-    pub size: u64,
-    pub stack: StackId,
-    pub kind: EventKind,
-}
+use memscope_format::{Event, ThreadId};
 
 /// Events per chunk (192 KiB): large blocks compress better and cost the writer less
 /// per event.
@@ -41,7 +31,7 @@ pub(crate) struct Chunk {
     len: AtomicUsize,
     /// Events already written by the writer (only the writer touches it).
     copied: AtomicUsize,
-    events: UnsafeCell<[RawEvent; CHUNK_EVENTS]>,
+    events: UnsafeCell<[Event; CHUNK_EVENTS]>,
 }
 
 // SAFETY: the producer writes only slots at or above `len` and publishes them with a
@@ -64,10 +54,10 @@ impl Chunk {
     // event passed through memory is reloaded with wider loads than the stores that
     // wrote it, and store forwarding fails on every event.
     #[inline(always)]
-    pub(crate) fn push(&self, event: RawEvent) -> bool {
+    pub(crate) fn push(&self, event: Event) -> bool {
         let n = self.len.load(Ordering::Relaxed);
         // SAFETY: slot n is not yet published, so only this thread touches it.
-        unsafe { (self.events.get() as *mut RawEvent).add(n).write(event) };
+        unsafe { (self.events.get() as *mut Event).add(n).write(event) };
         self.len.store(n + 1, Ordering::Release);
         n + 1 == CHUNK_EVENTS
     }
@@ -78,12 +68,12 @@ impl Chunk {
     }
 
     /// The published events the writer has not written yet; marks them written.
-    pub(crate) fn take_unwritten(&self) -> (ThreadId, &[RawEvent]) {
+    pub(crate) fn take_unwritten(&self) -> (ThreadId, &[Event]) {
         let len = self.len.load(Ordering::Acquire);
         let from = self.copied.swap(len, Ordering::Relaxed);
         // SAFETY: slots below `len` were published and are never written again.
         let events = unsafe {
-            std::slice::from_raw_parts((self.events.get() as *const RawEvent).add(from), len - from)
+            std::slice::from_raw_parts((self.events.get() as *const Event).add(from), len - from)
         };
         (self.thread, events)
     }
@@ -106,7 +96,7 @@ const SPACE_RECHECK: Duration = Duration::from_millis(10);
 static POOL: Mutex<Vec<Box<Chunk>>> = Mutex::new(Vec::new());
 /// Events of threads whose thread-local state is already gone (glibc frees a few
 /// things after thread-local destructors have run).
-static ORPHANS: Mutex<Vec<(ThreadId, RawEvent)>> = Mutex::new(Vec::new());
+static ORPHANS: Mutex<Vec<(ThreadId, Event)>> = Mutex::new(Vec::new());
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
@@ -146,7 +136,7 @@ impl ThreadBuffer {
     }
 
     #[inline(always)]
-    pub(crate) fn push(&mut self, event: RawEvent, writer_running: bool) {
+    pub(crate) fn push(&mut self, event: Event, writer_running: bool) {
         // SAFETY: `chunk` is this thread's current chunk; the writer frees chunks only
         // after they were handed over.
         if unsafe { (*self.chunk).push(event) } {
@@ -192,7 +182,7 @@ fn wait_for_space() {
     }
 }
 
-pub(crate) fn push_orphan(thread: ThreadId, event: RawEvent) {
+pub(crate) fn push_orphan(thread: ThreadId, event: Event) {
     lock(&ORPHANS).push((thread, event));
 }
 
@@ -217,7 +207,7 @@ pub(crate) fn recycle(chunk: Box<Chunk>) {
 /// is in the queue).
 ///
 /// `f` gets the thread id and the events.
-pub(crate) fn sweep(is_next: impl Fn(u64, u64) -> bool, mut f: impl FnMut(ThreadId, &[RawEvent])) {
+pub(crate) fn sweep(is_next: impl Fn(u64, u64) -> bool, mut f: impl FnMut(ThreadId, &[Event])) {
     let mut threads = lock(&THREADS);
     threads.retain(|shared| {
         let chunk = shared.current.load(Ordering::Acquire);
@@ -237,7 +227,7 @@ pub(crate) fn sweep(is_next: impl Fn(u64, u64) -> bool, mut f: impl FnMut(Thread
     drop(threads);
     let orphans = std::mem::take(&mut *lock(&ORPHANS));
     for run in orphans.chunk_by(|a, b| a.0 == b.0) {
-        let events: Vec<RawEvent> = run.iter().map(|(_, e)| *e).collect();
+        let events: Vec<Event> = run.iter().map(|(_, e)| *e).collect();
         f(run[0].0, &events);
     }
 }

@@ -16,8 +16,8 @@ use std::time::Duration;
 pub(crate) const TICK: Duration = Duration::from_millis(4);
 
 static START_NS: AtomicU64 = AtomicU64::new(0);
-/// Microseconds since start, as of the writer's last tick.
-static NOW_US: AtomicU64 = AtomicU64::new(0);
+/// Nanoseconds since start in whole microseconds, as of the writer's last tick.
+static NOW_NS: AtomicU64 = AtomicU64::new(0);
 
 fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
@@ -26,15 +26,16 @@ fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// An event's time: microseconds since start, as of the writer's last tick.
+/// An event's time: nanoseconds since start (whole microseconds, like every time in
+/// the trace), as of the writer's last tick.
 #[inline]
-pub(crate) fn event_us() -> u64 {
-    NOW_US.load(Ordering::Relaxed)
+pub(crate) fn event_ns() -> u64 {
+    NOW_NS.load(Ordering::Relaxed)
 }
 
 /// Advances the events' clock to now; called by the writer thread alone.
 pub(crate) fn tick() {
-    NOW_US.store(now_ns() / 1000, Ordering::Relaxed);
+    NOW_NS.store(now_ns(), Ordering::Relaxed);
 }
 
 /// Fixes time zero; called once, at the first hooked call.

@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use memscope_format::{EndReason, EventKind, StackId, ThreadId};
+use memscope_format::{EndReason, Event, EventKind, StackId, ThreadId};
 
-use crate::buffer::{push_orphan, RawEvent, ThreadBuffer};
+use crate::buffer::{push_orphan, ThreadBuffer};
 use crate::config::{Config, UnwindMode};
 use crate::guard::Guard;
 use crate::live_table::{self, Block, LiveTable};
@@ -139,6 +139,8 @@ fn thread_id() -> ThreadId {
 
 impl ThreadState {
     fn alloc(&mut self, ptr: u64, size: usize) {
+        // The table's slot loads while the stack is captured.
+        self.table.prefetch(ptr);
         let depth = MAX_FRAMES.load(Ordering::Relaxed);
         let stack = self.unwinder.capture(&mut self.stacks, depth);
         let block = Block { size: size as u64, stack };
@@ -161,15 +163,15 @@ impl ThreadState {
     }
 
     #[inline(always)]
-    fn push(&mut self, event: RawEvent) {
+    fn push(&mut self, event: Event) {
         self.buffer.push(event, writer::is_running());
     }
 }
 
 /// An event of `block`, timed now.
 #[inline(always)]
-fn event(block: Block, kind: EventKind) -> RawEvent {
-    RawEvent { time_us: clock::event_us(), size: block.size, stack: block.stack, kind }
+fn event(block: Block, kind: EventKind) -> Event {
+    Event { time_ns: clock::event_ns(), size: block.size, stack: block.stack, kind }
 }
 
 /// Enters the agent if it is recording and this thread is not already inside it.

@@ -16,7 +16,6 @@ use memscope_format::{
     StackTotals, ThreadId, TraceWriter,
 };
 
-use crate::buffer::RawEvent;
 use crate::config::Config;
 use crate::guard::Guard;
 use crate::heap_curve::HeapCurve;
@@ -183,8 +182,6 @@ fn command_line() -> Vec<String> {
 
 struct WriterState {
     out: TraceWriter<File>,
-    /// Scratch for one batch of events.
-    batch: Vec<Event>,
     /// Per thread buffer: the sequence number of the chunk to be written next.
     next_chunk: HashMap<u64, u64>,
     failed: bool,
@@ -210,7 +207,6 @@ impl WriterState {
     fn new(out: TraceWriter<File>, print_stats: bool) -> Self {
         WriterState {
             out,
-            batch: Vec::new(),
             next_chunk: HashMap::new(),
             failed: false,
             dropped: 0,
@@ -272,11 +268,8 @@ impl WriterState {
             // Busy with a backlog, the writer still keeps the events' clock going.
             clock::tick();
             let (owner, seq) = chunk.position();
-            let (thread, raw) = chunk.take_unwritten();
-            let mut batch = std::mem::take(&mut self.batch);
-            convert(raw, &mut batch);
-            self.write_events(thread, &mut batch);
-            self.batch = batch;
+            let (thread, events) = chunk.take_unwritten();
+            self.write_events(thread, events);
             self.next_chunk.insert(owner, seq + 1);
             buffer::recycle(chunk);
         }
@@ -284,18 +277,14 @@ impl WriterState {
 
     fn sweep(&mut self) {
         let swept_at_us = clock::now_ns() / 1000;
-        // Converted under the buffers' lock, written after it: writing takes time, and
+        // Copied under the buffers' lock, written after it: writing takes time, and
         // threads starting meanwhile wait for that lock.
         let mut batches: Vec<(ThreadId, Vec<Event>)> = Vec::new();
         let next_chunk = &self.next_chunk;
         let is_next = |owner, seq| next_chunk.get(&owner).copied().unwrap_or(0) == seq;
-        buffer::sweep(is_next, |thread, raw| {
-            let mut batch = Vec::with_capacity(raw.len());
-            convert(raw, &mut batch);
-            batches.push((thread, batch));
-        });
-        for (thread, mut batch) in batches {
-            self.write_events(thread, &mut batch);
+        buffer::sweep(is_next, |thread, events| batches.push((thread, events.to_vec())));
+        for (thread, batch) in batches {
+            self.write_events(thread, &batch);
         }
         // Full chunks handed over during the sweep hold later events of the same
         // threads: write them now, in order.
@@ -307,9 +296,8 @@ impl WriterState {
         }
     }
 
-    /// Writes one thread's batch (emptied afterwards), counting its events into the
-    /// run's totals.
-    fn write_events(&mut self, thread: ThreadId, events: &mut Vec<Event>) {
+    /// Writes one thread's batch, counting its events into the run's totals.
+    fn write_events(&mut self, thread: ThreadId, events: &[Event]) {
         if events.is_empty() {
             return;
         }
@@ -325,10 +313,9 @@ impl WriterState {
         }
         self.threads.insert(thread);
         self.segment_events += events.len() as u64;
-        if !self.attempt(|out| out.write_events(thread, &*events)) {
+        if !self.attempt(|out| out.write_events(thread, events)) {
             self.dropped += events.len() as u64;
         }
-        events.clear();
     }
 
     fn count(&mut self, event: &Event, time_us: u64) {
@@ -495,14 +482,4 @@ fn peak_rss() -> u64 {
             line.split_whitespace().nth(1)?.parse::<u64>().ok()
         })
         .map_or(0, |kib| kib * 1024)
-}
-
-/// Raw events as trace events.
-fn convert(raw: &[RawEvent], out: &mut Vec<Event>) {
-    out.extend(raw.iter().map(|e| Event {
-        time_ns: e.time_us * 1000,
-        size: e.size,
-        stack: e.stack,
-        kind: e.kind,
-    }));
 }
