@@ -35,6 +35,7 @@ mod modules;
 mod recorder;
 mod signals;
 mod stacks;
+mod table_memory;
 mod thread_slot;
 mod unwind;
 mod writer;

@@ -19,6 +19,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use memscope_format::StackId;
 
+use crate::table_memory;
+
 /// What a free needs of its allocation.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Block {
@@ -72,7 +74,6 @@ fn take_huge_size(ptr: u64) -> u64 {
 }
 
 /// All zeros is an empty slot.
-#[derive(Default)]
 struct Slot {
     key: AtomicU64,
     block: AtomicU64,
@@ -105,6 +106,25 @@ fn home(ptr: u64, log2: u32) -> usize {
     (ptr.rotate_right(4).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - log2)) as usize
 }
 
+/// Stores `block` in the first free slot of `ptr`'s probe: `Some(true)` if that slot
+/// was empty (not a tombstone), `None` if no slot is free.
+#[inline]
+fn place(slots: &[Slot], ptr: u64, block: Packed) -> Option<bool> {
+    let mask = slots.len().wrapping_sub(1);
+    let mut i = home(ptr, slots.len().trailing_zeros());
+    for _ in 0..slots.len() {
+        let slot = &slots[i];
+        let key = slot.key.load(Ordering::Relaxed);
+        if key <= TOMBSTONE {
+            slot.block.store(block.0, Ordering::Relaxed);
+            slot.key.store(ptr, Ordering::Release);
+            return Some(key == EMPTY);
+        }
+        i = (i + 1) & mask;
+    }
+    None
+}
+
 impl LiveTable {
     pub(crate) const fn new() -> LiveTable {
         LiveTable {
@@ -135,29 +155,17 @@ impl LiveTable {
         self.insert_packed(ptr, Packed::new(ptr, block));
     }
 
+    /// Keeps at most three quarters of the slots in use, so probes stay short. If the
+    /// table cannot grow (out of memory) and is full, the block is not kept: its free
+    /// will count as untracked.
     #[inline]
     fn insert_packed(&self, ptr: u64, block: Packed) {
-        let used = self.used.load(Ordering::Relaxed);
-        let slots = self.array();
-        // At most three quarters used, so probes stay short and always find a free slot.
-        if (used + 1) * 4 > slots.len() * 3 {
+        if (self.used.load(Ordering::Relaxed) + 1) * 4 > self.array().len() * 3 {
             self.replace_array();
-            return self.insert_packed(ptr, block);
         }
-        let mask = slots.len() - 1;
-        let mut i = home(ptr, slots.len().trailing_zeros());
-        loop {
-            let slot = &slots[i];
-            let key = slot.key.load(Ordering::Relaxed);
-            if key <= TOMBSTONE {
-                slot.block.store(block.0, Ordering::Relaxed);
-                slot.key.store(ptr, Ordering::Release);
-                if key == EMPTY {
-                    self.used.store(used + 1, Ordering::Relaxed);
-                }
-                return;
-            }
-            i = (i + 1) & mask;
+        if place(self.array(), ptr, block) == Some(true) {
+            let used = self.used.load(Ordering::Relaxed);
+            self.used.store(used + 1, Ordering::Relaxed);
         }
     }
 
@@ -244,21 +252,28 @@ impl LiveTable {
     fn replace_array(&self) {
         let _claims_wait = lock(&self.lock);
         let old = self.array();
-        let live = self.live();
-        let log2 = (live.len().max(1) * 2).next_power_of_two().trailing_zeros().max(MIN_SLOTS_LOG2);
-        let fresh: Box<[Slot]> = (0..1usize << log2).map(|_| Slot::default()).collect();
-        let fresh = Box::into_raw(fresh) as *mut Slot;
+        let live = old.iter().filter(|slot| slot.key.load(Ordering::Relaxed) > TOMBSTONE).count();
+        let log2 = (live.max(1) * 2).next_power_of_two().trailing_zeros().max(MIN_SLOTS_LOG2);
+        let fresh = table_memory::alloc_zeroed(size_of::<Slot>() << log2).cast::<Slot>();
+        if fresh.is_null() {
+            return;
+        }
+        // SAFETY: 2^log2 zeroed, so empty, slots, reachable from here alone until stored.
+        let new = unsafe { std::slice::from_raw_parts(fresh, 1 << log2) };
+        for slot in old {
+            let key = slot.key.load(Ordering::Relaxed);
+            if key > TOMBSTONE {
+                place(new, key, slot.packed());
+            }
+        }
         let (old_ptr, old_len) = (self.slots.load(Ordering::Relaxed), old.len());
         self.slots.store(fresh, Ordering::Release);
         self.log2.store(log2, Ordering::Release);
-        self.used.store(0, Ordering::Relaxed);
+        self.used.store(live, Ordering::Relaxed);
         if !old_ptr.is_null() {
-            // SAFETY: made by Box::into_raw of a slice of `old_len` slots here; claimers
-            // are held off by the lock and will read the new array.
-            drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(old_ptr, old_len)) });
-        }
-        for (ptr, block) in live {
-            self.insert_packed(ptr, block);
+            // SAFETY: made by `alloc_zeroed` above in an earlier call; claimers are held
+            // off by the lock and will read the new array.
+            unsafe { table_memory::free(old_ptr.cast(), size_of::<Slot>() * old_len) };
         }
     }
 
@@ -275,8 +290,8 @@ impl Drop for LiveTable {
         let len = self.array().len();
         let slots = *self.slots.get_mut();
         if !slots.is_null() {
-            // SAFETY: made by Box::into_raw in `replace_array`; no one else can reach it.
-            drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(slots, len)) });
+            // SAFETY: made by `alloc_zeroed` in `replace_array`; no one else can reach it.
+            unsafe { table_memory::free(slots.cast(), size_of::<Slot>() * len) };
         }
     }
 }
