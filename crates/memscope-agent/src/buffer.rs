@@ -1,6 +1,4 @@
-//! Per-thread event buffers, of events as the trace stores them (a free already carries
-//! the size and stack of the block it ended: the freeing thread paired it, see
-//! `live_table`). A thread appends to its current chunk with plain stores
+//! Per-thread event buffers. A thread appends to its current chunk with plain stores
 //! and one release store of the length; full chunks go to the writer through a queue
 //! locked once per chunk, not once per event. The writer also copies the published
 //! prefix of every thread's current chunk every sweep, so idle threads' events reach
@@ -12,9 +10,62 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering}
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use memscope_format::{Event, ThreadId};
+use memscope_format::{EventKind, StackId, ThreadId};
 
-/// Events per chunk (192 KiB): large blocks compress better and cost the writer less
+/// One hooked call, as the hot path writes it (32 bytes). A thread that pairs its own
+/// frees stores them paired (the block's size and stack); the solo thread stores
+/// addresses and leaves the pairing to the writer (see `pairing`).
+#[derive(Copy, Clone, Debug, Default)]
+#[repr(C)]
+pub(crate) struct RawEvent {
+    pub time_ns: u64,
+    /// The block's address, for the writer's pairing (solo kinds only).
+    pub ptr: u64,
+    pub size: u64,
+    pub stack: StackId,
+    pub kind: RawKind,
+}
+
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum RawKind {
+    #[default]
+    Alloc = 0,
+    Free = 1,
+    FreeTemporary = 2,
+    /// An allocation of the solo thread, for the writer to add to its table.
+    SoloAlloc = 3,
+    /// A free of the solo thread, still to be paired.
+    SoloFree = 4,
+}
+
+impl From<EventKind> for RawKind {
+    fn from(kind: EventKind) -> RawKind {
+        match kind {
+            EventKind::Alloc => RawKind::Alloc,
+            EventKind::Free => RawKind::Free,
+            EventKind::FreeTemporary => RawKind::FreeTemporary,
+        }
+    }
+}
+
+impl RawKind {
+    /// An event the writer still has to pair.
+    pub(crate) fn is_solo(self) -> bool {
+        matches!(self, RawKind::SoloAlloc | RawKind::SoloFree)
+    }
+
+    /// The trace's kind of a paired event.
+    pub(crate) fn paired(self) -> EventKind {
+        match self {
+            RawKind::Alloc | RawKind::SoloAlloc => EventKind::Alloc,
+            RawKind::Free | RawKind::SoloFree => EventKind::Free,
+            RawKind::FreeTemporary => EventKind::FreeTemporary,
+        }
+    }
+}
+
+/// RawEvents per chunk (192 KiB): large blocks compress better and cost the writer less
 /// per event.
 pub(crate) const CHUNK_EVENTS: usize = 8192;
 /// Full chunks waiting for the writer before producers wait for it: bounds the
@@ -27,11 +78,11 @@ pub(crate) struct Chunk {
     owner: u64,
     /// Its place in the owner's sequence of chunks.
     seq: u64,
-    /// Events published by the producer.
+    /// RawEvents published by the producer.
     len: AtomicUsize,
-    /// Events already written by the writer (only the writer touches it).
+    /// RawEvents already written by the writer (only the writer touches it).
     copied: AtomicUsize,
-    events: UnsafeCell<[Event; CHUNK_EVENTS]>,
+    events: UnsafeCell<[RawEvent; CHUNK_EVENTS]>,
 }
 
 // SAFETY: the producer writes only slots at or above `len` and publishes them with a
@@ -41,7 +92,7 @@ unsafe impl Sync for Chunk {}
 unsafe impl Send for Chunk {}
 
 impl Chunk {
-    /// Built zeroed on the heap: a 192 KiB value on the stack could overflow the small
+    /// Built zeroed on the heap: a 256 KiB value on the stack could overflow the small
     /// stacks some programs give their threads.
     fn new() -> Box<Chunk> {
         // SAFETY: every field of Chunk (integers, atomics, events of plain integers
@@ -54,10 +105,10 @@ impl Chunk {
     // event passed through memory is reloaded with wider loads than the stores that
     // wrote it, and store forwarding fails on every event.
     #[inline(always)]
-    pub(crate) fn push(&self, event: Event) -> bool {
+    pub(crate) fn push(&self, event: RawEvent) -> bool {
         let n = self.len.load(Ordering::Relaxed);
         // SAFETY: slot n is not yet published, so only this thread touches it.
-        unsafe { (self.events.get() as *mut Event).add(n).write(event) };
+        unsafe { (self.events.get() as *mut RawEvent).add(n).write(event) };
         self.len.store(n + 1, Ordering::Release);
         n + 1 == CHUNK_EVENTS
     }
@@ -68,12 +119,12 @@ impl Chunk {
     }
 
     /// The published events the writer has not written yet; marks them written.
-    pub(crate) fn take_unwritten(&self) -> (ThreadId, &[Event]) {
+    pub(crate) fn take_unwritten(&self) -> (ThreadId, &[RawEvent]) {
         let len = self.len.load(Ordering::Acquire);
         let from = self.copied.swap(len, Ordering::Relaxed);
         // SAFETY: slots below `len` were published and are never written again.
         let events = unsafe {
-            std::slice::from_raw_parts((self.events.get() as *const Event).add(from), len - from)
+            std::slice::from_raw_parts((self.events.get() as *const RawEvent).add(from), len - from)
         };
         (self.thread, events)
     }
@@ -94,9 +145,9 @@ static SPACE: Condvar = Condvar::new();
 /// How long a waiting producer sleeps before it checks that the writer still runs.
 const SPACE_RECHECK: Duration = Duration::from_millis(10);
 static POOL: Mutex<Vec<Box<Chunk>>> = Mutex::new(Vec::new());
-/// Events of threads whose thread-local state is already gone (glibc frees a few
+/// RawEvents of threads whose thread-local state is already gone (glibc frees a few
 /// things after thread-local destructors have run).
-static ORPHANS: Mutex<Vec<(ThreadId, Event)>> = Mutex::new(Vec::new());
+static ORPHANS: Mutex<Vec<(ThreadId, RawEvent)>> = Mutex::new(Vec::new());
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
@@ -136,7 +187,7 @@ impl ThreadBuffer {
     }
 
     #[inline(always)]
-    pub(crate) fn push(&mut self, event: Event, writer_running: bool) {
+    pub(crate) fn push(&mut self, event: RawEvent, writer_running: bool) {
         // SAFETY: `chunk` is this thread's current chunk; the writer frees chunks only
         // after they were handed over.
         if unsafe { (*self.chunk).push(event) } {
@@ -182,7 +233,7 @@ fn wait_for_space() {
     }
 }
 
-pub(crate) fn push_orphan(thread: ThreadId, event: Event) {
+pub(crate) fn push_orphan(thread: ThreadId, event: RawEvent) {
     lock(&ORPHANS).push((thread, event));
 }
 
@@ -207,7 +258,7 @@ pub(crate) fn recycle(chunk: Box<Chunk>) {
 /// is in the queue).
 ///
 /// `f` gets the thread id and the events.
-pub(crate) fn sweep(is_next: impl Fn(u64, u64) -> bool, mut f: impl FnMut(ThreadId, &[Event])) {
+pub(crate) fn sweep(is_next: impl Fn(u64, u64) -> bool, mut f: impl FnMut(ThreadId, &[RawEvent])) {
     let mut threads = lock(&THREADS);
     threads.retain(|shared| {
         let chunk = shared.current.load(Ordering::Acquire);
@@ -227,7 +278,7 @@ pub(crate) fn sweep(is_next: impl Fn(u64, u64) -> bool, mut f: impl FnMut(Thread
     drop(threads);
     let orphans = std::mem::take(&mut *lock(&ORPHANS));
     for run in orphans.chunk_by(|a, b| a.0 == b.0) {
-        let events: Vec<Event> = run.iter().map(|(_, e)| *e).collect();
+        let events: Vec<RawEvent> = run.iter().map(|(_, e)| *e).collect();
         f(run[0].0, &events);
     }
 }

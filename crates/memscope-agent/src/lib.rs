@@ -32,6 +32,7 @@ mod heap_curve;
 mod libc_heap;
 mod live_table;
 mod modules;
+mod pairing;
 mod recorder;
 mod signals;
 mod stacks;
@@ -45,6 +46,6 @@ pub use crate::libc_heap::{
     __libc_valloc, LibcAllocator,
 };
 pub use crate::recorder::{
-    before_exec, before_immediate_exit, modules_changed, on_load, on_unload, record_alloc,
-    record_free, record_realloc,
+    before_exec, before_immediate_exit, before_thread_start, modules_changed, on_load, on_unload,
+    record_alloc, record_free, record_realloc,
 };

@@ -332,15 +332,27 @@ pub(crate) fn insert_unowned(ptr: u64, block: Block) {
 }
 
 /// Takes the block at `ptr` from whichever table holds it, other than `own` (already
-/// searched); `None`, counted, if none does.
+/// searched).
 pub(crate) fn claim_elsewhere(ptr: u64, own: Option<&LiveTable>) -> Option<Block> {
     let tables = lock(&TABLES);
     let mut others = tables.iter().filter(|t| !own.is_some_and(|own| std::ptr::eq(&***t, own)));
-    let block = others.find_map(|t| t.claim(ptr)).or_else(|| UNOWNED.claim(ptr));
-    if block.is_none() {
-        UNTRACKED_FREES.fetch_add(1, Ordering::Relaxed);
+    others.find_map(|t| t.claim(ptr)).or_else(|| UNOWNED.claim(ptr))
+}
+
+/// Runs `f` if `table` is the only thread's table, keeping threads from registering
+/// meanwhile; whether it ran.
+pub(crate) fn while_alone(table: &Arc<LiveTable>, f: impl FnOnce()) -> bool {
+    let tables = lock(&TABLES);
+    let alone = tables.len() == 1 && Arc::ptr_eq(&tables[0], table);
+    if alone {
+        f();
     }
-    block
+    alone
+}
+
+/// Counts a free of memory that no table held.
+pub(crate) fn count_untracked() {
+    UNTRACKED_FREES.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Frees of memory that no table held.

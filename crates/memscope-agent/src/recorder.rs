@@ -6,12 +6,13 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use memscope_format::{EndReason, Event, EventKind, StackId, ThreadId};
+use memscope_format::{EndReason, StackId, ThreadId};
 
-use crate::buffer::{push_orphan, ThreadBuffer};
+use crate::buffer::{push_orphan, RawEvent, RawKind, ThreadBuffer};
 use crate::config::{Config, UnwindMode};
 use crate::guard::Guard;
 use crate::live_table::{self, Block, LiveTable};
+use crate::pairing::{self, Pairing};
 use crate::stacks::StackCache;
 use crate::thread_slot::{slot, ThreadSlot};
 use crate::unwind::ThreadUnwinder;
@@ -23,6 +24,8 @@ const RECORDING: u8 = 2;
 const OFF: u8 = 3;
 /// In a forked child: like OFF, and the parent's locks must not be touched either.
 const FORKED: u8 = 4;
+/// Recording, with one thread, whose frees the writer pairs (see `pairing`).
+const SOLO: u8 = 5;
 
 static STATE: AtomicU8 = AtomicU8::new(UNINIT);
 static MAX_FRAMES: AtomicUsize = AtomicUsize::new(64);
@@ -39,9 +42,8 @@ struct ThreadState {
     stacks: StackCache,
     /// The blocks this thread allocated and nobody freed yet.
     table: Arc<LiveTable>,
-    /// The address of the thread's latest allocation, until it is freed: that free
-    /// makes the allocation temporary.
-    last_alloc: u64,
+    /// `None` while the writer pairs for this (solo) thread.
+    pairing: Option<Pairing>,
 }
 
 thread_local! {
@@ -64,7 +66,10 @@ impl Drop for ExitHook {
         slot.exited.set(true);
         if !state.is_null() {
             // SAFETY: created by Box::into_raw in `first_event` and unreachable now.
-            let state = unsafe { Box::from_raw(state.cast::<ThreadState>()) };
+            let mut state = unsafe { Box::from_raw(state.cast::<ThreadState>()) };
+            if state.pairing.is_none() {
+                state.take_pairing_back();
+            }
             live_table::retire(&state.table);
             state.buffer.finish();
         }
@@ -84,7 +89,7 @@ pub(crate) fn unwind_mode() -> UnwindMode {
 #[inline]
 fn recording() -> bool {
     match STATE.load(Ordering::Acquire) {
-        RECORDING => true,
+        RECORDING | SOLO => true,
         UNINIT => start(),
         _ => false,
     }
@@ -93,7 +98,7 @@ fn recording() -> bool {
 #[cold]
 fn start() -> bool {
     if STATE.compare_exchange(UNINIT, STARTING, Ordering::AcqRel, Ordering::Acquire).is_err() {
-        return STATE.load(Ordering::Acquire) == RECORDING;
+        return matches!(STATE.load(Ordering::Acquire), RECORDING | SOLO);
     }
     clock::start();
     unwind::install(modules::scan(), unwind_mode());
@@ -119,13 +124,16 @@ fn first_event(slot: &ThreadSlot) -> Option<&'static mut ThreadState> {
     if slot.exited.get() {
         return None;
     }
+    let table = live_table::register();
     let state = Box::into_raw(Box::new(ThreadState {
         buffer: ThreadBuffer::register(thread_id()),
         unwinder: ThreadUnwinder::new(),
         stacks: StackCache::new(),
-        table: live_table::register(),
-        last_alloc: 0,
+        table: table.clone(),
+        pairing: Some(Pairing::new(table)),
     }));
+    // A second thread: from now on every thread pairs for itself.
+    let _ = STATE.compare_exchange(SOLO, RECORDING, Ordering::AcqRel, Ordering::Acquire);
     slot.state.set(state.cast());
     EXIT_HOOK.with(|_| ());
     // SAFETY: just created; it belongs to this thread alone until its destructor.
@@ -139,39 +147,97 @@ fn thread_id() -> ThreadId {
 
 impl ThreadState {
     fn alloc(&mut self, ptr: u64, size: usize) {
-        // The table's slot loads while the stack is captured.
-        self.table.prefetch(ptr);
+        if let Some(pairing) = &self.pairing {
+            // The table's slot loads while the stack is captured.
+            pairing.table.prefetch(ptr);
+        }
         let depth = MAX_FRAMES.load(Ordering::Relaxed);
         let stack = self.unwinder.capture(&mut self.stacks, depth);
         let block = Block { size: size as u64, stack };
-        self.table.insert(ptr, block);
-        self.last_alloc = ptr;
-        self.push(event(block, EventKind::Alloc));
+        let kind = match self.pairing() {
+            Some(pairing) => {
+                pairing.alloc(ptr, block);
+                RawKind::Alloc
+            }
+            None => RawKind::SoloAlloc,
+        };
+        self.push(event(ptr, block, kind));
     }
 
-    /// Takes the block at `ptr` out of the live tables, with the kind of free that ends it.
-    fn take(&mut self, ptr: u64) -> Option<(Block, EventKind)> {
-        let Some(block) = self.table.remove(ptr) else {
-            return live_table::claim_elsewhere(ptr, Some(&self.table))
-                .map(|block| (block, EventKind::Free));
+    fn free(&mut self, ptr: u64) {
+        let freed = match self.pairing() {
+            Some(pairing) => pairing.free(ptr, pairing::claim_waiting),
+            None => return self.push(solo_free(ptr)),
         };
-        if ptr == self.last_alloc {
-            self.last_alloc = 0;
-            return Some((block, EventKind::FreeTemporary));
+        if let Some((block, kind)) = freed {
+            self.push(event(0, block, kind.into()));
         }
-        Some((block, EventKind::Free))
+    }
+
+    /// The old block is taken before the call (glibc may give its address to another
+    /// thread at once) and put back if the call fails.
+    fn realloc(
+        &mut self,
+        ptr: u64,
+        size: usize,
+        real: impl FnOnce() -> *mut c_void,
+    ) -> *mut c_void {
+        let Some(pairing) = self.pairing() else {
+            let new = real();
+            if !new.is_null() {
+                self.push(solo_free(ptr));
+                self.alloc(new as u64, size);
+            }
+            return new;
+        };
+        let old = pairing.free(ptr, pairing::claim_waiting);
+        let new = real();
+        match (old, new.is_null()) {
+            (Some((block, _)), true) => pairing.table.insert(ptr, block),
+            (old, false) => {
+                if let Some((block, kind)) = old {
+                    self.push(event(0, block, kind.into()));
+                }
+                self.alloc(new as u64, size);
+            }
+            (None, true) => {}
+        }
+        new
+    }
+
+    /// The thread's pairing, or `None` while the process is solo and the writer pairs
+    /// for it.
+    #[inline]
+    fn pairing(&mut self) -> Option<&mut Pairing> {
+        if self.pairing.is_none() && STATE.load(Ordering::Acquire) != SOLO {
+            self.take_pairing_back();
+        }
+        self.pairing.as_mut()
+    }
+
+    /// Takes the pairing back from the writer, once it has paired all this thread sent.
+    #[cold]
+    fn take_pairing_back(&mut self) {
+        writer::sync();
+        let table = self.table.clone();
+        self.pairing = Some(pairing::take_back().unwrap_or_else(|| Pairing::new(table)));
     }
 
     #[inline(always)]
-    fn push(&mut self, event: Event) {
+    fn push(&mut self, event: RawEvent) {
         self.buffer.push(event, writer::is_running());
     }
 }
 
-/// An event of `block`, timed now.
+/// An event of `block` at `ptr`, timed now.
 #[inline(always)]
-fn event(block: Block, kind: EventKind) -> Event {
-    Event { time_ns: clock::event_ns(), size: block.size, stack: block.stack, kind }
+fn event(ptr: u64, block: Block, kind: RawKind) -> RawEvent {
+    RawEvent { time_ns: clock::event_ns(), ptr, size: block.size, stack: block.stack, kind }
+}
+
+/// A free for the writer to pair.
+fn solo_free(ptr: u64) -> RawEvent {
+    event(ptr, Block { size: 0, stack: StackId::NONE }, RawKind::SoloFree)
 }
 
 /// Enters the agent if it is recording and this thread is not already inside it.
@@ -192,28 +258,24 @@ pub fn record_alloc(ptr: *mut c_void, size: usize) {
     }
 }
 
-/// An allocation by a thread past its thread-local destructors: no stack, no table.
+/// An allocation by a thread past its thread-local destructors: no stack, no table of
+/// its own.
 #[cold]
 fn alloc_unowned(ptr: u64, size: usize) {
     let block = Block { size: size as u64, stack: StackId::NONE };
     live_table::insert_unowned(ptr, block);
-    push_orphan(thread_id(), event(block, EventKind::Alloc));
+    push_orphan(thread_id(), event(ptr, block, RawKind::Alloc));
 }
 
-/// Takes the block at `ptr` out of the live tables, for a free by `state`'s thread (or
-/// a thread without state).
-fn take(state: Option<&mut ThreadState>, ptr: u64) -> Option<(Block, EventKind)> {
-    match state {
-        Some(state) => state.take(ptr),
-        None => live_table::claim_elsewhere(ptr, None).map(|block| (block, EventKind::Free)),
+/// A free by a thread past its thread-local destructors: the block is another's.
+#[cold]
+fn free_unowned(ptr: u64) -> Option<Block> {
+    let block = pairing::claim_waiting(ptr, None);
+    match block {
+        Some(block) => push_orphan(thread_id(), event(0, block, RawKind::Free)),
+        None => live_table::count_untracked(),
     }
-}
-
-fn push_free(state: Option<&mut ThreadState>, (block, kind): (Block, EventKind)) {
-    match state {
-        Some(state) => state.push(event(block, kind)),
-        None => push_orphan(thread_id(), event(block, kind)),
-    }
+    block
 }
 
 /// Records the free of `ptr`. Call it before the memory goes back to glibc, which may
@@ -223,54 +285,63 @@ pub fn record_free(ptr: *mut c_void) {
         return;
     }
     let Some(guard) = enter() else { return };
-    let mut state = current_thread(guard.slot());
-    if let Some(freed) = take(state.as_deref_mut(), ptr as u64) {
-        push_free(state, freed);
+    match current_thread(guard.slot()) {
+        Some(state) => state.free(ptr as u64),
+        None => {
+            free_unowned(ptr as u64);
+        }
     }
 }
 
 /// Records `realloc(ptr, size)` with both nonzero as a free of the old block and an
-/// allocation of the new one, as memcheck counts it. `real` performs the call. The old
-/// block leaves the live tables before the call (glibc may reuse its address at once,
-/// for another thread) and goes back if the call fails: a failed realloc leaves the
-/// old block live.
+/// allocation of the new one, as memcheck counts it. `real` performs the call. A
+/// failed realloc leaves the old block live.
 pub fn record_realloc(
     ptr: *mut c_void,
     size: usize,
     real: impl FnOnce() -> *mut c_void,
 ) -> *mut c_void {
     let Some(guard) = enter() else { return real() };
-    let mut state = current_thread(guard.slot());
-    let old = take(state.as_deref_mut(), ptr as u64);
+    if let Some(state) = current_thread(guard.slot()) {
+        return state.realloc(ptr as u64, size, real);
+    }
+    let old = free_unowned(ptr as u64);
     let new = real();
-    match (new.is_null(), old) {
-        (true, Some((block, _))) => put_back(state, ptr as u64, block),
-        (false, old) => {
-            if let Some(freed) = old {
-                push_free(state.as_deref_mut(), freed);
-            }
-            match state {
-                Some(state) => state.alloc(new as u64, size),
-                None => alloc_unowned(new as u64, size),
-            }
-        }
-        (true, None) => {}
+    match (old, new.is_null()) {
+        (Some(block), true) => live_table::insert_unowned(ptr as u64, block),
+        (_, false) => alloc_unowned(new as u64, size),
+        (None, true) => {}
     }
     new
 }
 
-/// Returns a block taken for a realloc that failed.
-#[cold]
-fn put_back(state: Option<&mut ThreadState>, ptr: u64, block: Block) {
-    match state {
-        Some(state) => state.table.insert(ptr, block),
-        None => live_table::insert_unowned(ptr, block),
+/// Called before a thread is created: a solo process stops being solo, and its thread
+/// takes back its pairing before the new thread can free anything.
+pub fn before_thread_start() {
+    let Some(guard) = enter() else { return };
+    if STATE.compare_exchange(SOLO, RECORDING, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        if let Some(state) = current_thread(guard.slot()) {
+            state.pairing();
+        }
     }
+}
+
+/// Lets the writer pair the calling thread's frees while it is the only thread.
+fn go_solo(slot: &ThreadSlot) {
+    let Some(state) = current_thread(slot) else { return };
+    let mut lent = state.pairing.take();
+    live_table::while_alone(&state.table, || {
+        if let Some(pairing) = lent.take() {
+            pairing::lend_to_writer(pairing);
+            STATE.store(SOLO, Ordering::Release);
+        }
+    });
+    state.pairing = lent;
 }
 
 /// The preload library's constructor: reads the settings and starts the writer.
 pub fn on_load() {
-    let Some(_guard) = Guard::enter() else { return };
+    let Some(guard) = Guard::enter() else { return };
     if !recording() {
         return;
     }
@@ -283,7 +354,10 @@ pub fn on_load() {
     // Libraries loaded after the first allocation are only in a fresh scan.
     unwind::install(modules::scan(), config.unwind);
     match writer::start(&config) {
-        Ok(()) => signals::install(),
+        Ok(()) => {
+            signals::install();
+            go_solo(guard.slot());
+        }
         Err(err) => {
             eprintln!("memscope: {err}; not recording");
             STATE.store(OFF, Ordering::Release);

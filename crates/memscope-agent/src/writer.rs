@@ -16,10 +16,12 @@ use memscope_format::{
     StackTotals, ThreadId, TraceWriter,
 };
 
+use crate::buffer::{RawEvent, RawKind};
 use crate::config::Config;
 use crate::guard::Guard;
 use crate::heap_curve::HeapCurve;
-use crate::{buffer, clock, live_table, modules, recorder, stacks, unwind};
+use crate::live_table::{self, Block};
+use crate::{buffer, clock, modules, pairing, recorder, stacks, unwind};
 
 static RUNNING: AtomicBool = AtomicBool::new(false);
 static THREAD: OnceLock<Thread> = OnceLock::new();
@@ -28,6 +30,8 @@ static REQUEST: AtomicU64 = AtomicU64::new(0);
 static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
 static DONE_SEQ: AtomicU64 = AtomicU64::new(0);
 
+/// How long a thread waits for the writer to catch up before it goes on regardless.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(10);
 /// Every sweep copies idle threads' events, so a `kill -9` loses at most this much.
 const SWEEP_INTERVAL: Duration = Duration::from_millis(50);
 const RSS_INTERVAL: Duration = Duration::from_millis(10);
@@ -56,21 +60,32 @@ pub(crate) fn forget() {
     RUNNING.store(false, Ordering::Relaxed);
 }
 
-fn encode(reason: EndReason) -> u64 {
-    match reason {
-        EndReason::Exit => 1,
-        EndReason::ImmediateExit => 2,
-        EndReason::Exec => 3,
-        EndReason::Signal(signal) => 4 | ((signal as u64 & 0xff) << 8),
+/// What a program thread asks of the writer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Request {
+    /// Write everything buffered and an end block.
+    End(EndReason),
+    /// Write (and so pair) everything buffered so far.
+    Sync,
+}
+
+fn encode(request: Request) -> u64 {
+    match request {
+        Request::End(EndReason::Exit) => 1,
+        Request::End(EndReason::ImmediateExit) => 2,
+        Request::End(EndReason::Exec) => 3,
+        Request::End(EndReason::Signal(signal)) => 4 | ((signal as u64 & 0xff) << 8),
+        Request::Sync => 5,
     }
 }
 
-fn decode(code: u64) -> Option<EndReason> {
+fn decode(code: u64) -> Option<Request> {
     match code & 0xff {
-        1 => Some(EndReason::Exit),
-        2 => Some(EndReason::ImmediateExit),
-        3 => Some(EndReason::Exec),
-        4 => Some(EndReason::Signal(((code >> 8) & 0xff) as i32)),
+        1 => Some(Request::End(EndReason::Exit)),
+        2 => Some(Request::End(EndReason::ImmediateExit)),
+        3 => Some(Request::End(EndReason::Exec)),
+        4 => Some(Request::End(EndReason::Signal(((code >> 8) & 0xff) as i32))),
+        5 => Some(Request::Sync),
         _ => None,
     }
 }
@@ -78,11 +93,21 @@ fn decode(code: u64) -> Option<EndReason> {
 /// Asks the writer to write everything buffered and an end block, and waits for it.
 /// Only atomics, unpark and sleep: this runs in signal handlers too.
 pub(crate) fn finish(reason: EndReason, timeout: Duration) {
+    ask(Request::End(reason), timeout);
+}
+
+/// Waits until the writer has written everything published so far (at most
+/// [`SYNC_TIMEOUT`]). Not on the writer thread.
+pub(crate) fn sync() {
+    ask(Request::Sync, SYNC_TIMEOUT);
+}
+
+fn ask(request: Request, timeout: Duration) {
     if !is_running() {
         return;
     }
     let seq = REQUEST_SEQ.fetch_add(1, Ordering::AcqRel) + 1;
-    REQUEST.store((seq << 32) | encode(reason), Ordering::Release);
+    REQUEST.store((seq << 32) | encode(request), Ordering::Release);
     let deadline = Instant::now() + timeout;
     while DONE_SEQ.load(Ordering::Acquire) < seq && is_running() && Instant::now() < deadline {
         // Woken on every round: a writer that was still starting up may have missed
@@ -182,6 +207,8 @@ fn command_line() -> Vec<String> {
 
 struct WriterState {
     out: TraceWriter<File>,
+    /// Scratch for one batch of trace events.
+    batch: Vec<Event>,
     /// Per thread buffer: the sequence number of the chunk to be written next.
     next_chunk: HashMap<u64, u64>,
     failed: bool,
@@ -207,6 +234,7 @@ impl WriterState {
     fn new(out: TraceWriter<File>, print_stats: bool) -> Self {
         WriterState {
             out,
+            batch: Vec::new(),
             next_chunk: HashMap::new(),
             failed: false,
             dropped: 0,
@@ -249,7 +277,14 @@ impl WriterState {
             }
             if pending {
                 self.handled_seq = request >> 32;
-                let reason = decode(request).unwrap_or_default();
+                let reason = match decode(request) {
+                    Some(Request::Sync) => {
+                        DONE_SEQ.store(self.handled_seq, Ordering::Release);
+                        continue;
+                    }
+                    Some(Request::End(reason)) => reason,
+                    None => EndReason::default(),
+                };
                 self.end(reason);
                 let stop = reason != EndReason::Exec;
                 if stop {
@@ -269,7 +304,7 @@ impl WriterState {
             clock::tick();
             let (owner, seq) = chunk.position();
             let (thread, events) = chunk.take_unwritten();
-            self.write_events(thread, events);
+            self.write_raw(thread, events);
             self.next_chunk.insert(owner, seq + 1);
             buffer::recycle(chunk);
         }
@@ -279,12 +314,12 @@ impl WriterState {
         let swept_at_us = clock::now_ns() / 1000;
         // Copied under the buffers' lock, written after it: writing takes time, and
         // threads starting meanwhile wait for that lock.
-        let mut batches: Vec<(ThreadId, Vec<Event>)> = Vec::new();
+        let mut batches: Vec<(ThreadId, Vec<RawEvent>)> = Vec::new();
         let next_chunk = &self.next_chunk;
         let is_next = |owner, seq| next_chunk.get(&owner).copied().unwrap_or(0) == seq;
         buffer::sweep(is_next, |thread, events| batches.push((thread, events.to_vec())));
         for (thread, batch) in batches {
-            self.write_events(thread, &batch);
+            self.write_raw(thread, &batch);
         }
         // Full chunks handed over during the sweep hold later events of the same
         // threads: write them now, in order.
@@ -294,6 +329,15 @@ impl WriterState {
             let samples = std::mem::take(&mut self.rss);
             self.attempt(|out| out.write_rss(&samples));
         }
+    }
+
+    /// Writes one thread's batch of raw events; the solo thread's are paired here.
+    fn write_raw(&mut self, thread: ThreadId, raw: &[RawEvent]) {
+        let mut batch = std::mem::take(&mut self.batch);
+        pair_and_convert(raw, &mut batch);
+        self.write_events(thread, &batch);
+        batch.clear();
+        self.batch = batch;
     }
 
     /// Writes one thread's batch, counting its events into the run's totals.
@@ -482,4 +526,45 @@ fn peak_rss() -> u64 {
             line.split_whitespace().nth(1)?.parse::<u64>().ok()
         })
         .map_or(0, |kib| kib * 1024)
+}
+
+/// Trace events of `raw`, appended to `out`. The solo thread's allocations go into
+/// its table and its frees are paired against it, in order, on this thread.
+fn pair_and_convert(raw: &[RawEvent], out: &mut Vec<Event>) {
+    let event = |e: &RawEvent, block: Block, kind| Event {
+        time_ns: e.time_ns,
+        size: block.size,
+        stack: block.stack,
+        kind,
+    };
+    if !raw.iter().any(|e| e.kind.is_solo()) {
+        out.extend(
+            raw.iter().map(|e| event(e, Block { size: e.size, stack: e.stack }, e.kind.paired())),
+        );
+        return;
+    }
+    let mut solo = None;
+    for e in raw {
+        let block = Block { size: e.size, stack: e.stack };
+        match e.kind {
+            RawKind::SoloAlloc => {
+                let lent = solo.get_or_insert_with(pairing::lent_pairing);
+                if let Some(pairing) = lent.as_mut() {
+                    pairing.alloc(e.ptr, block);
+                }
+                out.push(event(e, block, EventKind::Alloc));
+            }
+            RawKind::SoloFree => {
+                let lent = solo.get_or_insert_with(pairing::lent_pairing);
+                let freed = match lent.as_mut() {
+                    Some(pairing) => pairing.free(e.ptr, live_table::claim_elsewhere),
+                    None => None,
+                };
+                if let Some((block, kind)) = freed {
+                    out.push(event(e, block, kind));
+                }
+            }
+            kind => out.push(event(e, block, kind.paired())),
+        }
+    }
 }

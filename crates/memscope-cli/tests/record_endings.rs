@@ -158,6 +158,29 @@ fn three_hundred_short_lived_threads_are_counted_exactly() {
     assert!(temporary.is_empty(), "{temporary:#?}");
 }
 
+/// While the process has one thread the writer pairs its frees; the threads started
+/// later free and reallocate the blocks it made then, and its own frees after the
+/// threads end find the blocks they made.
+#[test]
+fn blocks_made_while_alone_are_freed_by_threads_started_later() {
+    const N: u64 = 2000;
+    let run = record(&endings(), &["handoff", "2000"]);
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    let leaks = run.leaks();
+    assert_leak(&leaks, "handoff_leak_site", 3, 99);
+    let handed = leaks_at(&leaks, "handoff_site");
+    assert!(handed.is_empty(), "every block of handoff_site was freed: {handed:#?}");
+    let base = record(&endings(), &["handoff", "0"]).summary();
+    let summary = run.summary();
+    let added = |key| summary.n(key) - base.n(key);
+    // N blocks, N/4 grown, N/4 temporaries, N/2 regrown by the freer thread, N made.
+    assert_eq!(added("allocations"), N + N / 4 + N / 4 + N / 2 + N, "{summary:?}");
+    assert_eq!(added("frees"), N + N / 4 + N / 4 + N / 2 + N, "{summary:?}");
+    // The temporaries, and the blocks grown at once by realloc (freed before the
+    // thread allocated again).
+    assert_eq!(added("temporary_allocations"), N / 4 + N / 4, "{summary:?}");
+}
+
 /// glibc frees each thread's internal tcache block through `free` at thread exit; the
 /// recorder never saw it allocated. Such a free must not take another thread's block
 /// of the same address whose own (temporary) free is in a batch not yet read.

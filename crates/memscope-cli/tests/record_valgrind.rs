@@ -65,6 +65,12 @@ fn threads_that_allocate_and_leak() {
 }
 
 #[test]
+fn a_single_threaded_start_handing_blocks_to_threads() {
+    let endings = build_plain("endings.c");
+    assert_same_as_valgrind("endings.c handoff", &endings, &["handoff", "2000"], &[]);
+}
+
+#[test]
 fn a_library_constructor_and_dlopen() {
     let library = build("lib.c", &["-O0", "-shared", "-fPIC"]);
     let library_arg = library.to_str().expect("a UTF-8 path");

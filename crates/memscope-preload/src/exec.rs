@@ -2,7 +2,9 @@
 //! `_exit`, `exec`, and the loader's `dlopen`/`dlclose`. The real functions are found
 //! with `dlsym(RTLD_NEXT)`, since calling them by name would call these hooks again.
 
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{c_char, c_int, c_void};
+
+use crate::real::next;
 
 type ExecvFn = unsafe extern "C" fn(*const c_char, *const *const c_char) -> c_int;
 type ExecveFn =
@@ -10,18 +12,6 @@ type ExecveFn =
 type FexecveFn = unsafe extern "C" fn(c_int, *const *const c_char, *const *const c_char) -> c_int;
 type DlopenFn = unsafe extern "C" fn(*const c_char, c_int) -> *mut c_void;
 type DlcloseFn = unsafe extern "C" fn(*mut c_void) -> c_int;
-
-/// The next definition of `name` after this library, or `None` (never expected with
-/// glibc, but then the hook fails like a missing function would, with ENOSYS).
-unsafe fn next<F: Copy>(name: &CStr) -> Option<F> {
-    let symbol = libc::dlsym(libc::RTLD_NEXT, name.as_ptr());
-    if symbol.is_null() {
-        *libc::__errno_location() = libc::ENOSYS;
-        return None;
-    }
-    // SAFETY: F is the function pointer type of `name` in glibc.
-    Some(std::mem::transmute_copy(&symbol))
-}
 
 /// Interposed `_exit`: completes the trace, which `_exit` would otherwise cut short.
 #[no_mangle]

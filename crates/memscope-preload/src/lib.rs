@@ -1,7 +1,9 @@
 //! The `LD_PRELOAD` library. It exports the malloc family, forwards each call to
 //! glibc's real function and reports it to `memscope-agent`; it also hooks the ways a
 //! process can end or replace itself (`_exit`, `exec*`) and change its code
-//! (`dlopen`, `dlclose`), so the trace stays complete and symbolizable.
+//! (`dlopen`, `dlclose`), so the trace stays complete and symbolizable, and the start
+//! of threads (`pthread_create`), before which a single-threaded process stops letting
+//! the writer pair its frees.
 //!
 //! `malloc_usable_size` is not interposed: blocks are glibc's own, so glibc's answer
 //! is already right.
@@ -11,6 +13,8 @@
 
 mod exec;
 mod heap;
+mod real;
+mod threads;
 
 use memscope_agent::LibcAllocator;
 
