@@ -241,6 +241,7 @@ fn solo_free(ptr: u64) -> RawEvent {
 }
 
 /// Enters the agent if it is recording and this thread is not already inside it.
+#[inline]
 fn enter() -> Option<Guard> {
     let guard = Guard::enter()?;
     recording().then_some(guard)
