@@ -7,16 +7,18 @@
 //! interns it, and appends a fixed-size event to the thread's own buffer. Each thread
 //! keeps a table of the blocks it allocated, so a free is paired with its allocation
 //! as it happens (a free in the trace carries its block's size and stack); a free of
-//! another thread's block claims it from that thread's table. A writer thread drains
-//! the buffers, compresses them into trace blocks and cuts segments; see
-//! `memscope-format`. It also sums the run's totals and follows the
-//! live heap's peak as it writes, for the trace's end record.
+//! another thread's block claims it from that thread's table. While the process has a
+//! single thread, the writer does that thread's pairing on its own core, until
+//! [`before_thread_start`]. A writer thread drains the buffers, compresses them into
+//! trace blocks and cuts segments; see `memscope-format`. It also sums the run's
+//! totals and follows the live heap's peak as it writes, for the trace's end record,
+//! and advances the clock that events read.
 //!
 //! The agent is a guest: it allocates only through glibc's `__libc_*` functions
 //! ([`LibcAllocator`]), never records its own calls (a thread-local reentrancy
 //! guard), takes no lock shared by all threads per event (only frees of another
-//! thread's blocks search the other threads' tables under a lock), and never lets a forked
-//! child write into its parent's trace.
+//! thread's blocks search the other threads' tables under a lock), and never lets a
+//! forked child write into its parent's trace.
 //!
 //! Only x86_64 Linux with glibc is supported.
 //!
