@@ -266,14 +266,14 @@ impl LiveTable {
                 place(new, key, slot.packed());
             }
         }
-        let (old_ptr, old_len) = (self.slots.load(Ordering::Relaxed), old.len());
+        let (old_ptr, old_bytes) = (self.slots.load(Ordering::Relaxed), size_of_val(old));
         self.slots.store(fresh, Ordering::Release);
         self.log2.store(log2, Ordering::Release);
         self.used.store(live, Ordering::Relaxed);
         if !old_ptr.is_null() {
             // SAFETY: made by `alloc_zeroed` above in an earlier call; claimers are held
             // off by the lock and will read the new array.
-            unsafe { table_memory::free(old_ptr.cast(), size_of::<Slot>() * old_len) };
+            unsafe { table_memory::free(old_ptr.cast(), old_bytes) };
         }
     }
 
@@ -287,11 +287,11 @@ impl LiveTable {
 
 impl Drop for LiveTable {
     fn drop(&mut self) {
-        let len = self.array().len();
+        let bytes = size_of_val(self.array());
         let slots = *self.slots.get_mut();
         if !slots.is_null() {
             // SAFETY: made by `alloc_zeroed` in `replace_array`; no one else can reach it.
-            unsafe { table_memory::free(slots.cast(), size_of::<Slot>() * len) };
+            unsafe { table_memory::free(slots.cast(), bytes) };
         }
     }
 }
