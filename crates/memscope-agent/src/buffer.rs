@@ -10,22 +10,28 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering}
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use memscope_format::{EventKind, StackId, ThreadId};
+use memscope_format::{Event, EventKind, StackId, ThreadId};
 
-/// One hooked call, as the hot path writes it (32 bytes). A thread that pairs its own
-/// frees stores them paired (the block's size and stack); the solo thread stores
-/// addresses and leaves the pairing to the writer (see `pairing`).
+/// One hooked call, as the hot path writes it: laid out like the trace's `Event` (24
+/// bytes), so a batch of paired events is written as it is. A thread that pairs its
+/// own frees stores them paired (the block's size and stack). The solo thread's events
+/// are left for the writer to pair (see `pairing`): a `SoloFree` carries the address
+/// in `size`, and a `SoloAlloc` is followed by an `Address` slot that does.
 #[derive(Copy, Clone, Debug, Default)]
 #[repr(C)]
 pub(crate) struct RawEvent {
     pub time_ns: u64,
-    /// The block's address, for the writer's pairing (solo kinds only).
-    pub ptr: u64,
     pub size: u64,
     pub stack: StackId,
     pub kind: RawKind,
 }
 
+// `writer` reads batches of paired raw events as trace events.
+const _: () = assert!(
+    size_of::<RawEvent>() == size_of::<Event>() && align_of::<RawEvent>() == align_of::<Event>()
+);
+
+/// The first three are `EventKind`'s, with its values.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 #[repr(u8)]
 pub(crate) enum RawKind {
@@ -37,6 +43,8 @@ pub(crate) enum RawKind {
     SoloAlloc = 3,
     /// A free of the solo thread, still to be paired.
     SoloFree = 4,
+    /// The address of the `SoloAlloc` before it.
+    Address = 5,
 }
 
 impl From<EventKind> for RawKind {
@@ -50,22 +58,22 @@ impl From<EventKind> for RawKind {
 }
 
 impl RawKind {
-    /// An event the writer still has to pair.
+    /// Not a trace event yet: the writer still has to pair it.
     pub(crate) fn is_solo(self) -> bool {
-        matches!(self, RawKind::SoloAlloc | RawKind::SoloFree)
+        self as u8 > RawKind::FreeTemporary as u8
     }
 
     /// The trace's kind of a paired event.
     pub(crate) fn paired(self) -> EventKind {
         match self {
             RawKind::Alloc | RawKind::SoloAlloc => EventKind::Alloc,
-            RawKind::Free | RawKind::SoloFree => EventKind::Free,
             RawKind::FreeTemporary => EventKind::FreeTemporary,
+            _ => EventKind::Free,
         }
     }
 }
 
-/// RawEvents per chunk (192 KiB): large blocks compress better and cost the writer less
+/// Events per chunk (192 KiB): large blocks compress better and cost the writer less
 /// per event.
 pub(crate) const CHUNK_EVENTS: usize = 8192;
 /// Full chunks waiting for the writer before producers wait for it: bounds the
@@ -78,9 +86,9 @@ pub(crate) struct Chunk {
     owner: u64,
     /// Its place in the owner's sequence of chunks.
     seq: u64,
-    /// RawEvents published by the producer.
+    /// Events published by the producer.
     len: AtomicUsize,
-    /// RawEvents already written by the writer (only the writer touches it).
+    /// Events already written by the writer (only the writer touches it).
     copied: AtomicUsize,
     events: UnsafeCell<[RawEvent; CHUNK_EVENTS]>,
 }
@@ -92,7 +100,7 @@ unsafe impl Sync for Chunk {}
 unsafe impl Send for Chunk {}
 
 impl Chunk {
-    /// Built zeroed on the heap: a 256 KiB value on the stack could overflow the small
+    /// Built zeroed on the heap: a 192 KiB value on the stack could overflow the small
     /// stacks some programs give their threads.
     fn new() -> Box<Chunk> {
         // SAFETY: every field of Chunk (integers, atomics, events of plain integers
@@ -100,7 +108,8 @@ impl Chunk {
         unsafe { Box::<Chunk>::new_zeroed().assume_init() }
     }
 
-    /// Appends one event; returns true when the chunk is now full.
+    /// Appends one event; returns true when the chunk is now full. A chunk is full
+    /// with one slot left, so that [`Chunk::push_pair`] always fits.
     // Inlined down to the hook, so each field is stored straight into the slot: an
     // event passed through memory is reloaded with wider loads than the stores that
     // wrote it, and store forwarding fails on every event.
@@ -110,7 +119,21 @@ impl Chunk {
         // SAFETY: slot n is not yet published, so only this thread touches it.
         unsafe { (self.events.get() as *mut RawEvent).add(n).write(event) };
         self.len.store(n + 1, Ordering::Release);
-        n + 1 == CHUNK_EVENTS
+        n + 2 >= CHUNK_EVENTS
+    }
+
+    /// Appends two events that the writer must see together.
+    pub(crate) fn push_pair(&self, first: RawEvent, second: RawEvent) -> bool {
+        let n = self.len.load(Ordering::Relaxed);
+        // SAFETY: a chunk not reported full has two free slots, n and n + 1; they are
+        // not yet published, so only this thread touches them.
+        unsafe {
+            let slots = (self.events.get() as *mut RawEvent).add(n);
+            slots.write(first);
+            slots.add(1).write(second);
+        }
+        self.len.store(n + 2, Ordering::Release);
+        n + 3 >= CHUNK_EVENTS
     }
 
     /// (owner, seq): the writer must take a thread's chunks in sequence.
@@ -145,7 +168,7 @@ static SPACE: Condvar = Condvar::new();
 /// How long a waiting producer sleeps before it checks that the writer still runs.
 const SPACE_RECHECK: Duration = Duration::from_millis(10);
 static POOL: Mutex<Vec<Box<Chunk>>> = Mutex::new(Vec::new());
-/// RawEvents of threads whose thread-local state is already gone (glibc frees a few
+/// Events of threads whose thread-local state is already gone (glibc frees a few
 /// things after thread-local destructors have run).
 static ORPHANS: Mutex<Vec<(ThreadId, RawEvent)>> = Mutex::new(Vec::new());
 
@@ -191,6 +214,13 @@ impl ThreadBuffer {
         // SAFETY: `chunk` is this thread's current chunk; the writer frees chunks only
         // after they were handed over.
         if unsafe { (*self.chunk).push(event) } {
+            self.hand_over(writer_running);
+        }
+    }
+
+    pub(crate) fn push_pair(&mut self, first: RawEvent, second: RawEvent, writer_running: bool) {
+        // SAFETY: as in `push`.
+        if unsafe { (*self.chunk).push_pair(first, second) } {
             self.hand_over(writer_running);
         }
     }

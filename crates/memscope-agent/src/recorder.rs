@@ -154,23 +154,26 @@ impl ThreadState {
         let depth = MAX_FRAMES.load(Ordering::Relaxed);
         let stack = self.unwinder.capture(&mut self.stacks, depth);
         let block = Block { size: size as u64, stack };
-        let kind = match self.pairing() {
+        match self.pairing() {
             Some(pairing) => {
                 pairing.alloc(ptr, block);
-                RawKind::Alloc
+                self.push(event(block, RawKind::Alloc));
             }
-            None => RawKind::SoloAlloc,
-        };
-        self.push(event(ptr, block, kind));
+            None => {
+                let address = solo_event(ptr, RawKind::Address);
+                let writer_running = writer::is_running();
+                self.buffer.push_pair(event(block, RawKind::SoloAlloc), address, writer_running);
+            }
+        }
     }
 
     fn free(&mut self, ptr: u64) {
         let freed = match self.pairing() {
             Some(pairing) => pairing.free(ptr, pairing::claim_waiting),
-            None => return self.push(solo_free(ptr)),
+            None => return self.push(solo_event(ptr, RawKind::SoloFree)),
         };
         if let Some((block, kind)) = freed {
-            self.push(event(0, block, kind.into()));
+            self.push(event(block, kind.into()));
         }
     }
 
@@ -185,7 +188,7 @@ impl ThreadState {
         let Some(pairing) = self.pairing() else {
             let new = real();
             if !new.is_null() {
-                self.push(solo_free(ptr));
+                self.push(solo_event(ptr, RawKind::SoloFree));
                 self.alloc(new as u64, size);
             }
             return new;
@@ -196,7 +199,7 @@ impl ThreadState {
             (Some((block, _)), true) => pairing.table.insert(ptr, block),
             (old, false) => {
                 if let Some((block, kind)) = old {
-                    self.push(event(0, block, kind.into()));
+                    self.push(event(block, kind.into()));
                 }
                 self.alloc(new as u64, size);
             }
@@ -229,15 +232,16 @@ impl ThreadState {
     }
 }
 
-/// An event of `block` at `ptr`, timed now.
+/// An event of `block`, timed now.
 #[inline(always)]
-fn event(ptr: u64, block: Block, kind: RawKind) -> RawEvent {
-    RawEvent { time_ns: clock::event_ns(), ptr, size: block.size, stack: block.stack, kind }
+fn event(block: Block, kind: RawKind) -> RawEvent {
+    RawEvent { time_ns: clock::event_ns(), size: block.size, stack: block.stack, kind }
 }
 
-/// A free for the writer to pair.
-fn solo_free(ptr: u64) -> RawEvent {
-    event(ptr, Block { size: 0, stack: StackId::NONE }, RawKind::SoloFree)
+/// An event about the address `ptr`, for the writer to pair.
+#[inline(always)]
+fn solo_event(ptr: u64, kind: RawKind) -> RawEvent {
+    event(Block { size: ptr, stack: StackId::NONE }, kind)
 }
 
 /// Enters the agent if it is recording and this thread is not already inside it.
@@ -265,7 +269,7 @@ pub fn record_alloc(ptr: *mut c_void, size: usize) {
 fn alloc_unowned(ptr: u64, size: usize) {
     let block = Block { size: size as u64, stack: StackId::NONE };
     live_table::insert_unowned(ptr, block);
-    push_orphan(thread_id(), event(ptr, block, RawKind::Alloc));
+    push_orphan(thread_id(), event(block, RawKind::Alloc));
 }
 
 /// A free by a thread past its thread-local destructors: the block is another's.
@@ -273,7 +277,7 @@ fn alloc_unowned(ptr: u64, size: usize) {
 fn free_unowned(ptr: u64) -> Option<Block> {
     let block = pairing::claim_waiting(ptr, None);
     match block {
-        Some(block) => push_orphan(thread_id(), event(0, block, RawKind::Free)),
+        Some(block) => push_orphan(thread_id(), event(block, RawKind::Free)),
         None => live_table::count_untracked(),
     }
     block

@@ -333,6 +333,9 @@ impl WriterState {
 
     /// Writes one thread's batch of raw events; the solo thread's are paired here.
     fn write_raw(&mut self, thread: ThreadId, raw: &[RawEvent]) {
+        if let Some(events) = as_trace_events(raw) {
+            return self.write_events(thread, events);
+        }
         let mut batch = std::mem::take(&mut self.batch);
         pair_and_convert(raw, &mut batch);
         self.write_events(thread, &batch);
@@ -528,6 +531,17 @@ fn peak_rss() -> u64 {
         .map_or(0, |kib| kib * 1024)
 }
 
+/// The batch as trace events, if nothing in it is left to pair.
+fn as_trace_events(raw: &[RawEvent]) -> Option<&[Event]> {
+    if raw.iter().any(|e| e.kind.is_solo()) {
+        return None;
+    }
+    // SAFETY: RawEvent is laid out as Event is (repr(C), the same field types in the
+    // same order, checked sizes), and the kinds left, Alloc, Free and FreeTemporary,
+    // have EventKind's values.
+    Some(unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<Event>(), raw.len()) })
+}
+
 /// Trace events of `raw`, appended to `out`. The solo thread's allocations go into
 /// its table and its frees are paired against it, in order, on this thread.
 fn pair_and_convert(raw: &[RawEvent], out: &mut Vec<Event>) {
@@ -537,33 +551,31 @@ fn pair_and_convert(raw: &[RawEvent], out: &mut Vec<Event>) {
         stack: block.stack,
         kind,
     };
-    if !raw.iter().any(|e| e.kind.is_solo()) {
-        out.extend(
-            raw.iter().map(|e| event(e, Block { size: e.size, stack: e.stack }, e.kind.paired())),
-        );
-        return;
-    }
     let mut solo = None;
-    for e in raw {
+    let mut raw = raw.iter();
+    while let Some(e) = raw.next() {
         let block = Block { size: e.size, stack: e.stack };
         match e.kind {
             RawKind::SoloAlloc => {
+                // Pushed together with its address, so both are in the batch.
+                let address = raw.next().map_or(0, |a| a.size);
                 let lent = solo.get_or_insert_with(pairing::lent_pairing);
                 if let Some(pairing) = lent.as_mut() {
-                    pairing.alloc(e.ptr, block);
+                    pairing.alloc(address, block);
                 }
                 out.push(event(e, block, EventKind::Alloc));
             }
             RawKind::SoloFree => {
                 let lent = solo.get_or_insert_with(pairing::lent_pairing);
                 let freed = match lent.as_mut() {
-                    Some(pairing) => pairing.free(e.ptr, live_table::claim_elsewhere),
+                    Some(pairing) => pairing.free(e.size, live_table::claim_elsewhere),
                     None => None,
                 };
                 if let Some((block, kind)) = freed {
                     out.push(event(e, block, kind));
                 }
             }
+            RawKind::Address => {}
             kind => out.push(event(e, block, kind.paired())),
         }
     }
