@@ -277,6 +277,19 @@ impl LiveTable {
         }
     }
 
+    /// Frees the array: the table is empty from now on. Claimers must be held off, and
+    /// the owner must not use the table again.
+    fn release_array(&self) {
+        let bytes = size_of_val(self.array());
+        let slots = self.slots.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        self.log2.store(0, Ordering::Release);
+        if !slots.is_null() {
+            // SAFETY: made by `alloc_zeroed` in `replace_array`; no longer reachable
+            // through `slots`, and claimers are held off.
+            unsafe { table_memory::free(slots.cast(), bytes) };
+        }
+    }
+
     /// The live blocks. Claimers must be held off.
     fn live(&self) -> Vec<(u64, Packed)> {
         let slots = self.array().iter();
@@ -287,12 +300,7 @@ impl LiveTable {
 
 impl Drop for LiveTable {
     fn drop(&mut self) {
-        let bytes = size_of_val(self.array());
-        let slots = *self.slots.get_mut();
-        if !slots.is_null() {
-            // SAFETY: made by `alloc_zeroed` in `replace_array`; no one else can reach it.
-            unsafe { table_memory::free(slots.cast(), bytes) };
-        }
+        self.release_array();
     }
 }
 
@@ -323,6 +331,8 @@ pub(crate) fn retire(table: &Arc<LiveTable>) {
     for (ptr, block) in table.live() {
         UNOWNED.insert_packed(ptr, block);
     }
+    // A thread still holding the table as a claim hint now finds nothing in it.
+    table.release_array();
 }
 
 /// Records a block allocated by a thread without a table of its own.
@@ -331,12 +341,16 @@ pub(crate) fn insert_unowned(ptr: u64, block: Block) {
     UNOWNED.insert(ptr, block);
 }
 
+/// A claimed block, and the thread table it came from (`None`: the shared table).
+pub(crate) type Claimed = (Block, Option<Arc<LiveTable>>);
+
 /// Takes the block at `ptr` from whichever table holds it, other than `own` (already
 /// searched).
-pub(crate) fn claim_elsewhere(ptr: u64, own: Option<&LiveTable>) -> Option<Block> {
+pub(crate) fn claim_elsewhere(ptr: u64, own: Option<&LiveTable>) -> Option<Claimed> {
     let tables = lock(&TABLES);
     let mut others = tables.iter().filter(|t| !own.is_some_and(|own| std::ptr::eq(&***t, own)));
-    others.find_map(|t| t.claim(ptr)).or_else(|| UNOWNED.claim(ptr))
+    let claimed = others.find_map(|t| t.claim(ptr).map(|block| (block, Some(t.clone()))));
+    claimed.or_else(|| UNOWNED.claim(ptr).map(|block| (block, None)))
 }
 
 /// Runs `f` if `table` is the only thread's table, keeping threads from registering
@@ -411,7 +425,11 @@ mod tests {
         let table = register();
         table.insert(0xdead0, block(3));
         retire(&table);
-        assert_eq!(claim_elsewhere(0xdead0, None), Some(block(3)));
-        assert_eq!(claim_elsewhere(0xdead0, None), None);
+        assert_eq!(table.claim(0xdead0), None, "a retired table is empty");
+        assert_eq!(
+            claim_elsewhere(0xdead0, None).map(|(b, from)| (b, from.is_none())),
+            Some((block(3), true))
+        );
+        assert!(claim_elsewhere(0xdead0, None).is_none());
     }
 }

@@ -275,7 +275,7 @@ fn alloc_unowned(ptr: u64, size: usize) {
 /// A free by a thread past its thread-local destructors: the block is another's.
 #[cold]
 fn free_unowned(ptr: u64) -> Option<Block> {
-    let block = pairing::claim_waiting(ptr, None);
+    let block = pairing::claim_waiting(ptr, None).map(|(block, _)| block);
     match block {
         Some(block) => push_orphan(thread_id(), event(block, RawKind::Free)),
         None => live_table::count_untracked(),
