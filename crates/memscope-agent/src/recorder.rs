@@ -331,8 +331,13 @@ pub fn before_thread_start() {
     }
 }
 
-/// Lets the writer pair the calling thread's frees while it is the only thread.
+/// Lets the writer pair the calling thread's frees while it is the only thread. Called
+/// once the writer runs: the process then has these two threads, unless a library's
+/// constructor started one before ours ran (it may not have allocated yet).
 fn go_solo(slot: &ThreadSlot) {
+    if threads_in_process() != Some(2) {
+        return;
+    }
     let Some(state) = current_thread(slot) else { return };
     let mut lent = state.pairing.take();
     live_table::while_alone(&state.table, || {
@@ -342,6 +347,15 @@ fn go_solo(slot: &ThreadSlot) {
         }
     });
     state.pairing = lent;
+}
+
+/// The process's thread count, from /proc/self/stat.
+fn threads_in_process() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at the 3rd, state;
+    // num_threads is the 20th.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(17)?.parse().ok()
 }
 
 /// The preload library's constructor: reads the settings and starts the writer.
