@@ -181,6 +181,26 @@ fn blocks_made_while_alone_are_freed_by_threads_started_later() {
     assert_eq!(added("temporary_allocations"), N / 4 + N / 4, "{summary:?}");
 }
 
+/// Four threads free each other's blocks while their own tables grow and shrink: every
+/// free is counted once, and nothing of the swapping site is left live.
+#[test]
+fn threads_freeing_each_others_blocks_are_counted_exactly() {
+    const MADE: u64 = 4 * 50_000;
+    let base = record(&endings(), &["swap", "4", "0"]).summary();
+    let run = record(&endings(), &["swap", "4", "50000"]);
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    let summary = run.summary();
+    for key in ["allocations", "frees"] {
+        assert_eq!(summary.n(key) - base.n(key), MADE, "{key}: {base:?}\n{summary:?}");
+    }
+    let bytes: u64 = (0..50_000u64).map(|i| 16 + i % 64).sum::<u64>() * 4;
+    assert_eq!(summary.n("bytes_allocated") - base.n("bytes_allocated"), bytes);
+    assert_eq!(summary.n("leaked_blocks"), base.n("leaked_blocks"), "{base:?}\n{summary:?}");
+    let leaks = run.leaks();
+    let swapped = leaks_at(&leaks, "swap_site");
+    assert!(swapped.is_empty(), "{swapped:#?}");
+}
+
 /// glibc frees each thread's internal tcache block through `free` at thread exit; the
 /// recorder never saw it allocated. Such a free must not take another thread's block
 /// of the same address whose own (temporary) free is in a batch not yet read.

@@ -71,6 +71,12 @@ fn a_single_threaded_start_handing_blocks_to_threads() {
 }
 
 #[test]
+fn threads_freeing_each_others_blocks() {
+    let endings = build_plain("endings.c");
+    assert_same_as_valgrind("endings.c swap", &endings, &["swap", "4", "20000"], &[]);
+}
+
+#[test]
 fn a_library_constructor_and_dlopen() {
     let library = build("lib.c", &["-O0", "-shared", "-fPIC"]);
     let library_arg = library.to_str().expect("a UTF-8 path");
