@@ -25,7 +25,8 @@ use crate::{buffer, clock, modules, pairing, recorder, stacks, unwind};
 
 static RUNNING: AtomicBool = AtomicBool::new(false);
 static THREAD: OnceLock<Thread> = OnceLock::new();
-/// End requests: a sequence number in the high half, the encoded reason below.
+/// Requests (see [`Request`]): a sequence number in the high half, the encoded request
+/// below.
 static REQUEST: AtomicU64 = AtomicU64::new(0);
 static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
 static DONE_SEQ: AtomicU64 = AtomicU64::new(0);
