@@ -272,15 +272,21 @@ fn alloc_unowned(ptr: u64, size: usize) {
     push_orphan(thread_id(), event(block, RawKind::Alloc));
 }
 
-/// A free by a thread past its thread-local destructors: the block is another's.
+/// For a thread past its thread-local destructors: takes the block at `ptr`, which is
+/// another thread's (or counts a free of memory no table held).
 #[cold]
-fn free_unowned(ptr: u64) -> Option<Block> {
+fn claim_unowned(ptr: u64) -> Option<Block> {
     let block = pairing::claim_waiting(ptr, None).map(|(block, _)| block);
-    match block {
-        Some(block) => push_orphan(thread_id(), event(block, RawKind::Free)),
-        None => live_table::count_untracked(),
+    if block.is_none() {
+        live_table::count_untracked();
     }
     block
+}
+
+/// Records the free of a block taken by [`claim_unowned`].
+#[cold]
+fn free_unowned(block: Block) {
+    push_orphan(thread_id(), event(block, RawKind::Free));
 }
 
 /// Records the free of `ptr`. Call it before the memory goes back to glibc, which may
@@ -293,7 +299,9 @@ pub fn record_free(ptr: *mut c_void) {
     match current_thread(guard.slot()) {
         Some(state) => state.free(ptr as u64),
         None => {
-            free_unowned(ptr as u64);
+            if let Some(block) = claim_unowned(ptr as u64) {
+                free_unowned(block);
+            }
         }
     }
 }
@@ -310,11 +318,17 @@ pub fn record_realloc(
     if let Some(state) = current_thread(guard.slot()) {
         return state.realloc(ptr as u64, size, real);
     }
-    let old = free_unowned(ptr as u64);
+    // As for a thread with state: taken before the call, recorded only if it succeeds.
+    let old = claim_unowned(ptr as u64);
     let new = real();
     match (old, new.is_null()) {
         (Some(block), true) => live_table::insert_unowned(ptr as u64, block),
-        (_, false) => alloc_unowned(new as u64, size),
+        (old, false) => {
+            if let Some(block) = old {
+                free_unowned(block);
+            }
+            alloc_unowned(new as u64, size);
+        }
         (None, true) => {}
     }
     new
