@@ -19,14 +19,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def timed(cmd, stdin=None, cwd=None):
-    """Wall seconds of one run; the command's output is discarded."""
+    """Wall seconds and CPU seconds (user + system, the command and every process it
+    waited for) of one run; the command's output is discarded."""
     with open(stdin, "rb") if stdin else open(os.devnull, "rb") as inp:
         start = time.perf_counter()
-        result = subprocess.run(cmd, stdin=inp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
+        child = subprocess.Popen(cmd, stdin=inp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
+        _, status, usage = os.wait4(child.pid, 0)
         elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        sys.exit(f"bench: {' '.join(cmd)} exited with {result.returncode}")
-    return elapsed
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        sys.exit(f"bench: {' '.join(cmd)} exited with {child.returncode}")
+    return elapsed, usage.ru_utime + usage.ru_stime
 
 
 def settle(directory, prefix, timeout=20.0):
@@ -44,15 +47,69 @@ def settle(directory, prefix, timeout=20.0):
 
 
 def workloads(build):
+    """Name -> (command, stdin file, prefix). The prefix goes before all three ways of
+    running it: the one-core rows take the second core away from the writer too, so
+    they show whether threads cost more per event without the spare core's help."""
     churn = os.path.join(build, "churn")
+    one_core = ["taskset", "-c", "0"]
     return {
-        "churn 2 threads (8M calls)": ([churn, "2000000", "2"], None),
-        "churn 1 thread": ([churn, "2000000", "1"], None),
-        "churn 8 threads": ([churn, "500000", "8"], None),
-        "C++ std::map workload": ([os.path.join(build, "map_workload"), "400000"], None),
-        "sqlite3 200k rows + indexes": (["sqlite3", ":memory:"], os.path.join(HERE, "sqlite_workload.sql")),
-        "/bin/true (start-up)": (["/bin/true"], None),
+        "churn 2 threads (8M calls)": ([churn, "2000000", "2"], None, []),
+        "churn 1 thread": ([churn, "2000000", "1"], None, []),
+        "churn 8 threads": ([churn, "500000", "8"], None, []),
+        "churn 1 thread, one core": ([churn, "2000000", "1"], None, one_core),
+        "churn 2 threads, one core": ([churn, "1000000", "2"], None, one_core),
+        "churn 8 threads, one core": ([churn, "250000", "8"], None, one_core),
+        "8 threads freeing each other's blocks": ([os.path.join(build, "endings"), "swap", "8", "500000"], None, []),
+        "C++ std::map workload": ([os.path.join(build, "map_workload"), "400000"], None, []),
+        "sqlite3 200k rows + indexes": (["sqlite3", ":memory:"], os.path.join(HERE, "sqlite_workload.sql"), []),
+        "/bin/true (start-up)": (["/bin/true"], None, []),
     }
+
+
+def measure(cmd, stdin, prefix, memscope, repeats, scratch):
+    """Runs one workload `repeats` times each way, alternating. Returns the medians of
+    wall and CPU seconds per way, and the last trace sizes of memscope and heaptrack."""
+    runs = {"base": [], "memscope": [], "heaptrack": []}
+    size = ht_size = 0
+    for i in range(repeats):
+        runs["base"].append(timed(prefix + cmd, stdin))
+        trace = os.path.join(scratch, f"trace.{i}")
+        runs["memscope"].append(timed(prefix + [memscope, "run", "-o", trace, "--"] + cmd, stdin))
+        size = os.path.getsize(trace)
+        os.remove(trace)
+        if shutil.which("heaptrack"):
+            runs["heaptrack"].append(timed(prefix + ["heaptrack", "-o", f"ht.{i}"] + cmd, stdin, cwd=scratch))
+            ht_size = take_heaptrack_trace(scratch, f"ht.{i}")
+    wall = {k: statistics.median(r[0] for r in v) if v else float("nan") for k, v in runs.items()}
+    cpu = {k: statistics.median(r[1] for r in v) if v else float("nan") for k, v in runs.items()}
+    return wall, cpu, size, ht_size
+
+
+def take_heaptrack_trace(scratch, prefix):
+    """The size of heaptrack's trace once its compressor is done; removes the trace."""
+    settle(scratch, prefix)
+    files = [os.path.join(scratch, f) for f in os.listdir(scratch) if f.startswith(prefix)]
+    size = sum(os.path.getsize(f) for f in files)
+    for f in files:
+        os.remove(f)
+    return size
+
+
+def print_table(rows):
+    print("| workload | uninstrumented | memscope | heaptrack | memscope ÷ base | memscope ÷ heaptrack | heaptrack ÷ base "
+          "| CPU: memscope ÷ base | CPU: heaptrack ÷ base | trace (memscope / heaptrack) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, wall, cpu, size, ht_size in rows:
+        b, m, h = wall["base"], wall["memscope"], wall["heaptrack"]
+        print(f"| {name} | {b*1000:.0f} ms | {m*1000:.0f} ms | {h*1000:.0f} ms | {m/b:.2f}× | {m/h:.2f} | {h/b:.2f}× "
+              f"| {ratio(cpu['memscope'], cpu['base'])} | {ratio(cpu['heaptrack'], cpu['base'])} "
+              f"| {size/1e6:.1f} MB / {ht_size/1e6:.1f} MB |")
+
+
+def ratio(a, b):
+    """a ÷ b, or a dash when b is too small to divide by (CPU time is counted in
+    clock ticks)."""
+    return f"{a/b:.2f}×" if b >= 0.02 else "–"
 
 
 def main():
@@ -62,38 +119,15 @@ def main():
     parser.add_argument("--build", required=True, help="directory holding the built workloads")
     parser.add_argument("--only", help="run only workloads whose name contains this")
     args = parser.parse_args()
-    have_heaptrack = shutil.which("heaptrack") is not None
     scratch = tempfile.mkdtemp(prefix="memscope-bench-")
     rows = []
-    for name, (cmd, stdin) in workloads(args.build).items():
+    for name, (cmd, stdin, prefix) in workloads(args.build).items():
         if args.only and args.only not in name:
             continue
-        runs = {"base": [], "memscope": [], "heaptrack": []}
-        for i in range(args.repeats):
-            runs["base"].append(timed(cmd, stdin))
-            trace = os.path.join(scratch, f"trace.{i}")
-            runs["memscope"].append(timed([args.memscope, "run", "-o", trace, "--"] + cmd, stdin))
-            size = os.path.getsize(trace)
-            os.remove(trace)
-            if have_heaptrack:
-                out = os.path.join(scratch, f"ht.{i}")
-                runs["heaptrack"].append(timed(["heaptrack", "-o", out] + cmd, stdin, cwd=scratch))
-                settle(scratch, f"ht.{i}")
-                ht_size = sum(os.path.getsize(os.path.join(scratch, f)) for f in os.listdir(scratch) if f.startswith(f"ht.{i}"))
-                for f in os.listdir(scratch):
-                    if f.startswith(f"ht.{i}"):
-                        os.remove(os.path.join(scratch, f))
-            else:
-                ht_size = 0
-        med = {k: statistics.median(v) if v else float("nan") for k, v in runs.items()}
-        rows.append((name, med, size, ht_size))
-        print(f"# {name}: {med}", file=sys.stderr)
-    print("| workload | uninstrumented | memscope | heaptrack | memscope ÷ base | memscope ÷ heaptrack | heaptrack ÷ base | trace (memscope / heaptrack) |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name, med, size, ht_size in rows:
-        b, m, h = med["base"], med["memscope"], med["heaptrack"]
-        print(f"| {name} | {b*1000:.0f} ms | {m*1000:.0f} ms | {h*1000:.0f} ms | {m/b:.2f}× | {m/h:.2f} | {h/b:.2f}× "
-              f"| {size/1e6:.1f} MB / {ht_size/1e6:.1f} MB |")
+        wall, cpu, size, ht_size = measure(cmd, stdin, prefix, args.memscope, args.repeats, scratch)
+        rows.append((name, wall, cpu, size, ht_size))
+        print(f"# {name}: wall {wall} cpu {cpu}", file=sys.stderr)
+    print_table(rows)
     shutil.rmtree(scratch, ignore_errors=True)
 
 

@@ -11,4 +11,5 @@ churn_src="${CHURN_SRC:-$root/../shared/bench/churn.c}"
 [ -f "$churn_src" ] || { echo "bench: churn.c not found at $churn_src (set CHURN_SRC)" >&2; exit 2; }
 gcc -O2 -g -pthread "$churn_src" -o "$build/churn"
 g++ -O2 -g "$root/bench/map_workload.cpp" -o "$build/map_workload"
+gcc -O2 -g -pthread "$root/crates/memscope-cli/tests/fixtures/record/endings.c" -o "$build/endings"
 python3 "$root/bench/bench.py" --build "$build" --memscope "$root/target/release/memscope" "$@"

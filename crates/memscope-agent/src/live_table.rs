@@ -15,7 +15,7 @@
 //! destructors.
 
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use memscope_format::StackId;
 
@@ -304,9 +304,11 @@ impl Drop for LiveTable {
     }
 }
 
-/// Every live thread's table. A claim holds this lock for its whole search, so a
-/// thread's blocks cannot move to [`UNOWNED`] behind its back.
-static TABLES: Mutex<Vec<Arc<LiveTable>>> = Mutex::new(Vec::new());
+/// Every live thread's table. A claim reads it for its whole search, so a thread's
+/// blocks cannot move to [`UNOWNED`] behind its back. Read, not locked: threads that
+/// free each other's blocks search at the same time, each table's own lock keeping
+/// two claims of one block apart.
+static TABLES: RwLock<Vec<Arc<LiveTable>>> = RwLock::new(Vec::new());
 /// Blocks of threads that ended, and of threads past their thread-local destructors.
 static UNOWNED: LiveTable = LiveTable::new();
 /// Held by whoever inserts into [`UNOWNED`]: it has no single owner thread.
@@ -317,14 +319,22 @@ static UNTRACKED_FREES: AtomicU64 = AtomicU64::new(0);
 /// A new thread's table, registered for claims.
 pub(crate) fn register() -> Arc<LiveTable> {
     let table = Arc::new(LiveTable::new());
-    lock(&TABLES).push(table.clone());
+    tables_to_change().push(table.clone());
     table
+}
+
+fn tables() -> RwLockReadGuard<'static, Vec<Arc<LiveTable>>> {
+    TABLES.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn tables_to_change() -> RwLockWriteGuard<'static, Vec<Arc<LiveTable>>> {
+    TABLES.write().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A thread ends: its blocks move to the shared table, where other threads' frees
 /// still find them. The owner must not use `table` afterwards.
 pub(crate) fn retire(table: &Arc<LiveTable>) {
-    let mut tables = lock(&TABLES);
+    let mut tables = tables_to_change();
     tables.retain(|t| !Arc::ptr_eq(t, table));
     let _claims_wait = lock(&table.lock);
     let _role = lock(&UNOWNED_ROLE);
@@ -347,7 +357,7 @@ pub(crate) type Claimed = (Block, Option<Arc<LiveTable>>);
 /// Takes the block at `ptr` from whichever table holds it, other than `own` (already
 /// searched).
 pub(crate) fn claim_elsewhere(ptr: u64, own: Option<&LiveTable>) -> Option<Claimed> {
-    let tables = lock(&TABLES);
+    let tables = tables();
     let mut others = tables.iter().filter(|t| !own.is_some_and(|own| std::ptr::eq(&***t, own)));
     let claimed = others.find_map(|t| t.claim(ptr).map(|block| (block, Some(t.clone()))));
     claimed.or_else(|| UNOWNED.claim(ptr).map(|block| (block, None)))
@@ -356,7 +366,7 @@ pub(crate) fn claim_elsewhere(ptr: u64, own: Option<&LiveTable>) -> Option<Claim
 /// Runs `f` if `table` is the only thread's table, keeping threads from registering
 /// meanwhile; whether it ran.
 pub(crate) fn while_alone(table: &Arc<LiveTable>, f: impl FnOnce()) -> bool {
-    let tables = lock(&TABLES);
+    let tables = tables();
     let alone = tables.len() == 1 && Arc::ptr_eq(&tables[0], table);
     if alone {
         f();
