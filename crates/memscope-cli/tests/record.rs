@@ -324,3 +324,26 @@ fn churn_leaks_one_block_per_ten_thousand_iterations_per_thread() {
     assert_eq!(summary.n("threads"), 3, "{summary:?}");
     assert!(summary.n("allocations") >= 2 * (200_000 + 20), "{summary:?}");
 }
+
+/// `MEMSCOPE_STATS=1` ends with the writer thread's CPU time, the part of the
+/// recorder's cost that runs beside the program: 400k events take it well over a
+/// millisecond, and it cannot exceed the run's wall time.
+#[test]
+fn memscope_stats_reports_the_writers_cpu_time() {
+    let endings = build_plain("endings.c");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut command = Command::new(common::memscope_bin());
+    command.args(["run", "-o", "trace", "--"]).arg(&endings).args(["threads", "2", "100000"]);
+    command.env("MEMSCOPE_STATS", "1").current_dir(dir.path());
+    let started = std::time::Instant::now();
+    let output = common::output_within(&mut command, common::RUN_TIMEOUT);
+    let wall_ms = started.elapsed().as_millis() as u64;
+    let stderr = common::text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let writer_ms: u64 = stderr
+        .split_once("writer CPU ")
+        .and_then(|(_, rest)| rest.split_once(" ms"))
+        .and_then(|(ms, _)| ms.parse().ok())
+        .unwrap_or_else(|| panic!("no writer CPU figure in {stderr}"));
+    assert!((1..=wall_ms).contains(&writer_ms), "writer {writer_ms} ms of {wall_ms} ms: {stderr}");
+}
