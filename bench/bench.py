@@ -19,17 +19,24 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def timed(cmd, stdin=None, cwd=None):
-    """Wall seconds and CPU seconds (user + system, the command and every process it
-    waited for) of one run; the command's output is discarded."""
-    with open(stdin, "rb") if stdin else open(os.devnull, "rb") as inp:
+    """Wall seconds, CPU seconds (user + system) and peak resident MiB of one run: the
+    command and every process it waited for (the peak is the largest one's, so under
+    `memscope run` it is the program's). The command's output is discarded.
+
+    The peak comes from GNU time, which starts the command: a process keeps the peak
+    it had before exec, and a child of this Python process would start at Python's."""
+    with open(stdin, "rb") if stdin else open(os.devnull, "rb") as inp, \
+            tempfile.NamedTemporaryFile("r") as peak:
         start = time.perf_counter()
-        child = subprocess.Popen(cmd, stdin=inp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
+        child = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", peak.name] + cmd, stdin=inp,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
         _, status, usage = os.wait4(child.pid, 0)
         elapsed = time.perf_counter() - start
+        peak_kib = int(peak.read().split()[-1])
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         sys.exit(f"bench: {' '.join(cmd)} exited with {child.returncode}")
-    return elapsed, usage.ru_utime + usage.ru_stime
+    return elapsed, usage.ru_utime + usage.ru_stime, peak_kib / 1024
 
 
 def settle(directory, prefix, timeout=20.0):
@@ -68,7 +75,8 @@ def workloads(build):
 
 def measure(cmd, stdin, prefix, memscope, repeats, scratch):
     """Runs one workload `repeats` times each way, alternating. Returns the medians of
-    wall and CPU seconds per way, and the last trace sizes of memscope and heaptrack."""
+    wall seconds, CPU seconds and peak RSS per way, and the last trace sizes of
+    memscope and heaptrack."""
     runs = {"base": [], "memscope": [], "heaptrack": []}
     size = ht_size = 0
     for i in range(repeats):
@@ -80,9 +88,9 @@ def measure(cmd, stdin, prefix, memscope, repeats, scratch):
         if shutil.which("heaptrack"):
             runs["heaptrack"].append(timed(prefix + ["heaptrack", "-o", f"ht.{i}"] + cmd, stdin, cwd=scratch))
             ht_size = take_heaptrack_trace(scratch, f"ht.{i}")
-    wall = {k: statistics.median(r[0] for r in v) if v else float("nan") for k, v in runs.items()}
-    cpu = {k: statistics.median(r[1] for r in v) if v else float("nan") for k, v in runs.items()}
-    return wall, cpu, size, ht_size
+    wall, cpu, rss = ({k: statistics.median(r[n] for r in v) if v else float("nan") for k, v in runs.items()}
+                      for n in range(3))
+    return wall, cpu, rss, size, ht_size
 
 
 def take_heaptrack_trace(scratch, prefix):
@@ -97,12 +105,13 @@ def take_heaptrack_trace(scratch, prefix):
 
 def print_table(rows):
     print("| workload | uninstrumented | memscope | heaptrack | memscope ÷ base | memscope ÷ heaptrack | heaptrack ÷ base "
-          "| CPU: memscope ÷ base | CPU: heaptrack ÷ base | trace (memscope / heaptrack) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for name, wall, cpu, size, ht_size in rows:
+          "| CPU: memscope ÷ base | CPU: heaptrack ÷ base | peak RSS (base / memscope) | trace (memscope / heaptrack) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, wall, cpu, rss, size, ht_size in rows:
         b, m, h = wall["base"], wall["memscope"], wall["heaptrack"]
         print(f"| {name} | {b*1000:.0f} ms | {m*1000:.0f} ms | {h*1000:.0f} ms | {m/b:.2f}× | {m/h:.2f} | {h/b:.2f}× "
               f"| {ratio(cpu['memscope'], cpu['base'])} | {ratio(cpu['heaptrack'], cpu['base'])} "
+              f"| {rss['base']:.0f} / {rss['memscope']:.0f} MiB "
               f"| {size/1e6:.1f} MB / {ht_size/1e6:.1f} MB |")
 
 
@@ -124,8 +133,8 @@ def main():
     for name, (cmd, stdin, prefix) in workloads(args.build).items():
         if args.only and args.only not in name:
             continue
-        wall, cpu, size, ht_size = measure(cmd, stdin, prefix, args.memscope, args.repeats, scratch)
-        rows.append((name, wall, cpu, size, ht_size))
+        wall, cpu, rss, size, ht_size = measure(cmd, stdin, prefix, args.memscope, args.repeats, scratch)
+        rows.append((name, wall, cpu, rss, size, ht_size))
         print(f"# {name}: wall {wall} cpu {cpu}", file=sys.stderr)
     print_table(rows)
     shutil.rmtree(scratch, ignore_errors=True)

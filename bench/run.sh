@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds memscope and the workloads, then runs bench.py. Needs gcc, g++, sqlite3,
-# python3 and (for the comparison column) heaptrack: all Debian packages.
+# GNU time, util-linux's taskset, python3 and (for the comparison column) heaptrack:
+# all Debian packages.
 #   bench/run.sh [--repeats N] [--only NAME]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
