@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Times workloads uninstrumented, under `memscope run` and under `heaptrack`,
-alternating A B C A B C so that machine noise hits all three alike, and prints a
-markdown table of medians and ratios.
+alternating A B C A B C, and every workload in every round, so that machine noise hits
+all alike, and prints a markdown table of medians and ratios.
 
 Usage: bench/bench.py [--repeats N] [--memscope PATH] [--only NAME]
 Run bench/run.sh instead: it builds everything first."""
@@ -73,24 +73,26 @@ def workloads(build):
     }
 
 
-def measure(cmd, stdin, prefix, memscope, repeats, scratch):
-    """Runs one workload `repeats` times each way, alternating. Returns the medians of
-    wall seconds, CPU seconds and peak RSS per way, and the last trace sizes of
-    memscope and heaptrack."""
-    runs = {"base": [], "memscope": [], "heaptrack": []}
-    size = ht_size = 0
-    for i in range(repeats):
-        runs["base"].append(timed(prefix + cmd, stdin))
-        trace = os.path.join(scratch, f"trace.{i}")
-        runs["memscope"].append(timed(prefix + [memscope, "run", "-o", trace, "--"] + cmd, stdin))
-        size = os.path.getsize(trace)
-        os.remove(trace)
-        if shutil.which("heaptrack"):
-            runs["heaptrack"].append(timed(prefix + ["heaptrack", "-o", f"ht.{i}"] + cmd, stdin, cwd=scratch))
-            ht_size = take_heaptrack_trace(scratch, f"ht.{i}")
-    wall, cpu, rss = ({k: statistics.median(r[n] for r in v) if v else float("nan") for k, v in runs.items()}
-                      for n in range(3))
-    return wall, cpu, rss, size, ht_size
+def run_once(workload, memscope, scratch, runs):
+    """Runs one workload once each way, appending (wall, CPU, peak RSS) to `runs`.
+    Returns the sizes of memscope's and heaptrack's traces."""
+    cmd, stdin, prefix = workload
+    runs["base"].append(timed(prefix + cmd, stdin))
+    trace = os.path.join(scratch, "trace")
+    runs["memscope"].append(timed(prefix + [memscope, "run", "-o", trace, "--"] + cmd, stdin))
+    size = os.path.getsize(trace)
+    os.remove(trace)
+    ht_size = 0
+    if shutil.which("heaptrack"):
+        runs["heaptrack"].append(timed(prefix + ["heaptrack", "-o", "ht"] + cmd, stdin, cwd=scratch))
+        ht_size = take_heaptrack_trace(scratch, "ht")
+    return size, ht_size
+
+
+def medians(runs):
+    """Per measure (wall, CPU, peak RSS), the median of each way's runs."""
+    return tuple({k: statistics.median(r[n] for r in v) if v else float("nan") for k, v in runs.items()}
+                 for n in range(3))
 
 
 def take_heaptrack_trace(scratch, prefix):
@@ -129,14 +131,16 @@ def main():
     parser.add_argument("--only", help="run only workloads whose name contains this")
     args = parser.parse_args()
     scratch = tempfile.mkdtemp(prefix="memscope-bench-")
-    rows = []
-    for name, (cmd, stdin, prefix) in workloads(args.build).items():
-        if args.only and args.only not in name:
-            continue
-        wall, cpu, rss, size, ht_size = measure(cmd, stdin, prefix, args.memscope, args.repeats, scratch)
-        rows.append((name, wall, cpu, rss, size, ht_size))
-        print(f"# {name}: wall {wall} cpu {cpu}", file=sys.stderr)
-    print_table(rows)
+    chosen = {name: w for name, w in workloads(args.build).items() if not args.only or args.only in name}
+    runs = {name: {"base": [], "memscope": [], "heaptrack": []} for name in chosen}
+    sizes = {}
+    # Every round runs every workload: the machine's speed drifts over minutes, and
+    # rows compared with each other (1, 2 and 8 threads) must see the same drift.
+    for done in range(1, args.repeats + 1):
+        for name, workload in chosen.items():
+            sizes[name] = run_once(workload, args.memscope, scratch, runs[name])
+        print(f"# round {done} of {args.repeats} done", file=sys.stderr)
+    print_table([(name, *medians(runs[name]), *sizes[name]) for name in chosen])
     shutil.rmtree(scratch, ignore_errors=True)
 
 
