@@ -53,10 +53,25 @@ const PLUMBING_PREFIXES: &[&str] = &[
     "std::sys::pal::unix::alloc::",
 ];
 
+/// Source files of Rust's allocation plumbing, as rustc's debug information names them
+/// (`/rustc/HASH/library/alloc/src/raw_vec/mod.rs`). Frames the compiler inlined carry a
+/// bare name (`grow_one<alloc::alloc::Global>`, `finish_grow`) without the crate path
+/// the prefixes above need, but always their file.
+const RUST_PLUMBING_FILES: &[&str] = &[
+    "/library/alloc/src/",
+    "/library/core/src/alloc/",
+    "/library/std/src/alloc.rs",
+    "/library/std/src/sys/alloc/",
+];
+
 /// True for a frame of the allocator, of the memscope agent, or of a language runtime's
 /// allocation plumbing.
 pub fn is_allocator_frame(frame: &Frame) -> bool {
     if frame.module.starts_with("libmemscope") {
+        return true;
+    }
+    let file = frame.file.as_deref().unwrap_or("");
+    if RUST_PLUMBING_FILES.iter().any(|plumbing| file.contains(plumbing)) {
         return true;
     }
     // Trait impls print as `<Type as Trait>::method`: judge them by the type's crate,
@@ -116,6 +131,26 @@ mod tests {
         assert!(!is_allocator_frame(&frame("strdup", "libc.so.6")));
         assert!(!is_allocator_frame(&frame("ns::outer(int)", "app")));
         assert!(!is_allocator_frame(&frame("my_alloc_pool", "app")));
+    }
+
+    #[test]
+    fn inlined_rust_plumbing_is_known_by_its_file() {
+        let inlined = |function: &str, file: &str| Frame {
+            file: Some(format!("/rustc/59807616e1fa2540724bfbac14d7976d7e4a3860/library/{file}")),
+            ..frame(function, "app")
+        };
+        let stack = [
+            inlined("grow_impl_runtime", "alloc/src/alloc.rs"),
+            inlined("grow_one<alloc::alloc::Global>", "alloc/src/raw_vec/mod.rs"),
+            inlined("push<u8, alloc::alloc::Global>", "alloc/src/vec/mod.rs"),
+            Frame { file: Some("/src/app/abbrev.rs".into()), ..frame("insert", "app") },
+            inlined("from_iter<u8>", "core/src/iter/traits/collect.rs"),
+            frame("main", "app"),
+        ];
+        let frames: Vec<&Frame> = stack.iter().collect();
+
+        assert_eq!(allocator_frames(&frames), 3);
+        assert!(!is_allocator_frame(&stack[4]), "core's iterators are not plumbing");
     }
 
     #[test]

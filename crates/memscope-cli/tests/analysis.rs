@@ -38,8 +38,9 @@ fn succeed(command: &mut Command) -> Output {
     output
 }
 
-/// Builds a fixture with `compiler` and records it; returns the trace.
-fn record(name: &str, compiler: &str, flags: &[&str]) -> PathBuf {
+/// Builds a fixture with `compiler` as `build` (one name per build: tests run at once)
+/// and records it; returns the trace.
+fn record(name: &str, build: &str, compiler: &str, flags: &[&str]) -> PathBuf {
     let preload = memscope().with_file_name("libmemscope_preload.so");
     assert!(
         preload.is_file(),
@@ -47,27 +48,47 @@ fn record(name: &str, compiler: &str, flags: &[&str]) -> PathBuf {
         preload.display()
     );
     let dir = work_dir();
-    let binary = dir.join(name.split('.').next().unwrap());
+    let binary = dir.join(build);
     succeed(Command::new(compiler).args(flags).arg(fixture_source(name)).arg("-o").arg(&binary));
-    let trace = dir.join(format!("{name}.trace"));
+    let trace = dir.join(format!("{build}.trace"));
     succeed(Command::new(memscope()).arg("run").arg("-o").arg(&trace).arg("--").arg(&binary));
     trace
 }
 
 fn grow_trace() -> &'static Path {
     static TRACE: OnceLock<PathBuf> = OnceLock::new();
-    TRACE.get_or_init(|| record("grow.c", "gcc", &["-O1", "-g"]))
+    TRACE.get_or_init(|| record("grow.c", "grow", "gcc", &["-O1", "-g"]))
 }
 
 fn inline_trace() -> &'static Path {
     static TRACE: OnceLock<PathBuf> = OnceLock::new();
-    TRACE.get_or_init(|| record("inline.cpp", "g++", &["-O2", "-g"]))
+    TRACE.get_or_init(|| record("inline.cpp", "inline", "g++", &["-O2", "-g"]))
 }
 
 fn vecs_trace() -> &'static Path {
     static TRACE: OnceLock<PathBuf> = OnceLock::new();
     TRACE.get_or_init(|| {
-        record("vecs.rs", "rustc", &["-g", "--edition", "2021", "--crate-name", "fixture"])
+        let flags = ["-g", "--edition", "2021", "--crate-name", "fixture"];
+        record("vecs.rs", "vecs", "rustc", &flags)
+    })
+}
+
+/// The same fixture optimised, with line tables only for debug information, as release
+/// profiles often build (memscope's own does): functions then carry bare names
+/// (`grow_impl_runtime`, `alloc`) without the crate path that names the plumbing.
+fn vecs_optimised_trace() -> &'static Path {
+    static TRACE: OnceLock<PathBuf> = OnceLock::new();
+    TRACE.get_or_init(|| {
+        let flags = [
+            "-O",
+            "-C",
+            "debuginfo=line-tables-only",
+            "--edition",
+            "2021",
+            "--crate-name",
+            "fixture",
+        ];
+        record("vecs.rs", "vecs-optimised", "rustc", &flags)
     })
 }
 
@@ -382,6 +403,7 @@ fn rust_names_are_demangled_and_alloc_plumbing_is_trimmed() {
         "four 1 MiB vectors and their 4-slot outer vector"
     );
     assert_eq!(int(&row(&top["rows"], "fixture::boxed")["flat"]), 8192);
+    assert_eq!(int(&row(&top["rows"], "fixture::grown")["flat"]), 8192);
     assert!(top["rows"]
         .as_array()
         .unwrap()
@@ -389,6 +411,18 @@ fn rust_names_are_demangled_and_alloc_plumbing_is_trimmed() {
         .all(|r| !r["function"].as_str().unwrap().starts_with("alloc::")));
     let first = kept[0]["stack"][0]["function"].as_str().unwrap();
     assert!(first.contains("alloc::"), "--keep-frames shows the plumbing, got {first}");
+}
+
+#[test]
+fn inlined_alloc_plumbing_of_an_optimised_rust_build_is_trimmed() {
+    let trace = trace_arg(vecs_optimised_trace());
+
+    let top = json(&["top", trace]);
+
+    // Line tables name functions without their crate. (`boxed`'s leaked box is
+    // optimised away: nothing reads it.)
+    assert_eq!(int(&row(&top["rows"], "make_buffers")["flat"]), 4 * MIB + 96);
+    assert_eq!(int(&row(&top["rows"], "grown")["flat"]), 8192, "1024 slots of 8 bytes");
 }
 
 #[test]
