@@ -162,8 +162,20 @@ fn assert_is_work_frame(frames: &[Frame], address: u64) {
 
 #[test]
 fn inlined_helper_is_a_frame_of_its_own_with_its_call_line() {
+    assert_inline_chain_frames(&["-O2", "-g"]);
+}
+
+/// Debian's debug packages (libc6-dbg among them) ship compressed DWARF sections.
+#[test]
+fn compressed_debug_sections_resolve_as_plain_ones_do() {
+    assert_inline_chain_frames(&["-O2", "-g", "-gz=zlib"]);
+}
+
+/// Builds `inline_chain.cpp` with `flags` and requires its inlined call to resolve to
+/// the helper and its caller, each with its call line, and no warning.
+fn assert_inline_chain_frames(flags: &[&str]) {
     let dir = TempDir::new().unwrap();
-    let binary = build_c(dir.path(), "g++", "inline_chain.cpp", &["-O2", "-g"]);
+    let binary = build_c(dir.path(), "g++", "inline_chain.cpp", flags);
     let report = run_fixture(&binary);
     let address = report.address("inline");
     let symbolizer = Symbolizer::new(report.modules);

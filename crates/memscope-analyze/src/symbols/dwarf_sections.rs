@@ -19,8 +19,9 @@ pub(crate) type DwarfReader = gimli::EndianReader<gimli::RunTimeEndian, SectionB
 pub(crate) enum SectionBytes {
     /// An uncompressed section, a range of the mapped file.
     Mapped { map: Arc<Mmap>, range: Range<usize> },
-    /// A compressed (`SHF_COMPRESSED`) section, inflated once into memory.
-    Inflated(Arc<[u8]>),
+    /// A compressed (`SHF_COMPRESSED`) section, inflated once into memory. Kept in its
+    /// `Vec`: an `Arc<[u8]>` would copy it, and libc's debug sections run to megabytes.
+    Inflated(Arc<Vec<u8>>),
 }
 
 impl Deref for SectionBytes {
@@ -68,7 +69,7 @@ fn section_bytes(
     let file_range = section.compressed_file_range().map_err(parse_error)?;
     if file_range.format != CompressionFormat::None {
         let inflated = section.uncompressed_data().map_err(parse_error)?;
-        return Ok(SectionBytes::Inflated(inflated.into_owned().into()));
+        return Ok(SectionBytes::Inflated(Arc::new(inflated.into_owned())));
     }
     // `data` checks that the section lies inside the file, so the range below is valid and
     // its start fits in `usize`.
