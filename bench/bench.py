@@ -33,21 +33,25 @@ def timed(cmd, stdin=None, cwd=None):
         _, status, usage = os.wait4(child.pid, 0)
         elapsed = time.perf_counter() - start
         peak_kib = int(peak.read().split()[-1])
+    # Reaped by wait4: telling Popen so keeps it from waiting for the child again.
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         sys.exit(f"bench: {' '.join(cmd)} exited with {child.returncode}")
     return elapsed, usage.ru_utime + usage.ru_stime, peak_kib / 1024
 
 
+def prefixed(directory, prefix):
+    """Paths of the files in `directory` whose names start with `prefix`."""
+    return [os.path.join(directory, f) for f in os.listdir(directory) if f.startswith(prefix)]
+
+
 def settle(directory, prefix, timeout=20.0):
     """Waits until the files starting with `prefix` stop growing: heaptrack's
     compressor goes on writing after heaptrack itself has exited."""
-    def size():
-        return sum(os.path.getsize(os.path.join(directory, f)) for f in os.listdir(directory) if f.startswith(prefix))
     deadline, last = time.monotonic() + timeout, -1
     while time.monotonic() < deadline:
         time.sleep(0.3)
-        now = size()
+        now = sum(os.path.getsize(f) for f in prefixed(directory, prefix))
         if now == last and now > 0:
             return
         last = now
@@ -98,7 +102,7 @@ def medians(runs):
 def take_heaptrack_trace(scratch, prefix):
     """The size of heaptrack's trace once its compressor is done; removes the trace."""
     settle(scratch, prefix)
-    files = [os.path.join(scratch, f) for f in os.listdir(scratch) if f.startswith(prefix)]
+    files = prefixed(scratch, prefix)
     size = sum(os.path.getsize(f) for f in files)
     for f in files:
         os.remove(f)

@@ -17,7 +17,7 @@
 //! The agent is a guest: it allocates only through glibc's `__libc_*` functions
 //! ([`LibcAllocator`]), never records its own calls (a thread-local reentrancy
 //! guard), takes no lock shared by all threads per event (only frees of another
-//! thread's blocks search the other threads' tables under a lock), and never lets a
+//! thread's blocks search the other threads' tables, under a read lock), and never lets a
 //! forked child write into its parent's trace.
 //!
 //! Only x86_64 Linux with glibc is supported.

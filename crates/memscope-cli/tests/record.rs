@@ -331,15 +331,16 @@ fn churn_leaks_one_block_per_ten_thousand_iterations_per_thread() {
 #[test]
 fn memscope_stats_reports_the_writers_cpu_time() {
     let endings = build_plain("endings.c");
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let mut command = Command::new(common::memscope_bin());
-    command.args(["run", "-o", "trace", "--"]).arg(&endings).args(["threads", "2", "100000"]);
-    command.env("MEMSCOPE_STATS", "1").current_dir(dir.path());
     let started = std::time::Instant::now();
-    let output = common::output_within(&mut command, common::RUN_TIMEOUT);
+    let run = common::record_with_env(
+        &[("MEMSCOPE_STATS", "1")],
+        &[],
+        &endings,
+        &["threads", "2", "100000"],
+    );
     let wall_ms = started.elapsed().as_millis() as u64;
-    let stderr = common::text(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    let stderr = run.stderr();
+    assert_eq!(run.code(), Some(0), "{stderr}");
     let writer_ms: u64 = stderr
         .split_once("writer CPU ")
         .and_then(|(_, rest)| rest.split_once(" ms"))

@@ -182,6 +182,16 @@ impl Recording {
 
 /// `memscope run OPTIONS -o DIR/trace -- PROGRAM ARGS`, in a fresh directory.
 pub fn record_with<S: AsRef<OsStr>>(options: &[&str], program: &Path, args: &[S]) -> Recording {
+    record_with_env(&[], options, program, args)
+}
+
+/// [`record_with`], with `env` set for `memscope run` and so for the program.
+pub fn record_with_env<S: AsRef<OsStr>>(
+    env: &[(&str, &str)],
+    options: &[&str],
+    program: &Path,
+    args: &[S],
+) -> Recording {
     let dir = tempfile::tempdir().expect("create a temporary directory");
     let trace = dir.path().join("trace");
     let mut command = Command::new(memscope_bin());
@@ -193,6 +203,7 @@ pub fn record_with<S: AsRef<OsStr>>(options: &[&str], program: &Path, args: &[S]
         .arg("--")
         .arg(program)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(dir.path());
     let output = output_within(&mut command, RUN_TIMEOUT);
     assert_no_panic(&output);
