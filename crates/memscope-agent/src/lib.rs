@@ -1,53 +1,53 @@
 //! The memscope recorder, which runs inside the profiled process.
 //!
-//! The preload library interposes the malloc family and calls [`record_alloc`],
-//! [`record_free`] and [`record_realloc`] around glibc's real functions. Each call
-//! captures its stack ([framehop] DWARF unwinding with per-thread rule caches, and a
-//! per-thread memo that skips the unwind when the stack is provably unchanged),
-//! interns it, and appends a fixed-size event to the thread's own buffer. Each thread
-//! keeps a table of the blocks it allocated, so a free is paired with its allocation
-//! as it happens (a free in the trace carries its block's size and stack); a free of
-//! another thread's block claims it from that thread's table. While the process has a
-//! single thread, the writer does that thread's pairing on its own core, until
-//! [`before_thread_start`]. A writer thread drains the buffers, compresses them into
-//! trace blocks and cuts segments; see `memscope-format`. It also sums the run's
-//! totals and follows the live heap's peak as it writes, for the trace's end record,
-//! and advances the clock that events read.
+//! The preload library (and the `memscope` Rust library) interpose the malloc family and
+//! call [`record_alloc`], [`record_free`] and [`record_realloc`] around the real
+//! functions. Each call captures its stack ([framehop] DWARF unwinding with per-thread
+//! rule caches, and a per-thread memo that skips the unwind when the stack is provably
+//! unchanged), interns it, and publishes one 24-byte event into the thread's chain of
+//! chunks in the capture [`area`]. That is all that happens in the host: a collector
+//! (`memscope-collector`, in `memscope run`'s process) drains the area, pairs frees with
+//! allocations in the order the stripe sequence numbers give, and writes the trace.
 //!
-//! The agent is a guest: it allocates only through glibc's `__libc_*` functions
-//! ([`LibcAllocator`]), never records its own calls (a thread-local reentrancy
-//! guard), takes no lock shared by all threads per event (only frees of another
-//! thread's blocks search the other threads' tables, under a read lock), and never lets a
-//! forked child write into its parent's trace.
+//! The agent is a guest. It starts no thread, keeps no descriptor open (the area is a
+//! mapping, which no `close` or `dup2` can reach), installs no signal handler, has no
+//! thread-local storage (so glibc's per-thread TLS allocations keep their size), never
+//! allocates through the allocator it tracks ([`LibcAllocator`]), and when glibc refuses
+//! it memory falls back to a fixed reserve instead of aborting. A signal handler that
+//! allocates while the thread is inside a hook is recorded too, without a stack. A
+//! process's death at any moment loses nothing it had published.
+//!
+//! The crate is `no_std` (with `alloc`): the standard library would bring thread-locals
+//! and its own allocation failure handler into the host.
 //!
 //! Only x86_64 Linux with glibc is supported.
 //!
 //! This crate has no Cargo features.
 
+#![no_std]
 #![deny(missing_docs)]
 
-mod buffer;
-mod clock;
-mod config;
-mod guard;
-mod heap_curve;
-mod libc_heap;
-mod live_table;
-mod modules;
-mod pairing;
-mod recorder;
-mod signals;
-mod stacks;
-mod table_memory;
-mod thread_slot;
-mod unwind;
-mod writer;
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
 
-pub use crate::libc_heap::{
+pub mod area;
+mod config;
+pub mod control;
+mod heap;
+mod modules;
+mod recorder;
+mod spin;
+mod stacks;
+mod sys;
+mod thread;
+mod unwind;
+
+pub use crate::heap::{
     __libc_calloc, __libc_free, __libc_malloc, __libc_memalign, __libc_pvalloc, __libc_realloc,
     __libc_valloc, LibcAllocator,
 };
 pub use crate::recorder::{
-    before_exec, before_immediate_exit, before_thread_start, modules_changed, on_load, on_unload,
-    record_alloc, record_free, record_realloc,
+    after_failed_exec, before_exec, before_immediate_exit, before_thread_start, modules_changed,
+    on_load, on_unload, record_alloc, record_free, record_realloc,
 };

@@ -1,12 +1,17 @@
 //! The module map, read with `dl_iterate_phdr`: ranges and build ids for the trace,
 //! and the in-memory `.eh_frame_hdr`/`.eh_frame` of each module for the unwinder.
 
-use std::ffi::{c_int, c_void, CStr};
-use std::ops::{Deref, Range};
-use std::sync::Mutex;
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::ffi::{c_int, c_void, CStr};
+use core::ops::{Deref, Range};
 
 use framehop::{ExplicitModuleSectionInfo, Module as UnwindModule};
-use memscope_format::Module;
+
+use crate::control::ModuleRecord;
+use crate::spin::SpinLock;
+use crate::sys;
 
 /// Bytes of a module mapped in this process. They stay mapped while the module is
 /// loaded, which is as long as the unwinder may look at them.
@@ -23,7 +28,7 @@ unsafe impl Sync for MappedBytes {}
 
 impl Default for MappedBytes {
     fn default() -> Self {
-        MappedBytes { ptr: std::ptr::NonNull::dangling().as_ptr(), len: 0 }
+        MappedBytes { ptr: core::ptr::NonNull::dangling().as_ptr(), len: 0 }
     }
 }
 
@@ -31,19 +36,19 @@ impl Deref for MappedBytes {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         // SAFETY: ptr..ptr+len lies inside a PT_LOAD segment of a loaded module.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+        unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
     }
 }
 
 /// One module as found in memory.
 pub(crate) struct LoadedModule {
-    pub record: Module,
+    pub record: ModuleRecord,
     pub unwind: Option<UnwindModule<MappedBytes>>,
 }
 
 /// Every module any scan has found, loaded or since unloaded: stacks captured in a
 /// library before its `dlclose` must still symbolize, however soon it went away.
-static SEEN: Mutex<Vec<Module>> = Mutex::new(Vec::new());
+static SEEN: SpinLock<Vec<ModuleRecord>> = SpinLock::new(Vec::new());
 
 /// Every module loaded right now (and remembered in [`seen`]).
 pub(crate) fn scan() -> Vec<LoadedModule> {
@@ -51,7 +56,7 @@ pub(crate) fn scan() -> Vec<LoadedModule> {
     // SAFETY: the callback only reads the phdr info it is given, and `found` outlives
     // the call.
     unsafe { libc::dl_iterate_phdr(Some(visit), &mut found as *mut _ as *mut c_void) };
-    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    let mut seen = SEEN.lock();
     for module in &found {
         if !seen
             .iter()
@@ -64,13 +69,17 @@ pub(crate) fn scan() -> Vec<LoadedModule> {
 }
 
 /// Every module ever found, in the order found.
-pub(crate) fn seen() -> Vec<Module> {
-    SEEN.lock().unwrap_or_else(|e| e.into_inner()).clone()
+pub(crate) fn seen() -> Vec<ModuleRecord> {
+    SEEN.lock().clone()
 }
 
-/// How many modules have been found so far.
-pub(crate) fn seen_count() -> usize {
-    SEEN.lock().unwrap_or_else(|e| e.into_inner()).len()
+/// In a forked child that records afresh: forgets the parent's list (its lock may be
+/// held by a thread that does not exist here).
+///
+/// # Safety
+/// Only the calling thread may run in the process.
+pub(crate) unsafe fn reset_after_fork() {
+    SEEN.reset(Vec::new());
 }
 
 /// The loader's count of loads plus unloads: when it changes, the map is stale.
@@ -93,7 +102,7 @@ unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: usize, out: *mu
 
 unsafe fn describe(info: &libc::dl_phdr_info) -> LoadedModule {
     let bias = info.dlpi_addr;
-    let phdrs = std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize);
+    let phdrs = core::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize);
     let loads: Vec<Range<u64>> = phdrs
         .iter()
         .filter(|ph| ph.p_type == libc::PT_LOAD)
@@ -109,7 +118,7 @@ unsafe fn describe(info: &libc::dl_phdr_info) -> LoadedModule {
         .iter()
         .find(|ph| ph.p_type == libc::PT_GNU_EH_FRAME)
         .and_then(|ph| unwind_module(&path, bias, &loads, ph.p_vaddr, ph.p_memsz));
-    LoadedModule { record: Module { path, load_bias: bias, build_id, ranges: loads }, unwind }
+    LoadedModule { record: ModuleRecord { path, load_bias: bias, build_id, ranges: loads }, unwind }
 }
 
 unsafe fn module_path(name: *const libc::c_char) -> String {
@@ -120,9 +129,7 @@ unsafe fn module_path(name: *const libc::c_char) -> String {
     };
     if name.is_empty() {
         // The main executable has no name in the link map.
-        std::fs::read_link("/proc/self/exe")
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default()
+        String::from_utf8_lossy(&sys::read_link(c"/proc/self/exe")).into_owned()
     } else {
         name
     }
@@ -130,7 +137,7 @@ unsafe fn module_path(name: *const libc::c_char) -> String {
 
 /// Finds NT_GNU_BUILD_ID among the notes of one PT_NOTE segment.
 unsafe fn find_build_id(start: u64, len: u64) -> Option<Vec<u8>> {
-    let notes = std::slice::from_raw_parts(start as *const u8, len as usize);
+    let notes = core::slice::from_raw_parts(start as *const u8, len as usize);
     let word = |at: usize| -> Option<usize> {
         Some(u32::from_ne_bytes(notes.get(at..at + 4)?.try_into().ok()?) as usize)
     };

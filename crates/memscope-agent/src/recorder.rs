@@ -1,437 +1,516 @@
-//! The recorder's entry points, called by the interposed allocation functions, and
-//! the process lifecycle around them (start, exit, exec, fork, fatal signals).
+//! The recorder's entry points, called by the interposed allocation functions, and the
+//! process lifecycle around them (start, exit, exec, fork).
+//!
+//! A hooked call captures its stack, then publishes one event into the calling thread's
+//! chain of chunks in the capture area (see `area`). Nothing else happens in the host:
+//! pairing, totals, compression and the file are the collector's, in another process.
 
-use std::ffi::c_void;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::ffi::c_void;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
-use memscope_format::{EndReason, StackId, ThreadId};
-
-use crate::buffer::{push_orphan, RawEvent, RawKind, ThreadBuffer};
-use crate::config::{Config, UnwindMode};
-use crate::guard::Guard;
-use crate::live_table::{self, Block, LiveTable};
-use crate::pairing::{self, Pairing};
-use crate::stacks::StackCache;
-use crate::thread_slot::{slot, ThreadSlot};
-use crate::unwind::ThreadUnwinder;
-use crate::{clock, modules, signals, unwind, writer};
+use crate::area::{self, Area, Kind, Slot, ThreadRecord, AREA_BYTES, LOG_BYTES};
+use crate::config::{Config, Follow, UnwindMode};
+use crate::control::{self, MetaRecord};
+use crate::heap;
+use crate::spin::SpinLock;
+use crate::stacks::{self, StackCache};
+use crate::unwind::{self, ThreadUnwinder};
+use crate::{modules, sys, thread};
 
 const UNINIT: u8 = 0;
 const STARTING: u8 = 1;
 const RECORDING: u8 = 2;
 const OFF: u8 = 3;
-/// In a forked child: like OFF, and the parent's locks must not be touched either.
-const FORKED: u8 = 4;
-/// Recording, with one thread, whose frees the writer pairs (see `pairing`).
-const SOLO: u8 = 5;
 
 static STATE: AtomicU8 = AtomicU8::new(UNINIT);
+static AREA: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());
+/// Set once the process may have a second thread: stripe counters then take a locked
+/// add (see `area`).
+static THREADED: AtomicBool = AtomicBool::new(false);
 static MAX_FRAMES: AtomicUsize = AtomicUsize::new(64);
-static FRAME_POINTERS: AtomicU8 = AtomicU8::new(0);
+static FRAME_POINTERS: AtomicBool = AtomicBool::new(false);
+static FOLLOW_FORKS: AtomicBool = AtomicBool::new(false);
+/// The loader's load/unload count when the module map was last read.
+static LOADER_GENERATION: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Serialises appends to the area's log.
+static LOG: SpinLock<()> = SpinLock::new(());
+/// Serialises rescans of the module map.
+static MODULE_SCAN: SpinLock<()> = SpinLock::new(());
+static ATFORK_REGISTERED: AtomicBool = AtomicBool::new(false);
 
-/// How long an orderly end (exit, exec) may wait for the writer to drain.
-const END_TIMEOUT: Duration = Duration::from_secs(10);
-/// A dying process waits less: the writer may be stuck on a lock the crash holds.
-const CRASH_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a recorder waits for a collector that has not attached, or went silent,
+/// before it stops recording.
+const COLLECTOR_TIMEOUT_NS: u64 = 5_000_000_000;
+/// How long a thread sleeps while it waits for room in the area.
+const ROOM_WAIT_US: u64 = 50;
 
-struct ThreadState {
-    buffer: ThreadBuffer,
+/// One thread's unwinding state, created at its first event.
+struct Unwinding {
     unwinder: ThreadUnwinder,
     stacks: StackCache,
-    /// The blocks this thread allocated and nobody freed yet.
-    table: Arc<LiveTable>,
-    /// `None` while the writer pairs for this (solo) thread.
-    pairing: Option<Pairing>,
 }
 
-thread_local! {
-    static EXIT_HOOK: ExitHook = const { ExitHook };
+fn current_area() -> Area {
+    // SAFETY: AREA is set before STATE becomes RECORDING and stays mapped while it is.
+    unsafe { Area::from_raw(AREA.load(Ordering::Acquire)) }
 }
 
-/// Its destructor hands the thread's last events to the writer when the thread ends.
-struct ExitHook;
-
-impl Drop for ExitHook {
-    fn drop(&mut self) {
-        // In a forked child, the buffers' locks may have been held by parent threads
-        // that do not exist here: touch nothing.
-        if STATE.load(Ordering::Acquire) == FORKED {
-            return;
-        }
-        let _guard = Guard::enter();
-        let slot = slot();
-        let state = slot.state.replace(std::ptr::null_mut());
-        slot.exited.set(true);
-        if !state.is_null() {
-            // SAFETY: created by Box::into_raw in `first_event` and unreachable now.
-            let mut state = unsafe { Box::from_raw(state.cast::<ThreadState>()) };
-            if state.pairing.is_none() {
-                state.take_pairing_back();
-            }
-            live_table::retire(&state.table);
-            state.buffer.finish();
-        }
+/// The area, if recording; the first hooked call of the process starts the recorder.
+#[inline(always)]
+fn recording() -> Option<Area> {
+    match STATE.load(Ordering::Acquire) {
+        RECORDING => Some(current_area()),
+        UNINIT => start(),
+        _ => None,
     }
 }
 
-pub(crate) fn unwind_mode() -> UnwindMode {
-    if FRAME_POINTERS.load(Ordering::Relaxed) == 1 {
+#[cold]
+fn start() -> Option<Area> {
+    if STATE.compare_exchange(UNINIT, STARTING, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        return (STATE.load(Ordering::Acquire) == RECORDING).then(current_area);
+    }
+    let area = begin();
+    STATE.store(if area.is_some() { RECORDING } else { OFF }, Ordering::Release);
+    area
+}
+
+/// Reads the settings, creates the area and describes the process in its log.
+fn begin() -> Option<Area> {
+    let config = sys::read_file(c"/proc/self/environ").and_then(|env| Config::parse(&env))?;
+    if config.follow == Follow::None && sys::getppid() != config.parent {
+        return None;
+    }
+    MAX_FRAMES.store(config.max_frames, Ordering::Relaxed);
+    FRAME_POINTERS.store(config.unwind == UnwindMode::FramePointer, Ordering::Relaxed);
+    FOLLOW_FORKS.store(config.follow == Follow::Fork, Ordering::Relaxed);
+    if !thread::create_key(thread_ended) {
+        sys::complain(&[b"memscope: cannot create a thread key; not recording"]);
+        return None;
+    }
+    let area = match create_area(&config.session) {
+        Ok(area) => area,
+        Err(errno) => {
+            let code = alloc::format!("{errno}");
+            sys::complain(&[b"memscope: cannot create the capture area (errno ", code.as_bytes(), b"); not recording"]);
+            return None;
+        }
+    };
+    AREA.store(area.base(), Ordering::Release);
+    let (kind, meta) = control::encode_meta(&meta(&config));
+    append(&area, kind, &[&meta]);
+    refresh_modules(&area, true);
+    if !ATFORK_REGISTERED.swap(true, Ordering::AcqRel) {
+        // SAFETY: registers a child handler; glibc calls it in the child after fork.
+        unsafe { libc::pthread_atfork(None, None, Some(in_forked_child)) };
+    }
+    Some(area)
+}
+
+fn meta(config: &Config) -> MetaRecord {
+    let exe = alloc::string::String::from_utf8_lossy(&sys::read_link(c"/proc/self/exe")).into_owned();
+    let cmdline = sys::read_file(c"/proc/self/cmdline").unwrap_or_default();
+    let args = cmdline
+        .split(|&b| b == 0)
+        .filter(|arg| !arg.is_empty())
+        .map(|arg| alloc::string::String::from_utf8_lossy(arg).into_owned())
+        .collect();
+    MetaRecord {
+        exe,
+        args,
+        unwind: config.unwind.name().into(),
+        max_frames: config.max_frames as u32,
+    }
+}
+
+/// Creates `SESSION/PID.N` (the first N not taken: earlier images of this process took
+/// the others), owner-only, never through a symbolic link, and maps it. The descriptor
+/// is closed at once: the program's own descriptor calls can never reach the mapping.
+fn create_area(session: &[u8]) -> Result<Area, i32> {
+    let pid = sys::getpid();
+    for image in 0..10_000u32 {
+        let mut path: Vec<u8> = session.to_vec();
+        path.extend_from_slice(alloc::format!("/{pid}.{image}\0").as_bytes());
+        let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: a NUL-terminated path.
+        let fd = unsafe { libc::open(path.as_ptr().cast(), flags, 0o600) };
+        if fd < 0 {
+            match sys::errno() {
+                libc::EEXIST => continue,
+                errno => return Err(errno),
+            }
+        }
+        let area = map_area(fd);
+        // SAFETY: fd was opened above and is not used again.
+        unsafe { libc::close(fd) };
+        let area = area?;
+        area.initialise(pid, sys::monotonic_ns(), sys::unix_ms());
+        return Ok(area);
+    }
+    Err(libc::EEXIST)
+}
+
+fn map_area(fd: i32) -> Result<Area, i32> {
+    // SAFETY: fd is an open file of ours; the mapping's address is the kernel's choice.
+    unsafe {
+        if libc::ftruncate(fd, AREA_BYTES as i64) != 0 {
+            return Err(sys::errno());
+        }
+        let base = libc::mmap(
+            core::ptr::null_mut(),
+            AREA_BYTES,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd,
+            0,
+        );
+        if base == libc::MAP_FAILED {
+            return Err(sys::errno());
+        }
+        Ok(Area::from_raw(base.cast()))
+    }
+}
+
+/// Whether the collector still reads the area: it beats every pass, and attaches
+/// within moments of the area's creation.
+fn collector_alive(area: &Area) -> bool {
+    let header = area.header();
+    let now = sys::monotonic_ns();
+    let beat = header.heartbeat_ns.load(Ordering::Relaxed);
+    let since = if beat == 0 { header.start_ns.load(Ordering::Relaxed) } else { beat };
+    now.saturating_sub(since) < COLLECTOR_TIMEOUT_NS
+}
+
+/// Waits a moment for the collector to make room; false (and recording stops) when the
+/// collector is gone.
+#[cold]
+fn wait_for_room(area: &Area) -> bool {
+    if !collector_alive(area) {
+        if STATE.swap(OFF, Ordering::AcqRel) == RECORDING {
+            area.header().state.store(area::STATE_OFF, Ordering::Release);
+            sys::complain(&[b"memscope: the collector stopped reading; recording stops"]);
+        }
+        return false;
+    }
+    sys::sleep_us(ROOM_WAIT_US);
+    true
+}
+
+/// Appends a record to the area's log, waiting for room.
+fn append(area: &Area, kind: u8, parts: &[&[u8]]) -> bool {
+    let len: usize = parts.iter().map(|part| part.len()).sum();
+    if len + 5 > LOG_BYTES {
+        return false;
+    }
+    let _held = LOG.lock();
+    while !area.log_append(kind, parts) {
+        if !wait_for_room(area) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Rereads the module map if the loader's count of loads and unloads moved (this also
+/// catches libraries glibc loads internally, which no dlopen hook sees), installs it
+/// for unwinding and logs it.
+fn refresh_modules(area: &Area, force: bool) {
+    if heap::out_of_memory() {
+        return;
+    }
+    let generation = modules::generation();
+    if !force && generation == LOADER_GENERATION.load(Ordering::Relaxed) {
+        return;
+    }
+    let _held = MODULE_SCAN.lock();
+    LOADER_GENERATION.store(generation, Ordering::Relaxed);
+    unwind::install(modules::scan(), unwind_mode());
+    let (kind, payload) = control::encode_modules(&modules::seen());
+    append(area, kind, &[&payload]);
+}
+
+fn unwind_mode() -> UnwindMode {
+    if FRAME_POINTERS.load(Ordering::Relaxed) {
         UnwindMode::FramePointer
     } else {
         UnwindMode::Dwarf
     }
 }
 
-/// Starts recording at the first hooked call, which may come from the dynamic loader
-/// before any constructor ran: events are buffered until the writer exists.
-#[inline]
-fn recording() -> bool {
-    match STATE.load(Ordering::Acquire) {
-        RECORDING | SOLO => true,
-        UNINIT => start(),
-        _ => false,
+/// The calling thread's record, attached at its first event.
+#[inline(always)]
+fn thread_record(area: &Area) -> Option<&'static ThreadRecord> {
+    let record = thread::current();
+    if record.is_null() {
+        return first_event(area);
     }
+    // SAFETY: the key's value points into the current area, which stays mapped.
+    Some(unsafe { &*record })
 }
 
 #[cold]
-fn start() -> bool {
-    if STATE.compare_exchange(UNINIT, STARTING, Ordering::AcqRel, Ordering::Acquire).is_err() {
-        return matches!(STATE.load(Ordering::Acquire), RECORDING | SOLO);
+fn first_event(area: &Area) -> Option<&'static ThreadRecord> {
+    // SAFETY: records live in the area, mapped for the rest of the process.
+    let record: &'static ThreadRecord = unsafe { &*(thread::attach(area)? as *const ThreadRecord) };
+    if area.header().threads_high.load(Ordering::Relaxed) > 1 {
+        // A thread started without pthread_create (a raw clone) is seen here.
+        THREADED.store(true, Ordering::SeqCst);
     }
-    clock::start();
-    unwind::install(modules::scan(), unwind_mode());
-    STATE.store(RECORDING, Ordering::Release);
-    true
+    Some(record)
 }
 
-/// The calling thread's state (`slot` is its slot), created on its first event; `None`
-/// once the thread's thread-local destructors have run.
-#[inline]
-fn current_thread(slot: &ThreadSlot) -> Option<&'static mut ThreadState> {
-    let state = slot.state.get().cast::<ThreadState>();
+fn count_dropped(area: &Area) {
+    area.header().dropped.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The thread's stack (at the outermost hook level only: a signal handler's nested
+/// event is recorded without one, since the unwinding state is the interrupted call's).
+fn capture(area: &Area, record: &ThreadRecord) -> u32 {
+    let Some(unwinding) = unwinding(area, record) else {
+        area.header().stackless.fetch_add(1, Ordering::Relaxed);
+        return 0;
+    };
+    let depth = MAX_FRAMES.load(Ordering::Relaxed);
+    unwinding.unwinder.capture(&mut unwinding.stacks, depth, area, append)
+}
+
+fn unwinding(area: &Area, record: &ThreadRecord) -> Option<&'static mut Unwinding> {
+    let mut state = record.unwinder.load(Ordering::Relaxed) as *mut Unwinding;
     if state.is_null() {
-        return first_event(slot);
+        if heap::out_of_memory() {
+            return None;
+        }
+        let _ = area;
+        state = Box::into_raw(Box::new(Unwinding { unwinder: ThreadUnwinder::new(), stacks: StackCache::new() }));
+        record.unwinder.store(state as u64, Ordering::Relaxed);
     }
-    // SAFETY: the state belongs to this thread alone and lives until its destructor.
+    // SAFETY: created above by this thread, used only by it at the outermost level.
     Some(unsafe { &mut *state })
 }
 
-/// Creates the thread's state, unless the thread is past its thread-local destructors.
+/// Publishes one event, after a tick if the clock moved since the thread's last one.
+#[inline(always)]
+fn emit(area: &Area, record: &ThreadRecord, depth: u32, kind: Kind, w0: u64, size: u64, stack: u32) {
+    let now = area.header().clock_ns.load(Ordering::Relaxed);
+    if now != record.last_tick.load(Ordering::Relaxed) {
+        tick(area, record, depth, now);
+    }
+    let Some(slot) = reserve(area, record, depth) else { return count_dropped(area) };
+    let seq = if kind.is_ordered() { area.next_seq(w0, THREADED.load(Ordering::Relaxed)) } else { 0 };
+    Area::publish(slot, kind, w0, size, stack, seq);
+}
+
 #[cold]
-fn first_event(slot: &ThreadSlot) -> Option<&'static mut ThreadState> {
-    if slot.exited.get() {
+fn tick(area: &Area, record: &ThreadRecord, depth: u32, now: u64) {
+    record.last_tick.store(now, Ordering::Relaxed);
+    if depth == 0 {
+        refresh_modules(area, false);
+    }
+    if let Some(slot) = reserve(area, record, depth) {
+        Area::publish(slot, Kind::Tick, now, 0, 0, 0);
+    }
+}
+
+#[inline(always)]
+fn reserve<'a>(area: &'a Area, record: &ThreadRecord, depth: u32) -> Option<&'a Slot> {
+    let owner = thread::index_of(area, record);
+    match area.reserve(record, owner) {
+        Some(slot) => Some(slot),
+        None => reserve_waiting(area, record, owner, depth),
+    }
+}
+
+/// No chunk is free: the collector is behind. An outermost call waits for it; a signal
+/// handler's nested call must not (the collector may be waiting for the event it
+/// interrupted), so its event is dropped.
+#[cold]
+fn reserve_waiting<'a>(area: &'a Area, record: &ThreadRecord, owner: u32, depth: u32) -> Option<&'a Slot> {
+    if depth > 0 {
         return None;
     }
-    let table = live_table::register();
-    let state = Box::into_raw(Box::new(ThreadState {
-        buffer: ThreadBuffer::register(thread_id()),
-        unwinder: ThreadUnwinder::new(),
-        stacks: StackCache::new(),
-        table: table.clone(),
-        pairing: Some(Pairing::new(table)),
-    }));
-    // A second thread: from now on every thread pairs for itself.
-    let _ = STATE.compare_exchange(SOLO, RECORDING, Ordering::AcqRel, Ordering::Acquire);
-    slot.state.set(state.cast());
-    EXIT_HOOK.with(|_| ());
-    // SAFETY: just created; it belongs to this thread alone until its destructor.
-    Some(unsafe { &mut *state })
-}
-
-fn thread_id() -> ThreadId {
-    // SAFETY: gettid has no preconditions.
-    ThreadId(unsafe { libc::gettid() } as u32)
-}
-
-impl ThreadState {
-    fn alloc(&mut self, ptr: u64, size: usize) {
-        if let Some(pairing) = &self.pairing {
-            // The table's slot loads while the stack is captured.
-            pairing.table.prefetch(ptr);
+    loop {
+        if !wait_for_room(area) {
+            return None;
         }
-        let depth = MAX_FRAMES.load(Ordering::Relaxed);
-        let stack = self.unwinder.capture(&mut self.stacks, depth);
-        let block = Block { size: size as u64, stack };
-        match self.pairing() {
-            Some(pairing) => {
-                pairing.alloc(ptr, block);
-                self.push(event(block, RawKind::Alloc));
-            }
-            None => {
-                let address = solo_event(ptr, RawKind::Address);
-                let writer_running = writer::is_running();
-                self.buffer.push_pair(event(block, RawKind::SoloAlloc), address, writer_running);
-            }
+        if let Some(slot) = area.reserve(record, owner) {
+            return Some(slot);
         }
-    }
-
-    fn free(&mut self, ptr: u64) {
-        let freed = match self.pairing() {
-            Some(pairing) => pairing.free(ptr, pairing::claim_waiting),
-            None => return self.push(solo_event(ptr, RawKind::SoloFree)),
-        };
-        if let Some((block, kind)) = freed {
-            self.push(event(block, kind.into()));
-        }
-    }
-
-    /// The old block is taken before the call (glibc may give its address to another
-    /// thread at once) and put back if the call fails.
-    fn realloc(
-        &mut self,
-        ptr: u64,
-        size: usize,
-        real: impl FnOnce() -> *mut c_void,
-    ) -> *mut c_void {
-        let Some(pairing) = self.pairing() else {
-            let new = real();
-            if !new.is_null() {
-                self.push(solo_event(ptr, RawKind::SoloFree));
-                self.alloc(new as u64, size);
-            }
-            return new;
-        };
-        let old = pairing.free(ptr, pairing::claim_waiting);
-        let new = real();
-        match (old, new.is_null()) {
-            (Some((block, _)), true) => pairing.table.insert(ptr, block),
-            (old, false) => {
-                if let Some((block, kind)) = old {
-                    self.push(event(block, kind.into()));
-                }
-                self.alloc(new as u64, size);
-            }
-            (None, true) => {}
-        }
-        new
-    }
-
-    /// The thread's pairing, or `None` while the process is solo and the writer pairs
-    /// for it.
-    #[inline]
-    fn pairing(&mut self) -> Option<&mut Pairing> {
-        if self.pairing.is_none() && STATE.load(Ordering::Acquire) != SOLO {
-            self.take_pairing_back();
-        }
-        self.pairing.as_mut()
-    }
-
-    /// Takes the pairing back from the writer, once it has paired all this thread sent.
-    #[cold]
-    fn take_pairing_back(&mut self) {
-        writer::sync();
-        let table = self.table.clone();
-        self.pairing = Some(pairing::take_back().unwrap_or_else(|| Pairing::new(table)));
-    }
-
-    #[inline(always)]
-    fn push(&mut self, event: RawEvent) {
-        self.buffer.push(event, writer::is_running());
     }
 }
 
-/// An event of `block`, timed now.
+/// Enters the hooks on this thread: its record and how deep it already was.
 #[inline(always)]
-fn event(block: Block, kind: RawKind) -> RawEvent {
-    RawEvent { time_ns: clock::event_ns(), size: block.size, stack: block.stack, kind }
+fn enter(area: &Area) -> Option<(&'static ThreadRecord, u32)> {
+    let Some(record) = thread_record(area) else {
+        count_dropped(area);
+        return None;
+    };
+    let depth = record.depth.load(Ordering::Relaxed);
+    record.depth.store(depth + 1, Ordering::Relaxed);
+    Some((record, depth))
 }
 
-/// An event about the address `ptr`, for the writer to pair.
-#[inline(always)]
-fn solo_event(ptr: u64, kind: RawKind) -> RawEvent {
-    event(Block { size: ptr, stack: StackId::NONE }, kind)
+fn leave(record: &ThreadRecord, depth: u32) {
+    record.depth.store(depth, Ordering::Relaxed);
 }
 
-/// Enters the agent if it is recording and this thread is not already inside it.
-#[inline]
-fn enter() -> Option<Guard> {
-    let guard = Guard::enter()?;
-    recording().then_some(guard)
+fn stack_at(area: &Area, record: &ThreadRecord, depth: u32) -> u32 {
+    if depth == 0 {
+        capture(area, record)
+    } else {
+        0
+    }
 }
 
 /// Records a successful allocation of `size` bytes at `ptr`.
+#[inline]
 pub fn record_alloc(ptr: *mut c_void, size: usize) {
     if ptr.is_null() {
         return;
     }
-    let Some(guard) = enter() else { return };
-    match current_thread(guard.slot()) {
-        Some(state) => state.alloc(ptr as u64, size),
-        None => alloc_unowned(ptr as u64, size),
-    }
-}
-
-/// An allocation by a thread past its thread-local destructors: no stack, no table of
-/// its own.
-#[cold]
-fn alloc_unowned(ptr: u64, size: usize) {
-    let block = Block { size: size as u64, stack: StackId::NONE };
-    live_table::insert_unowned(ptr, block);
-    push_orphan(thread_id(), event(block, RawKind::Alloc));
-}
-
-/// For a thread past its thread-local destructors: takes the block at `ptr`, which is
-/// another thread's (or counts a free of memory no table held).
-#[cold]
-fn claim_unowned(ptr: u64) -> Option<Block> {
-    let block = pairing::claim_waiting(ptr, None).map(|(block, _)| block);
-    if block.is_none() {
-        live_table::count_untracked();
-    }
-    block
-}
-
-/// Records the free of a block taken by [`claim_unowned`].
-#[cold]
-fn free_unowned(block: Block) {
-    push_orphan(thread_id(), event(block, RawKind::Free));
+    let Some(area) = recording() else { return };
+    let Some((record, depth)) = enter(&area) else { return };
+    let stack = stack_at(&area, record, depth);
+    emit(&area, record, depth, Kind::Alloc, ptr as u64, size as u64, stack);
+    leave(record, depth);
 }
 
 /// Records the free of `ptr`. Call it before the memory goes back to glibc, which may
 /// hand the address to another thread at once.
+#[inline]
 pub fn record_free(ptr: *mut c_void) {
     if ptr.is_null() {
         return;
     }
-    let Some(guard) = enter() else { return };
-    match current_thread(guard.slot()) {
-        Some(state) => state.free(ptr as u64),
-        None => {
-            if let Some(block) = claim_unowned(ptr as u64) {
-                free_unowned(block);
-            }
-        }
-    }
+    let Some(area) = recording() else { return };
+    let Some((record, depth)) = enter(&area) else { return };
+    emit(&area, record, depth, Kind::Free, ptr as u64, 0, 0);
+    leave(record, depth);
 }
 
 /// Records `realloc(ptr, size)` with both nonzero as a free of the old block and an
 /// allocation of the new one, as memcheck counts it. `real` performs the call. A
 /// failed realloc leaves the old block live.
-pub fn record_realloc(
-    ptr: *mut c_void,
-    size: usize,
-    real: impl FnOnce() -> *mut c_void,
-) -> *mut c_void {
-    let Some(guard) = enter() else { return real() };
-    if let Some(state) = current_thread(guard.slot()) {
-        return state.realloc(ptr as u64, size, real);
-    }
-    // As for a thread with state: taken before the call, recorded only if it succeeds.
-    let old = claim_unowned(ptr as u64);
+pub fn record_realloc(ptr: *mut c_void, size: usize, real: impl FnOnce() -> *mut c_void) -> *mut c_void {
+    let Some(area) = recording() else { return real() };
+    let Some((record, depth)) = enter(&area) else { return real() };
+    emit(&area, record, depth, Kind::ReallocFree, ptr as u64, 0, 0);
     let new = real();
-    match (old, new.is_null()) {
-        (Some(block), true) => live_table::insert_unowned(ptr as u64, block),
-        (old, false) => {
-            if let Some(block) = old {
-                free_unowned(block);
-            }
-            alloc_unowned(new as u64, size);
-        }
-        (None, true) => {}
+    if new.is_null() {
+        emit(&area, record, depth, Kind::ReallocFailed, ptr as u64, 0, 0);
+    } else {
+        let stack = stack_at(&area, record, depth);
+        emit(&area, record, depth, Kind::ReallocAlloc, new as u64, size as u64, stack);
     }
+    leave(record, depth);
     new
 }
 
-/// Called before a thread is created: a solo process stops being solo, and its thread
-/// takes back its pairing before the new thread can free anything.
+/// Called before a thread is created: from now on the process may have several.
 pub fn before_thread_start() {
-    let Some(guard) = enter() else { return };
-    if STATE.compare_exchange(SOLO, RECORDING, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-        if let Some(state) = current_thread(guard.slot()) {
-            state.pairing();
-        }
-    }
+    THREADED.store(true, Ordering::SeqCst);
 }
 
-/// Lets the writer pair the calling thread's frees while it is the only thread. Called
-/// once the writer runs: the process then has these two threads, unless a library's
-/// constructor started one before ours ran (it may not have allocated yet).
-fn go_solo(slot: &ThreadSlot) {
-    if threads_in_process() != Some(2) {
-        return;
-    }
-    let Some(state) = current_thread(slot) else { return };
-    let mut lent = state.pairing.take();
-    live_table::while_alone(&state.table, || {
-        if let Some(pairing) = lent.take() {
-            pairing::lend_to_writer(pairing);
-            STATE.store(SOLO, Ordering::Release);
-        }
-    });
-    state.pairing = lent;
-}
-
-/// The process's thread count, from /proc/self/stat.
-fn threads_in_process() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (which may hold spaces) start at the 3rd, state;
-    // num_threads is the 20th.
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().nth(17)?.parse().ok()
-}
-
-/// The preload library's constructor: reads the settings and starts the writer.
+/// Called by the preload library's constructor: starts recording if no hooked call has.
 pub fn on_load() {
-    let Some(guard) = Guard::enter() else { return };
-    if !recording() {
-        return;
-    }
-    let Some(config) = Config::from_env() else {
-        STATE.store(OFF, Ordering::Release);
-        return;
-    };
-    MAX_FRAMES.store(config.max_frames, Ordering::Relaxed);
-    FRAME_POINTERS.store(u8::from(config.unwind == UnwindMode::FramePointer), Ordering::Relaxed);
-    // Libraries loaded after the first allocation are only in a fresh scan.
-    unwind::install(modules::scan(), config.unwind);
-    match writer::start(&config) {
-        Ok(()) => {
-            signals::install();
-            go_solo(guard.slot());
-        }
-        Err(err) => {
-            eprintln!("memscope: {err}; not recording");
-            STATE.store(OFF, Ordering::Release);
-        }
-    }
+    let _ = recording();
 }
 
-/// Ends the recording for good: the process is exiting or dying.
-pub(crate) fn end(reason: EndReason) {
-    let timeout = if matches!(reason, EndReason::Signal(_)) { CRASH_TIMEOUT } else { END_TIMEOUT };
-    let _guard = Guard::enter();
-    writer::finish(reason, timeout);
-    STATE.store(OFF, Ordering::Release);
+fn end(state: u32, reason: u32) {
+    let Some(area) = recording() else { return };
+    let header = area.header();
+    if header.pid.load(Ordering::Relaxed) != sys::getpid() {
+        // A vfork child, which shares its parent's memory: the area is the parent's.
+        return;
+    }
+    let elapsed = sys::monotonic_ns().saturating_sub(header.start_ns.load(Ordering::Relaxed));
+    header.end_ns.store(elapsed, Ordering::Relaxed);
+    header.peak_rss_bytes.store(sys::peak_rss_bytes(), Ordering::Relaxed);
+    header.end_reason.store(reason, Ordering::Relaxed);
+    header.state.store(state, Ordering::Release);
 }
 
-/// The preload library's destructor, run by `exit`.
+/// The preload library's destructor, run by `exit`. Events after it (other libraries'
+/// destructors) are still recorded, until the process is gone.
 pub fn on_unload() {
-    end(EndReason::Exit);
+    end(area::STATE_ENDED, area::END_EXIT);
 }
 
 /// Called from the `_exit` and `_Exit` hooks, which skip destructors.
 pub fn before_immediate_exit() {
-    end(EndReason::ImmediateExit);
+    end(area::STATE_ENDED, area::END_IMMEDIATE);
 }
 
-/// Called before `exec`: the current image's trace is completed. If exec fails the
-/// process goes on, and so does the recording.
+/// Called before `exec`: if a new image of this process appears, this image's
+/// recording ended by exec.
 pub fn before_exec() {
-    let _guard = Guard::enter();
-    writer::finish(EndReason::Exec, END_TIMEOUT);
+    end(area::STATE_EXEC, 0);
+}
+
+/// Called when `exec` failed and returned: the image goes on, and so does its recording.
+pub fn after_failed_exec() {
+    let Some(area) = recording() else { return };
+    let header = area.header();
+    if header.pid.load(Ordering::Relaxed) == sys::getpid() {
+        let _ = header.state.compare_exchange(
+            area::STATE_EXEC,
+            area::STATE_RECORDING,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+    }
 }
 
 /// Called after `dlopen` and `dlclose`, so stacks through new code unwind at once.
 pub fn modules_changed() {
-    let Some(_guard) = enter() else { return };
-    unwind::install(modules::scan(), unwind_mode());
+    if let Some(area) = recording() {
+        refresh_modules(&area, false);
+    }
 }
 
-/// In a forked child: the writer thread does not exist there, and the child's
-/// allocations must not land in the parent's trace.
-pub(crate) fn stop_in_child() {
-    STATE.store(FORKED, Ordering::Release);
-    writer::forget();
+/// The thread key's destructor: the thread is ending, after its thread-local
+/// destructors. Its record is closed; its unwinding state goes back to glibc.
+unsafe extern "C" fn thread_ended(value: *mut c_void) {
+    let Some(area) = recording() else { return };
+    let base = area.base() as usize;
+    if !(base..base + AREA_BYTES).contains(&(value as usize)) {
+        return;
+    }
+    let record = &*(value as *const ThreadRecord);
+    let state = record.unwinder.swap(0, Ordering::Relaxed) as *mut Unwinding;
+    if !state.is_null() {
+        let state = Box::from_raw(state);
+        state.unwinder.report(&area);
+    }
+    record.state.store(area::THREAD_CLOSED, Ordering::Release);
+}
+
+/// In a forked child. With `--follow fork` the child records afresh into an area of its
+/// own; otherwise it records nothing (a child that execs starts a recorder of its own).
+/// Only this thread exists here: locks held by the parent's other threads are reset.
+extern "C" fn in_forked_child() {
+    if STATE.load(Ordering::Acquire) != RECORDING {
+        return;
+    }
+    thread::forget_current();
+    if !FOLLOW_FORKS.load(Ordering::Relaxed) {
+        STATE.store(OFF, Ordering::Release);
+        return;
+    }
+    STATE.store(STARTING, Ordering::Release);
+    let parent = current_area();
+    // SAFETY: after fork only this thread runs in the child.
+    unsafe {
+        LOG.reset(());
+        MODULE_SCAN.reset(());
+        stacks::reset_after_fork();
+        modules::reset_after_fork();
+        unwind::reset_after_fork();
+        libc::munmap(parent.base().cast(), AREA_BYTES);
+    }
+    THREADED.store(false, Ordering::SeqCst);
+    let area = begin();
+    STATE.store(if area.is_some() { RECORDING } else { OFF }, Ordering::Release);
 }

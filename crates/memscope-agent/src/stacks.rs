@@ -1,19 +1,25 @@
-//! Stack interning: each distinct stack is defined once and then named by a small id.
-//! A direct-mapped per-thread cache answers the common case (a stack seen before by
-//! this thread) without touching the shared table or its lock.
+//! Stack interning: each distinct stack is defined once, in the capture area's log, and
+//! then named by a small id. A direct-mapped per-thread cache answers the common case (a
+//! stack seen before by this thread) without touching the shared table or its lock.
+//!
+//! The shared table keeps only a 128-bit hash of each stack, not its frames: the frames
+//! live in the collector, and the host's memory grows by a few words per distinct stack.
+//! Two different stacks with one 128-bit hash are not a practical concern.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Mutex;
+use alloc::vec::Vec;
 
-use memscope_format::{StackDef, StackId};
+use hashbrown::HashMap;
 
-/// For keys that are already well mixed (stack hashes, mixed pointers): hashing them
-/// again would only cost time.
-#[derive(Default)]
+use crate::area::Area;
+use crate::control;
+use crate::heap;
+use crate::spin::SpinLock;
+
+/// For keys that are already well mixed (stack hashes).
+#[derive(Default, Clone, Copy)]
 pub(crate) struct IdentityHasher(u64);
 
-impl Hasher for IdentityHasher {
+impl core::hash::Hasher for IdentityHasher {
     fn finish(&self) -> u64 {
         self.0
     }
@@ -23,79 +29,99 @@ impl Hasher for IdentityHasher {
         }
     }
     fn write_u64(&mut self, n: u64) {
-        self.0 = n;
+        self.0 ^= n;
     }
-    fn write_usize(&mut self, n: usize) {
+    fn write_u128(&mut self, n: u128) {
         self.0 = n as u64;
     }
 }
 
+type Build = core::hash::BuildHasherDefault<IdentityHasher>;
+
 struct Table {
-    by_hash: HashMap<u64, StackId, BuildHasherDefault<IdentityHasher>>,
-    defs: Vec<StackDef>,
+    ids: HashMap<u128, u32, Build>,
+    next_id: u32,
 }
 
-static TABLE: Mutex<Table> = Mutex::new(Table {
-    by_hash: HashMap::with_hasher(BuildHasherDefault::new()),
-    defs: Vec::new(),
-});
+static TABLE: SpinLock<Table> = SpinLock::new(Table { ids: HashMap::with_hasher(Build::new()), next_id: 1 });
 
 const CACHE_SLOTS: usize = 4096;
 
-/// One thread's recently seen stacks, by 64-bit hash.
+/// One thread's recently seen stacks, by hash.
 pub(crate) struct StackCache {
-    slots: Box<[(u64, StackId)]>,
+    slots: Vec<(u128, u32)>,
 }
 
 impl StackCache {
     pub(crate) fn new() -> Self {
-        StackCache { slots: vec![(0, StackId::NONE); CACHE_SLOTS].into_boxed_slice() }
+        StackCache { slots: alloc::vec![(0, 0); CACHE_SLOTS] }
     }
 }
 
-fn hash(frames: &[u64]) -> u64 {
-    let mut h = 0x243f_6a88_85a3_08d3u64 ^ frames.len() as u64;
+fn hash(frames: &[u64]) -> u128 {
+    let mut a = 0x243f_6a88_85a3_08d3u64 ^ frames.len() as u64;
+    let mut b = 0x1319_8a2e_0370_7344u64;
     for &frame in frames {
-        h = (h.rotate_left(23) ^ frame).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        a = (a.rotate_left(23) ^ frame).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        b = (b.rotate_left(17) ^ frame).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
     }
     // Never 0, so an empty cache slot can't match.
-    (h ^ (h >> 29)) | 1
+    ((u128::from(a ^ (a >> 29)) << 64) | u128::from(b ^ (b >> 31))) | 1
 }
 
-/// The id of `frames`, defining it if it is new. An empty stack is [`StackId::NONE`].
-pub(crate) fn intern(frames: &[u64], cache: &mut StackCache) -> StackId {
+/// The id of `frames` (0 for an empty stack), defining it in the area's log if it is
+/// new. `append` writes a log record, waiting for room; 0 if the stack could not be
+/// defined (no memory, no room): the event is then recorded without its stack.
+pub(crate) fn intern(
+    frames: &[u64],
+    cache: &mut StackCache,
+    area: &Area,
+    append: impl FnOnce(&Area, u8, &[&[u8]]) -> bool,
+) -> u32 {
     if frames.is_empty() {
-        return StackId::NONE;
+        return 0;
     }
     let h = hash(frames);
     let slot = &mut cache.slots[(h as usize) % CACHE_SLOTS];
     if slot.0 == h {
         return slot.1;
     }
-    let id = intern_shared(h, frames);
-    *slot = (h, id);
-    id
-}
-
-fn intern_shared(mut h: u64, frames: &[u64]) -> StackId {
-    let mut table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
-    loop {
-        match table.by_hash.get(&h) {
-            Some(&id) if table.defs[id.0 as usize - 1].frames == frames => return id,
-            // A true 64-bit collision: probe the next hash.
-            Some(_) => h = h.wrapping_add(2),
-            None => break,
-        }
+    let id = intern_shared(h, frames, area, append);
+    if id != 0 {
+        *slot = (h, id);
     }
-    let id = StackId(table.defs.len() as u32 + 1);
-    table.defs.push(StackDef { id, frames: frames.to_vec() });
-    table.by_hash.insert(h, id);
     id
 }
 
-/// Definitions from position `from` on, for the writer, which writes each stack
-/// before the first events that refer to it.
-pub(crate) fn defined_since(from: usize) -> Vec<StackDef> {
-    let table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
-    table.defs.get(from..).map(<[StackDef]>::to_vec).unwrap_or_default()
+fn intern_shared(
+    h: u128,
+    frames: &[u64],
+    area: &Area,
+    append: impl FnOnce(&Area, u8, &[&[u8]]) -> bool,
+) -> u32 {
+    let mut table = TABLE.lock();
+    if let Some(&id) = table.ids.get(&h) {
+        return id;
+    }
+    if heap::out_of_memory() || table.ids.try_reserve(1).is_err() {
+        return 0;
+    }
+    let id = table.next_id;
+    let (kind, head) = control::stack_head(id, frames.len());
+    // SAFETY: u64 has no padding; the frames are read as their bytes.
+    let bytes = unsafe { core::slice::from_raw_parts(frames.as_ptr().cast::<u8>(), frames.len() * 8) };
+    if !append(area, kind, &[&head, bytes]) {
+        return 0;
+    }
+    table.next_id += 1;
+    table.ids.insert(h, id);
+    id
+}
+
+/// In a forked child that records afresh: its area's log has no stacks yet.
+///
+/// # Safety
+/// Only the calling thread may run in the process.
+pub(crate) unsafe fn reset_after_fork() {
+    TABLE.reset(Table { ids: HashMap::with_hasher(Build::new()), next_id: 1 });
 }

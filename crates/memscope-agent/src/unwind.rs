@@ -2,28 +2,34 @@
 //! (swapped when modules change) and each keeps its own rule cache, so unwinding takes
 //! no lock and, once warm, parses no DWARF.
 
-use std::arch::asm;
-use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::arch::asm;
+use core::ops::Range;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
-use framehop::Unwinder as _;
+use framehop::{MustNotAllocateDuringUnwind, Unwinder as _};
 
-use memscope_format::StackId;
-
+use crate::area::Area;
 use crate::config::{UnwindMode, FRAMES_LIMIT};
 use crate::modules::{LoadedModule, MappedBytes};
+use crate::spin::SpinLock;
 use crate::stacks::{self, StackCache};
 
+/// Unwinding never allocates: a stack may be captured in a signal handler, or while
+/// glibc has no memory left.
+type Policy = MustNotAllocateDuringUnwind;
+
 struct Snapshot {
-    unwinder: UnwinderX86_64<MappedBytes>,
+    unwinder: UnwinderX86_64<MappedBytes, Policy>,
     /// The agent's own code: frames here are dropped from every stack.
     own: Range<u64>,
     generation: u64,
 }
 
-static CURRENT: Mutex<Option<Arc<Snapshot>>> = Mutex::new(None);
+static CURRENT: SpinLock<Option<Arc<Snapshot>>> = SpinLock::new(None);
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// Replaces the shared unwinder after the module list changed. In frame-pointer mode
@@ -45,8 +51,16 @@ pub(crate) fn install(modules: Vec<LoadedModule>, mode: UnwindMode) {
     }
     let generation = GENERATION.load(Ordering::Relaxed) + 1;
     let snapshot = Arc::new(Snapshot { unwinder, own, generation });
-    *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Some(snapshot);
+    *CURRENT.lock() = Some(snapshot);
     GENERATION.store(generation, Ordering::Release);
+}
+
+/// In a forked child: the parent's other threads may have held the snapshot's lock.
+///
+/// # Safety
+/// Only the calling thread may run in the process.
+pub(crate) unsafe fn reset_after_fork() {
+    CURRENT.reset(None);
 }
 
 /// Memo slots per thread, in sets of MEMO_WAYS keyed by the stack pointer: calls from
@@ -68,7 +82,7 @@ const MEMO_READS: usize = 40;
 /// all memos sit in an array of their own, so looking through a set reads one line.
 #[derive(Clone, Copy)]
 struct Memo {
-    stack: StackId,
+    stack: u32,
     len: u32,
     /// Where each return-address slot is, in words above the stack pointer.
     offsets: [u16; MEMO_READS],
@@ -77,7 +91,7 @@ struct Memo {
 }
 
 const EMPTY_MEMO: Memo =
-    Memo { stack: StackId::NONE, len: 0, offsets: [0; MEMO_READS], values: [0; MEMO_READS] };
+    Memo { stack: 0, len: 0, offsets: [0; MEMO_READS], values: [0; MEMO_READS] };
 
 /// Every word one unwind read, as (address, value).
 struct Reads {
@@ -113,7 +127,7 @@ impl Reads {
 /// One thread's unwinding state.
 pub(crate) struct ThreadUnwinder {
     snapshot: Option<Arc<Snapshot>>,
-    cache: Box<CacheX86_64>,
+    cache: Box<CacheX86_64<Policy>>,
     stack_top: u64,
     /// The stack pointer each memo was taken at; 0 for none.
     memo_sps: [u64; MEMO_SLOTS],
@@ -122,20 +136,12 @@ pub(crate) struct ThreadUnwinder {
     captures: u64,
 }
 
-/// Stack captures, and those a memo answered, of all threads that have ended: kept so
-/// that speed claims can be checked (`MEMSCOPE_STATS=1`).
-static CAPTURES: AtomicU64 = AtomicU64::new(0);
-static MEMO_HITS: AtomicU64 = AtomicU64::new(0);
-
-/// (captures, memo hits) of the threads that have ended.
-pub(crate) fn statistics() -> (u64, u64) {
-    (CAPTURES.load(Ordering::Relaxed), MEMO_HITS.load(Ordering::Relaxed))
-}
-
-impl Drop for ThreadUnwinder {
-    fn drop(&mut self) {
-        CAPTURES.fetch_add(self.captures, Ordering::Relaxed);
-        MEMO_HITS.fetch_add(self.memo_hits, Ordering::Relaxed);
+impl ThreadUnwinder {
+    /// Adds this thread's captures and memo hits to the area's counts, so that speed
+    /// claims can be checked (`MEMSCOPE_STATS=1`).
+    pub(crate) fn report(&self, area: &Area) {
+        area.header().captures.fetch_add(self.captures, Ordering::Relaxed);
+        area.header().memo_hits.fetch_add(self.memo_hits, Ordering::Relaxed);
     }
 }
 
@@ -143,10 +149,10 @@ impl ThreadUnwinder {
     pub(crate) fn new() -> Self {
         ThreadUnwinder {
             snapshot: None,
-            cache: Box::new(CacheX86_64::new()),
+            cache: Box::new(CacheX86_64::new_in()),
             stack_top: stack_top(),
             memo_sps: [0; MEMO_SLOTS],
-            memos: vec![EMPTY_MEMO; MEMO_SLOTS].into_boxed_slice(),
+            memos: alloc::vec![EMPTY_MEMO; MEMO_SLOTS].into_boxed_slice(),
             memo_hits: 0,
             captures: 0,
         }
@@ -159,14 +165,21 @@ impl ThreadUnwinder {
         if self.snapshot.as_ref().is_some_and(|s| s.generation == latest) {
             return;
         }
-        self.snapshot = CURRENT.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        *self.cache = CacheX86_64::new();
+        self.snapshot = CURRENT.lock().clone();
+        *self.cache = CacheX86_64::new_in();
         self.memo_sps = [0; MEMO_SLOTS];
     }
 
-    /// The interned stack of the caller of the hooked function, at most `depth` frames.
+    /// The interned stack of the caller of the hooked function, at most `depth` frames;
+    /// new stacks are defined through `append` (see [`stacks::intern`]).
     #[inline(never)]
-    pub(crate) fn capture(&mut self, stacks: &mut StackCache, depth: usize) -> StackId {
+    pub(crate) fn capture(
+        &mut self,
+        stacks: &mut StackCache,
+        depth: usize,
+        area: &Area,
+        append: impl FnOnce(&Area, u8, &[&[u8]]) -> bool,
+    ) -> u32 {
         self.refresh();
         let (ip, sp, bp): (u64, u64, u64);
         // SAFETY: reads three registers into outputs; touches no memory or stack.
@@ -189,8 +202,8 @@ impl ThreadUnwinder {
         }
         let mut frames = [0u64; FRAMES_LIMIT];
         let (count, memo) = self.unwind(ip, sp, bp, &mut frames[..depth]);
-        let stack = stacks::intern(&frames[..count], stacks);
-        if let Some(memo) = memo {
+        let stack = stacks::intern(&frames[..count], stacks, area, append);
+        if let (Some(memo), true) = (memo, stack != 0) {
             self.memo_sps[ways.clone()].rotate_right(1);
             self.memos[ways].rotate_right(1);
             self.memo_sps[set] = sp;
@@ -248,7 +261,7 @@ impl ThreadUnwinder {
 
 impl Memo {
     /// The memo's stack, if every slot above `sp` still holds what it held.
-    fn recall(&self, sp: u64) -> Option<StackId> {
+    fn recall(&self, sp: u64) -> Option<u32> {
         let len = self.len as usize;
         // SAFETY: every slot was read from this thread's stack between the same stack
         // pointer and the stack's top, which is still mapped.
@@ -332,6 +345,6 @@ impl MapsReader {
 fn parse_range(line: &[u8]) -> Option<Range<u64>> {
     let field = line.split(|&b| b == b' ').next()?;
     let mut bounds = field.split(|&b| b == b'-');
-    let hex = |bytes: &[u8]| u64::from_str_radix(std::str::from_utf8(bytes).ok()?, 16).ok();
+    let hex = |bytes: &[u8]| u64::from_str_radix(core::str::from_utf8(bytes).ok()?, 16).ok();
     Some(hex(bounds.next()?)?..hex(bounds.next()?)?)
 }

@@ -1,24 +1,34 @@
-//! `memscope run`: starts a program with the recorder preloaded and reports on it.
+//! `memscope run`: starts a program with the recorder preloaded, collects what it
+//! records, and reports on it.
+//!
+//! The recorder writes into capture areas in a private session directory; this process
+//! drains them (see `memscope-collector`) while the program runs, so nothing of the
+//! trace's writing happens in the program.
 
 use std::ffi::OsString;
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, ValueEnum};
 use memscope_analyze::Summary;
+use memscope_collector::{create_private, RootExit, Session, TraceResult};
+use memscope_format::EndReason;
 
 use crate::{summary, trace_input};
 
 /// The preload library's file name, looked for beside the `memscope` executable.
 const PRELOAD_NAME: &str = "libmemscope_preload.so";
+/// How long the collector sleeps when there was nothing to read.
+const IDLE: Duration = Duration::from_millis(1);
 
 /// Run a command and record every allocation and free with its call stack.
 #[derive(Args)]
 pub struct RunArgs {
-    /// Where to write the trace [default: memscope.<program>.<pid>].
+    /// Where to write the trace [default: memscope.<program>.<pid>]. An existing file
+    /// is never replaced.
     #[arg(short, long, value_name = "TRACE")]
     output: Option<PathBuf>,
     /// How to capture stacks: DWARF CFI (right without frame pointers) or the
@@ -28,13 +38,16 @@ pub struct RunArgs {
     /// The deepest stack to record (1 to 256).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=256))]
     max_frames: u32,
+    /// Which other processes to record: none, those the program starts with exec, or
+    /// also forked children that do not exec (each gets TRACE.PID).
+    #[arg(long, value_enum, default_value_t = Follow::Exec)]
+    follow: Follow,
+    /// Leave Python's own small-object allocator on (by default memscope sets
+    /// PYTHONMALLOC=malloc, so that every Python allocation reaches malloc).
+    #[arg(long)]
+    pymalloc: bool,
     /// The command and its arguments.
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "CMD"
-    )]
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
     command: Vec<OsString>,
 }
 
@@ -44,33 +57,116 @@ enum Unwind {
     Fp,
 }
 
+#[derive(Copy, Clone, ValueEnum)]
+enum Follow {
+    None,
+    Exec,
+    Fork,
+}
+
 pub fn run(args: RunArgs) -> Result<u8> {
     let preload = preload_library()?;
     let program = &args.command[0];
-    let pattern = trace_pattern(args.output.as_deref(), program)?;
+    let explicit = args.output.as_deref().map(check_output).transpose()?;
+    let mut session = Session::create(&session_parent())
+        .context("cannot create the session directory")?;
     let mut command = Command::new(program);
-    command
-        .args(&args.command[1..])
-        .env("LD_PRELOAD", ld_preload(&preload))
-        .env("MEMSCOPE_OUTPUT", &pattern)
-        .env(
-            "MEMSCOPE_UNWIND",
-            match args.unwind {
-                Unwind::Dwarf => "dwarf",
-                Unwind::Fp => "fp",
-            },
-        )
-        .env("MEMSCOPE_MAX_FRAMES", args.max_frames.to_string());
+    command.args(&args.command[1..]);
+    configure(&mut command, &args, &preload, session.dir());
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe { command.pre_exec(restore_signals) };
-    let (pid, status) = with_signals_ignored(|| {
-        let mut child = command.spawn()?;
-        Ok((child.id(), child.wait()?))
-    })
-    .map_err(|err| spawn_error(program, err))?;
-    let trace = PathBuf::from(pattern.to_string_lossy().replace("%p", &pid.to_string()));
-    report(&trace);
-    Ok(exit_code(status))
+    let child = with_signals_ignored(|| command.spawn()).map_err(|err| spawn_error(program, err))?;
+    let pid = child.id();
+    let base = explicit.unwrap_or_else(|| default_trace(program, pid));
+    session.set_root(pid, base);
+    let exit = collect(&mut session, pid);
+    let traces = session.finish();
+    report(&traces);
+    Ok(exit_code(exit.status))
+}
+
+/// The environment that tells the recorder what to do.
+fn configure(command: &mut Command, args: &RunArgs, preload: &Path, session: &Path) {
+    let unwind = match args.unwind {
+        Unwind::Dwarf => "dwarf",
+        Unwind::Fp => "fp",
+    };
+    let follow = match args.follow {
+        Follow::None => "none",
+        Follow::Exec => "exec",
+        Follow::Fork => "fork",
+    };
+    command
+        .env("LD_PRELOAD", ld_preload(preload))
+        .env("MEMSCOPE_SESSION", session)
+        .env("MEMSCOPE_UNWIND", unwind)
+        .env("MEMSCOPE_MAX_FRAMES", args.max_frames.to_string())
+        .env("MEMSCOPE_FOLLOW", follow)
+        .env("MEMSCOPE_PARENT", std::process::id().to_string());
+    if !args.pymalloc && std::env::var_os("PYTHONMALLOC").is_none() {
+        command.env("PYTHONMALLOC", "malloc");
+    }
+}
+
+/// How the started process ended.
+struct Exit {
+    status: ExitStatus,
+}
+
+/// Drains the session until the started process and every process recording with it
+/// are gone.
+fn collect(session: &mut Session, pid: u32) -> Exit {
+    let mut exit: Option<(ExitStatus, RootExit)> = None;
+    loop {
+        if exit.is_none() {
+            exit = reap(pid);
+        }
+        let progress = session.step(exit.map(|(_, root)| root));
+        if exit.is_some() && session.is_done() {
+            break;
+        }
+        if !progress {
+            std::thread::sleep(IDLE);
+        }
+    }
+    Exit { status: exit.map_or(ExitStatus::from_raw(0), |(status, _)| status) }
+}
+
+/// The started process's status and peak memory, once it has ended.
+fn reap(pid: u32) -> Option<(ExitStatus, RootExit)> {
+    let mut status = 0;
+    // SAFETY: all-zero is a valid rusage, which wait4 fills.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child without blocking.
+    let reaped = unsafe { libc::wait4(pid as i32, &mut status, libc::WNOHANG, &mut usage) };
+    if reaped != pid as i32 {
+        return None;
+    }
+    let status = ExitStatus::from_raw(status);
+    let reason = match status.signal() {
+        Some(signal) => EndReason::Signal(signal),
+        None => EndReason::Exit,
+    };
+    Some((status, RootExit { reason, max_rss_bytes: usage.ru_maxrss as u64 * 1024 }))
+}
+
+/// Where session directories go: a memory file system if there is one, since the
+/// capture areas are shared mappings that should never be written back to a disk.
+fn session_parent() -> PathBuf {
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
+    let candidates = runtime.into_iter().chain([PathBuf::from("/dev/shm")]);
+    for dir in candidates {
+        if dir.is_dir() && access_writable(&dir) {
+            return dir;
+        }
+    }
+    std::env::temp_dir()
+}
+
+fn access_writable(dir: &Path) -> bool {
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else { return false };
+    // SAFETY: a NUL-terminated path.
+    unsafe { libc::access(path.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
 }
 
 /// The shell's codes: 127 for a command that is not there, 126 for one that cannot run.
@@ -119,34 +215,28 @@ fn ld_preload(preload: &Path) -> OsString {
     value
 }
 
-/// An absolute path (the program may change directory) with `%p` for the pid. An
-/// explicit path is checked for writability now, so that a typo fails before the
-/// program runs rather than after.
-fn trace_pattern(output: Option<&Path>, program: &OsString) -> Result<OsString> {
-    let Some(path) = output else {
-        let name = Path::new(program)
-            .file_name()
-            .unwrap_or(program.as_os_str())
-            .to_string_lossy()
-            .into_owned();
-        return Ok(std::path::absolute(format!("memscope.{name}.%p"))?.into_os_string());
-    };
+/// `-o PATH`, made absolute (the program may change directory). It must not exist —
+/// memscope never replaces a file — and its directory must take a new file, checked
+/// now, so that a typo fails before the program runs rather than after.
+fn check_output(path: &Path) -> Result<PathBuf> {
     let path = std::path::absolute(path)?;
-    if path.is_dir() {
-        bail!("cannot write trace {}: it is a directory", path.display());
+    if path.symlink_metadata().is_ok() {
+        let what = if path.is_dir() { "a directory" } else { "an existing file" };
+        bail!("cannot write trace {}: it is {what}, which memscope never replaces", path.display());
     }
-    if path.exists() {
-        std::fs::remove_file(&path)
-            .with_context(|| format!("cannot replace trace {}", path.display()))?;
-    }
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("cannot write trace {}", path.display()))?;
-    std::fs::remove_file(&path)?;
-    Ok(path.into_os_string())
+    let probe = path.with_file_name(format!(
+        ".{}.probe",
+        path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    ));
+    let (_, probe) = create_private(&probe).with_context(|| format!("cannot write trace {}", path.display()))?;
+    std::fs::remove_file(probe)?;
+    Ok(path)
+}
+
+/// `memscope.<program>.<pid>` in the current directory.
+fn default_trace(program: &OsString, pid: u32) -> PathBuf {
+    let name = Path::new(program).file_name().unwrap_or(program.as_os_str()).to_string_lossy().into_owned();
+    std::path::absolute(format!("memscope.{name}.{pid}")).unwrap_or_else(|_| format!("memscope.{name}.{pid}").into())
 }
 
 /// The program, not memscope, should get Ctrl-C from the terminal; memscope waits to
@@ -157,10 +247,12 @@ fn with_signals_ignored<T>(spawn: impl FnOnce() -> std::io::Result<T>) -> std::i
         [libc::signal(libc::SIGINT, libc::SIG_IGN), libc::signal(libc::SIGQUIT, libc::SIG_IGN)]
     };
     let result = spawn();
-    // SAFETY: as above, restoring what was there.
-    unsafe {
-        libc::signal(libc::SIGINT, previous[0]);
-        libc::signal(libc::SIGQUIT, previous[1]);
+    if result.is_err() {
+        // SAFETY: as above, restoring what was there.
+        unsafe {
+            libc::signal(libc::SIGINT, previous[0]);
+            libc::signal(libc::SIGQUIT, previous[1]);
+        }
     }
     result
 }
@@ -183,26 +275,96 @@ fn exit_code(status: ExitStatus) -> u8 {
     }
 }
 
-fn report(trace: &Path) {
-    if !trace.exists() {
-        eprintln!(
-            "memscope: no trace was written to {}: the program may be statically linked or setuid, which ignore LD_PRELOAD",
-            trace.display()
-        );
-        return;
+/// The summary of the program the user named, then every trace written.
+fn report(traces: &[TraceResult]) {
+    for trace in traces {
+        if let Some(wanted) = &trace.wanted {
+            eprintln!(
+                "memscope: {} exists, so the trace went to {}",
+                wanted.display(),
+                trace.path.display()
+            );
+        }
+        if let Some(error) = &trace.write_error {
+            eprintln!("memscope: warning: {} is incomplete: {error}", trace.path.display());
+        }
     }
+    if std::env::var_os("MEMSCOPE_STATS").is_some_and(|v| v == "1") {
+        print_stats(traces);
+    }
+    let Some(root) = traces.iter().find(|t| t.is_root) else {
+        eprintln!(
+            "memscope: the program wrote no trace: it may be statically linked or setuid, which ignore LD_PRELOAD"
+        );
+        list_traces(traces);
+        return;
+    };
+    print_summary(&root.path);
+    if traces.len() > 1 {
+        list_traces(traces);
+    }
+}
+
+fn print_summary(trace: &Path) {
     let loaded = trace_input::open(trace).and_then(|file| {
         let input = trace_input::recording(&file)?;
         // The recorder's own totals make this instant; a trace cut off is replayed.
         let recording = &input.recording;
-        let summary =
-            Summary::from_recorder(recording).unwrap_or_else(|| Summary::compute(recording));
-        let _ =
-            summary::write_text(&mut std::io::stderr().lock(), input.recording.meta(), &summary);
+        let summary = Summary::from_recorder(recording).unwrap_or_else(|| Summary::compute(recording));
+        let _ = summary::write_text(&mut std::io::stderr().lock(), recording.meta(), &summary);
         Ok(())
     });
     if let Err(e) = loaded {
         eprintln!("memscope: cannot read the trace: {e:#}");
     }
     eprintln!("trace: {}", trace.display());
+}
+
+fn list_traces(traces: &[TraceResult]) {
+    if traces.is_empty() {
+        return;
+    }
+    eprintln!("traces written:");
+    for trace in traces {
+        let role = match (trace.is_root, trace.exec) {
+            (true, _) => "the program",
+            (false, true) => "replaced by exec",
+            (false, false) => "process",
+        };
+        eprintln!(
+            "  {}  pid {} ({role}): {}",
+            trace.path.display(),
+            trace.pid,
+            trace.command.join(" ")
+        );
+    }
+}
+
+/// `MEMSCOPE_STATS=1`: what the collector counted, and its CPU time, which is the part
+/// of the recorder's cost that runs beside the program rather than in it.
+fn print_stats(traces: &[TraceResult]) {
+    for trace in traces {
+        let stats = &trace.stats;
+        eprintln!(
+            "memscope: {}: stack captures {} (ended threads), memo hits {}, frees without a seen allocation {}, slots lost {}, events skipped {}",
+            trace.path.display(),
+            stats.captures.0,
+            stats.captures.1,
+            stats.untracked_frees,
+            stats.lost_slots,
+            stats.skipped,
+        );
+    }
+    eprintln!("memscope: collector CPU {} ms", own_cpu_ms());
+}
+
+fn own_cpu_ms() -> u64 {
+    // SAFETY: getrusage writes the struct it is given; all-zero is a valid rusage.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let ms = |t: libc::timeval| t.tv_sec as u64 * 1000 + t.tv_usec as u64 / 1000;
+    ms(usage.ru_utime) + ms(usage.ru_stime)
 }

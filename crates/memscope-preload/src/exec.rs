@@ -2,7 +2,7 @@
 //! `_exit`, `exec`, and the loader's `dlopen`/`dlclose`. The real functions are found
 //! with `dlsym(RTLD_NEXT)`, since calling them by name would call these hooks again.
 
-use std::ffi::{c_char, c_int, c_void};
+use core::ffi::{c_char, c_int, c_void};
 
 use crate::real::next;
 
@@ -29,7 +29,8 @@ pub unsafe extern "C" fn _Exit(status: c_int) -> ! {
 
 fn unreachable_exit() -> ! {
     // exit_group does not return; if it somehow did, end the process the hard way.
-    std::process::abort()
+    // SAFETY: abort has no preconditions.
+    unsafe { libc::abort() }
 }
 
 /// Interposed `execve`.
@@ -40,21 +41,27 @@ pub unsafe extern "C" fn execve(
     envp: *const *const c_char,
 ) -> c_int {
     memscope_agent::before_exec();
-    next::<ExecveFn>(c"execve").map_or(-1, |real| real(path, argv, envp))
+    let result = next::<ExecveFn>(c"execve").map_or(-1, |real| real(path, argv, envp));
+    memscope_agent::after_failed_exec();
+    result
 }
 
 /// Interposed `execv`.
 #[no_mangle]
 pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) -> c_int {
     memscope_agent::before_exec();
-    next::<ExecvFn>(c"execv").map_or(-1, |real| real(path, argv))
+    let result = next::<ExecvFn>(c"execv").map_or(-1, |real| real(path, argv));
+    memscope_agent::after_failed_exec();
+    result
 }
 
 /// Interposed `execvp`.
 #[no_mangle]
 pub unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int {
     memscope_agent::before_exec();
-    next::<ExecvFn>(c"execvp").map_or(-1, |real| real(file, argv))
+    let result = next::<ExecvFn>(c"execvp").map_or(-1, |real| real(file, argv));
+    memscope_agent::after_failed_exec();
+    result
 }
 
 /// Interposed `execvpe`.
@@ -65,7 +72,9 @@ pub unsafe extern "C" fn execvpe(
     envp: *const *const c_char,
 ) -> c_int {
     memscope_agent::before_exec();
-    next::<ExecveFn>(c"execvpe").map_or(-1, |real| real(file, argv, envp))
+    let result = next::<ExecveFn>(c"execvpe").map_or(-1, |real| real(file, argv, envp));
+    memscope_agent::after_failed_exec();
+    result
 }
 
 /// Interposed `fexecve`.
@@ -76,7 +85,9 @@ pub unsafe extern "C" fn fexecve(
     envp: *const *const c_char,
 ) -> c_int {
     memscope_agent::before_exec();
-    next::<FexecveFn>(c"fexecve").map_or(-1, |real| real(fd, argv, envp))
+    let result = next::<FexecveFn>(c"fexecve").map_or(-1, |real| real(fd, argv, envp));
+    memscope_agent::after_failed_exec();
+    result
 }
 
 extern "C" {
@@ -111,7 +122,7 @@ pub unsafe extern "C" fn execle() {
 /// Interposed `dlopen`: the new module's code must unwind from its first allocation.
 #[no_mangle]
 pub unsafe extern "C" fn dlopen(file: *const c_char, mode: c_int) -> *mut c_void {
-    let handle = next::<DlopenFn>(c"dlopen").map_or(std::ptr::null_mut(), |real| real(file, mode));
+    let handle = next::<DlopenFn>(c"dlopen").map_or(core::ptr::null_mut(), |real| real(file, mode));
     memscope_agent::modules_changed();
     handle
 }

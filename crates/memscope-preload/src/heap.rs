@@ -1,7 +1,7 @@
 //! The malloc family. Counting follows memcheck: `realloc(NULL, n)` is an allocation,
 //! `realloc(p, 0)` a free, and `realloc(p, n)` a free plus an allocation.
 
-use std::ffi::{c_int, c_void};
+use core::ffi::{c_int, c_void};
 
 use memscope_agent::{
     __libc_calloc, __libc_free, __libc_malloc, __libc_memalign, __libc_pvalloc, __libc_realloc,
@@ -56,7 +56,7 @@ pub unsafe extern "C" fn reallocarray(ptr: *mut c_void, count: usize, size: usiz
         Some(bytes) => realloc(ptr, bytes),
         None => {
             *libc::__errno_location() = libc::ENOMEM;
-            std::ptr::null_mut()
+            core::ptr::null_mut()
         }
     }
 }
@@ -64,7 +64,7 @@ pub unsafe extern "C" fn reallocarray(ptr: *mut c_void, count: usize, size: usiz
 /// Interposed `posix_memalign`.
 #[no_mangle]
 pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
-    if !align.is_power_of_two() || !align.is_multiple_of(std::mem::size_of::<*mut c_void>()) {
+    if !align.is_power_of_two() || !align.is_multiple_of(core::mem::size_of::<*mut c_void>()) {
         return libc::EINVAL;
     }
     let ptr = __libc_memalign(align, size);

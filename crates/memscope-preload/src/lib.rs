@@ -2,12 +2,17 @@
 //! glibc's real function and reports it to `memscope-agent`; it also hooks the ways a
 //! process can end or replace itself (`_exit`, `exec*`) and change its code
 //! (`dlopen`, `dlclose`), so the trace stays complete and symbolizable, and the start
-//! of threads (`pthread_create`), before which a single-threaded process stops letting
-//! the writer pair its frees.
+//! of threads (`pthread_create`), from which on the recorder's sequence numbers take
+//! locked instructions.
 //!
 //! `malloc_usable_size` is not interposed: blocks are glibc's own, so glibc's answer
 //! is already right.
+//!
+//! The library is `no_std`: the standard library would give it a TLS segment (and so
+//! one more entry in every thread's TLS vector, which glibc allocates with malloc) and
+//! thread-local destructors.
 
+#![no_std]
 #![deny(missing_docs)]
 #![allow(clippy::missing_safety_doc)]
 
@@ -36,3 +41,11 @@ static INIT: extern "C" fn() = load;
 #[used]
 #[link_section = ".fini_array"]
 static FINI: extern "C" fn() = unload;
+
+/// The recorder never panics on purpose; if it did, unwinding into the host's C frames
+/// would be worse than stopping.
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    // SAFETY: abort has no preconditions.
+    unsafe { libc::abort() }
+}

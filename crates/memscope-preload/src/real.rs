@@ -1,7 +1,7 @@
 //! The real functions behind this library's hooks, found with `dlsym(RTLD_NEXT)`:
 //! calling them by name would call the hooks again.
 
-use std::ffi::CStr;
+use core::ffi::CStr;
 
 /// The next definition of `name` after this library, or `None` (never expected with
 /// glibc, but then the hook fails like a missing function would, with ENOSYS).
@@ -12,5 +12,5 @@ pub(crate) unsafe fn next<F: Copy>(name: &CStr) -> Option<F> {
         return None;
     }
     // SAFETY: F is the function pointer type of `name` in glibc.
-    Some(std::mem::transmute_copy(&symbol))
+    Some(core::mem::transmute_copy(&symbol))
 }

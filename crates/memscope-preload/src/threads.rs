@@ -1,7 +1,7 @@
 //! The hook on thread creation. While a process has one thread, the recorder's writer
 //! pairs that thread's frees; it must stop before a second thread can free anything.
 
-use std::ffi::{c_int, c_void};
+use core::ffi::{c_int, c_void};
 
 use crate::real::next;
 

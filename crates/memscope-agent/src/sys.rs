@@ -1,0 +1,115 @@
+//! The few system calls the recorder makes, without the standard library: it runs in
+//! the host's process, possibly before libc has finished starting, and must not use
+//! thread-locals (each would grow every thread's TLS block) or libc's buffered I/O.
+
+use alloc::vec::Vec;
+use core::ffi::CStr;
+
+/// `CLOCK_MONOTONIC` in nanoseconds.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Wall-clock milliseconds since the Unix epoch.
+pub fn unix_ms() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: as above.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
+/// The process id, asked of the kernel (a `vfork` child shares its parent's memory, so
+/// a cached value would be the parent's).
+pub fn getpid() -> u32 {
+    // SAFETY: getpid has no preconditions.
+    unsafe { libc::syscall(libc::SYS_getpid) as u32 }
+}
+
+/// The parent's process id.
+pub fn getppid() -> u32 {
+    // SAFETY: getppid has no preconditions.
+    unsafe { libc::syscall(libc::SYS_getppid) as u32 }
+}
+
+/// The calling thread's kernel id.
+pub fn gettid() -> u32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::syscall(libc::SYS_gettid) as u32 }
+}
+
+/// Whether thread `tid` of this process still exists.
+pub fn thread_exists(pid: u32, tid: u32) -> bool {
+    // SAFETY: signal 0 only checks that the thread exists.
+    let result = unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, 0) };
+    result == 0 || errno() != libc::ESRCH
+}
+
+/// The calling thread's `errno`.
+pub fn errno() -> i32 {
+    // SAFETY: __errno_location returns this thread's errno.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Sleeps for `us` microseconds.
+pub fn sleep_us(us: u64) {
+    let ts = libc::timespec { tv_sec: (us / 1_000_000) as i64, tv_nsec: (us % 1_000_000 * 1000) as i64 };
+    // SAFETY: `ts` is a valid timespec; the remainder is not wanted.
+    unsafe { libc::nanosleep(&ts, core::ptr::null_mut()) };
+}
+
+/// Writes one line to the program's standard error: only for a recorder that cannot
+/// start, which the user must hear about.
+pub fn complain(parts: &[&[u8]]) {
+    for part in parts.iter().chain([&b"\n"[..]].iter()) {
+        // SAFETY: writes bytes we own to fd 2; a failure is ignored (nowhere to report).
+        unsafe { libc::write(2, part.as_ptr().cast(), part.len()) };
+    }
+}
+
+/// The whole contents of a file (a `/proc` file: its size is not known in advance).
+pub fn read_file(path: &CStr) -> Option<Vec<u8>> {
+    // SAFETY: open on a NUL-terminated path.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        // SAFETY: reads into our own buffer.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n as usize]);
+    }
+    // SAFETY: fd was opened above.
+    unsafe { libc::close(fd) };
+    Some(out)
+}
+
+/// Where a symbolic link points.
+pub fn read_link(path: &CStr) -> Vec<u8> {
+    let mut buf = [0u8; 4096];
+    // SAFETY: readlink writes at most buf.len() bytes into our buffer.
+    let n = unsafe { libc::readlink(path.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n <= 0 {
+        return Vec::new();
+    }
+    buf[..n as usize].to_vec()
+}
+
+/// The process's peak resident set (VmHWM), in bytes; 0 if unknown.
+pub fn peak_rss_bytes() -> u64 {
+    let Some(status) = read_file(c"/proc/self/status") else { return 0 };
+    status
+        .split(|&b| b == b'\n')
+        .find_map(|line| line.strip_prefix(b"VmHWM:"))
+        .and_then(|rest| core::str::from_utf8(rest).ok())
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse::<u64>().ok())
+        .map_or(0, |kib| kib * 1024)
+}

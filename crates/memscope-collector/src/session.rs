@@ -1,0 +1,346 @@
+//! A recording session: every process image that records under one `memscope run`.
+//!
+//! Recorders create their capture areas in the session directory, named `PID.N` (the
+//! N-th image of process PID). The session maps each one as it appears, drains it into
+//! a trace, and ends an image when a later image of the same process appears (it
+//! exec'd) or when the process is gone. Traces are written under a temporary name and
+//! take their final one when the image ends:
+//!
+//! - the last image of the process `memscope run` started: `BASE`;
+//! - the last image of any other process: `BASE.PID`;
+//! - an image that exec'd: `BASE.PID.N`.
+//!
+//! No name is ever taken from an existing file: a final name that exists is given a
+//! `.1`, `.2`, … suffix, and the session says so.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use memscope_format::EndReason;
+
+use crate::image::{DrainStats, Ending, Image};
+use crate::mapping::Mapping;
+use crate::process::Process;
+
+const RSS_INTERVAL: Duration = Duration::from_millis(10);
+const PEAK_RSS_INTERVAL: Duration = Duration::from_millis(100);
+
+/// One trace the session wrote.
+#[derive(Debug)]
+pub struct TraceResult {
+    /// Where it is.
+    pub path: PathBuf,
+    /// The name it should have had, when that was taken by another file.
+    pub wanted: Option<PathBuf>,
+    /// The recorded process.
+    pub pid: u32,
+    /// Its command line, as the image started.
+    pub command: Vec<String>,
+    /// Whether this is the last image of the process `memscope run` started.
+    pub is_root: bool,
+    /// Whether the image ended by exec.
+    pub exec: bool,
+    /// What the collector counted.
+    pub stats: DrainStats,
+    /// Why writing stopped early (a full disk, say).
+    pub write_error: Option<String>,
+}
+
+struct Recorded {
+    image: Image,
+    pid: u32,
+    number: u32,
+    area_path: PathBuf,
+    partial: PathBuf,
+}
+
+/// The session.
+pub struct Session {
+    dir: PathBuf,
+    base: PathBuf,
+    root: Option<u32>,
+    images: BTreeMap<(u32, u32), Recorded>,
+    /// Area files not set up by their recorder yet.
+    waiting: HashSet<PathBuf>,
+    processes: HashMap<u32, Process>,
+    done: Vec<TraceResult>,
+    next_rss: Instant,
+    next_peak: Instant,
+}
+
+/// How the process `memscope run` started ended.
+#[derive(Copy, Clone, Debug)]
+pub struct RootExit {
+    /// As its wait status says.
+    pub reason: EndReason,
+    /// Its peak resident set over its whole life (the kernel's `ru_maxrss`), bytes.
+    pub max_rss_bytes: u64,
+}
+
+impl Session {
+    /// Creates a private session directory under `parent`.
+    pub fn create(parent: &Path) -> io::Result<Session> {
+        let dir = private_dir(parent)?;
+        let now = Instant::now();
+        Ok(Session {
+            dir,
+            base: PathBuf::new(),
+            root: None,
+            images: BTreeMap::new(),
+            waiting: HashSet::new(),
+            processes: HashMap::new(),
+            done: Vec::new(),
+            next_rss: now,
+            next_peak: now,
+        })
+    }
+
+    /// The directory recorders create their areas in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The process `memscope run` started, and the name of its trace, from which the
+    /// other traces are named.
+    pub fn set_root(&mut self, pid: u32, base: PathBuf) {
+        self.root = Some(pid);
+        self.base = base;
+    }
+
+    /// Looks for new areas, drains every image, and ends those whose process moved on.
+    /// `root_exit` is set once the started process was reaped. Returns whether anything
+    /// was read.
+    pub fn step(&mut self, root_exit: Option<RootExit>) -> bool {
+        self.discover();
+        let now_ns = monotonic_ns();
+        let mut progress = false;
+        for recorded in self.images.values_mut() {
+            recorded.image.tick(now_ns);
+            progress |= recorded.image.pass(false);
+        }
+        self.sample_memory();
+        self.end_images(root_exit);
+        progress
+    }
+
+    /// Whether every recorded process is gone and its trace complete.
+    pub fn is_done(&self) -> bool {
+        self.images.is_empty() && self.waiting.is_empty()
+    }
+
+    /// The traces written, in the order they ended.
+    pub fn finish(self) -> Vec<TraceResult> {
+        let _ = std::fs::remove_dir(&self.dir);
+        self.done
+    }
+
+    fn discover(&mut self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Some((pid, number)) = area_name(&path) else { continue };
+            if self.images.contains_key(&(pid, number)) {
+                continue;
+            }
+            self.processes.entry(pid).or_insert_with(|| Process::follow(pid));
+            match Mapping::open(&path) {
+                Ok(Some(mapping)) if mapping.area().is_ready() => {
+                    self.waiting.remove(&path);
+                    self.start_image(mapping, pid, number, path);
+                }
+                Ok(_) => {
+                    self.waiting.insert(path);
+                }
+                Err(_) => {
+                    self.waiting.remove(&path);
+                }
+            }
+        }
+        // An area whose process died before setting it up holds nothing.
+        let processes = &mut self.processes;
+        self.waiting.retain(|path| {
+            let pid = area_name(path).map_or(0, |(pid, _)| pid);
+            let gone = processes.get_mut(&pid).is_none_or(Process::has_exited);
+            if gone {
+                let _ = std::fs::remove_file(path);
+            }
+            !gone
+        });
+    }
+
+    fn start_image(&mut self, mapping: Mapping, pid: u32, number: u32, area_path: PathBuf) {
+        let partial = sibling(&self.base, &format!(".{pid}.{number}.partial"));
+        match create_private(&partial) {
+            Ok((file, partial)) => {
+                let image = Image::new(mapping, file);
+                self.images.insert((pid, number), Recorded { image, pid, number, area_path, partial });
+            }
+            Err(err) => {
+                eprintln!("memscope: cannot write a trace beside {}: {err}", self.base.display());
+                let _ = std::fs::remove_file(&area_path);
+            }
+        }
+    }
+
+    fn sample_memory(&mut self) {
+        let now = Instant::now();
+        if now >= self.next_peak {
+            self.next_peak = now + PEAK_RSS_INTERVAL;
+            self.processes.values_mut().for_each(Process::update_peak_rss);
+        }
+        if now < self.next_rss {
+            return;
+        }
+        self.next_rss = now + RSS_INTERVAL;
+        let mut latest: HashMap<u32, u32> = HashMap::new();
+        for &(pid, number) in self.images.keys() {
+            latest.insert(pid, number);
+        }
+        for (pid, number) in latest {
+            if let Some(rss) = self.processes.get(&pid).and_then(Process::rss_bytes) {
+                if let Some(recorded) = self.images.get_mut(&(pid, number)) {
+                    recorded.image.sample_rss(rss);
+                }
+            }
+        }
+    }
+
+    fn end_images(&mut self, root_exit: Option<RootExit>) {
+        let keys: Vec<(u32, u32)> = self.images.keys().copied().collect();
+        for (pid, number) in keys {
+            let superseded = self.images.range((pid, number + 1)..(pid, u32::MAX)).next().is_some();
+            let is_root = Some(pid) == self.root;
+            let gone = if is_root {
+                root_exit.is_some()
+            } else {
+                self.processes.get_mut(&pid).is_some_and(Process::has_exited)
+            };
+            if !superseded && !gone {
+                continue;
+            }
+            let Some(recorded) = self.images.remove(&(pid, number)) else { continue };
+            let (ending, peak) = if superseded {
+                (Ending::Exec, 0)
+            } else {
+                let sampled = self.processes.get(&pid).map_or(0, |p| p.peak_rss_bytes);
+                match root_exit.filter(|_| is_root) {
+                    Some(exit) => (Ending::Gone(Some(exit.reason)), sampled.max(exit.max_rss_bytes)),
+                    None => (Ending::Gone(None), sampled),
+                }
+            };
+            self.end_image(recorded, ending, peak, is_root && !superseded);
+            if !superseded {
+                self.processes.remove(&pid);
+            }
+        }
+    }
+
+    fn end_image(&mut self, recorded: Recorded, ending: Ending, peak_rss: u64, is_root: bool) {
+        let Recorded { image, pid, number, area_path, partial } = recorded;
+        let command = image.command().map(<[String]>::to_vec).unwrap_or_default();
+        let described = image.is_described();
+        let (stats, write_error) = image.finish(ending, peak_rss);
+        let _ = std::fs::remove_file(&area_path);
+        if !described {
+            let _ = std::fs::remove_file(&partial);
+            return;
+        }
+        let exec = ending == Ending::Exec;
+        let wanted = match (is_root, exec) {
+            (true, _) => self.base.clone(),
+            (false, false) => sibling(&self.base, &format!(".{pid}")),
+            (false, true) => sibling(&self.base, &format!(".{pid}.{number}")),
+        };
+        let path = match rename_without_replacing(&partial, &wanted) {
+            Ok(path) => path,
+            Err(err) => {
+                eprintln!("memscope: cannot name the trace {}: {err}", wanted.display());
+                partial
+            }
+        };
+        let wanted = (path != wanted).then_some(wanted);
+        self.done.push(TraceResult { path, wanted, pid, command, is_root, exec, stats, write_error });
+    }
+}
+
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// `PID.N` of an area file's name.
+fn area_name(path: &Path) -> Option<(u32, u32)> {
+    let name = path.file_name()?.to_str()?;
+    let (pid, number) = name.split_once('.')?;
+    Some((pid.parse().ok()?, number.parse().ok()?))
+}
+
+/// `base` with `suffix` appended to its file name.
+fn sibling(base: &Path, suffix: &str) -> PathBuf {
+    let mut name: OsString = base.file_name().map(OsString::from).unwrap_or_default();
+    name.push(suffix);
+    base.with_file_name(name)
+}
+
+/// A new directory, owner-only, with a name no one else has.
+fn private_dir(parent: &Path) -> io::Result<PathBuf> {
+    let pid = std::process::id();
+    for attempt in 0..1000u32 {
+        let dir = parent.join(format!("memscope-{pid}-{attempt}"));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(err) => return Err(err),
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::AlreadyExists, "no free session directory name"))
+}
+
+/// Creates `path` owner-only, exclusively and never through a symbolic link; a taken
+/// name gets a numeric suffix.
+pub fn create_private(path: &Path) -> io::Result<(File, PathBuf)> {
+    for n in 0..1000u32 {
+        let candidate = if n == 0 { path.to_owned() } else { sibling(path, &format!(".{n}")) };
+        let opened = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&candidate);
+        match opened {
+            Ok(file) => return Ok((file, candidate)),
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(err) => return Err(err),
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::AlreadyExists, "every name is taken"))
+}
+
+/// Moves `from` to `to`, or to `to.1`, `to.2`, … if `to` exists: never over a file.
+fn rename_without_replacing(from: &Path, to: &Path) -> io::Result<PathBuf> {
+    for n in 0..1000u32 {
+        let candidate = if n == 0 { to.to_owned() } else { sibling(to, &format!(".{n}")) };
+        let c_from = std::ffi::CString::new(from.as_os_str().as_bytes())?;
+        let c_to = std::ffi::CString::new(candidate.as_os_str().as_bytes())?;
+        // SAFETY: two NUL-terminated paths; renameat2 only reads them.
+        let result = unsafe {
+            libc::renameat2(libc::AT_FDCWD, c_from.as_ptr(), libc::AT_FDCWD, c_to.as_ptr(), libc::RENAME_NOREPLACE)
+        };
+        if result == 0 {
+            return Ok(candidate);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::AlreadyExists {
+            return Err(err);
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::AlreadyExists, "every name is taken"))
+}

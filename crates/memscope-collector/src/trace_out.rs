@@ -1,0 +1,221 @@
+//! The trace of one recorded image, written as the collector pairs its events: segments
+//! with their checkpoints, stack and module definitions ahead of the events that use
+//! them, RSS samples, and the end record with the run's totals, counted as the events
+//! are written so that they equal a replay of the file.
+
+use std::collections::HashSet;
+use std::fs::File;
+
+use memscope_format::{
+    End, Event, EventKind, FormatError, Meta, Module, ModuleMap, RssSample, RunTotals,
+    SegmentStart, StackDef, StackTotals, ThreadId, TraceWriter,
+};
+
+use crate::heap_curve::HeapCurve;
+
+/// Events per segment: small enough that segments decode in parallel, large enough that
+/// their headers (the full stack table) stay a small share of the file.
+const SEGMENT_EVENTS: u64 = 1 << 21;
+const ZSTD_LEVEL: i32 = 1;
+
+/// A trace being written, and the totals of what it holds.
+pub(crate) struct TraceOut {
+    out: Option<TraceWriter<File>>,
+    /// The first write error; nothing is written after it.
+    pub error: Option<String>,
+    /// Events that could not be written.
+    pub unwritten: u64,
+    totals: Vec<StackTotals>,
+    frees: u64,
+    temporary: u64,
+    pub(crate) curve: HeapCurve,
+    threads: HashSet<ThreadId>,
+    segment_index: u32,
+    segment_events: u64,
+    stacks: Vec<StackDef>,
+    stacks_written: usize,
+    modules: Vec<Module>,
+    modules_written: bool,
+    rss: Vec<RssSample>,
+}
+
+impl TraceOut {
+    /// Starts the trace in `file` with its header and first segment.
+    pub(crate) fn create(file: File, meta: &Meta) -> TraceOut {
+        let (out, error) = match TraceWriter::new(file, meta, ZSTD_LEVEL) {
+            Ok(out) => (Some(out), None),
+            Err(err) => (None, Some(describe(&err))),
+        };
+        let mut trace = TraceOut {
+            out,
+            error,
+            unwritten: 0,
+            totals: Vec::new(),
+            frees: 0,
+            temporary: 0,
+            curve: HeapCurve::default(),
+            threads: HashSet::new(),
+            segment_index: 0,
+            segment_events: 0,
+            stacks: Vec::new(),
+            stacks_written: 0,
+            modules: Vec::new(),
+            modules_written: false,
+            rss: Vec::new(),
+        };
+        trace.start_segment(0);
+        trace
+    }
+
+    /// A new stack definition, written before the next events.
+    pub(crate) fn define_stack(&mut self, def: StackDef) {
+        self.stacks.push(def);
+    }
+
+    /// The module map changed.
+    pub(crate) fn set_modules(&mut self, modules: Vec<Module>) {
+        self.modules = modules;
+        self.modules_written = false;
+    }
+
+    /// A resident-memory sample, written with the next batch of samples.
+    pub(crate) fn push_rss(&mut self, sample: RssSample) {
+        self.rss.push(sample);
+    }
+
+    /// Writes the pending RSS samples.
+    pub(crate) fn flush_rss(&mut self) {
+        if !self.rss.is_empty() {
+            let samples = std::mem::take(&mut self.rss);
+            self.attempt(|out| out.write_rss(&samples));
+        }
+    }
+
+    /// Writes one thread's events (oldest first), counting them into the totals. An
+    /// event whose time was already closed in the heap curve takes the oldest open time,
+    /// in the file too. `now_ns` stamps a segment opened before them.
+    pub(crate) fn write_events(&mut self, thread: ThreadId, events: &mut [Event], now_ns: u64) {
+        if events.is_empty() {
+            return;
+        }
+        if self.segment_events >= SEGMENT_EVENTS {
+            self.start_segment(now_ns);
+        }
+        self.write_definitions();
+        for event in events.iter_mut() {
+            event.time_ns = self.curve.admit(event.time_ns);
+            self.count(event);
+        }
+        self.threads.insert(thread);
+        self.segment_events += events.len() as u64;
+        if !self.attempt(|out| out.write_events(thread, events)) {
+            self.unwritten += events.len() as u64;
+        }
+    }
+
+    fn count(&mut self, event: &Event) {
+        let index = event.stack.0 as usize;
+        if index >= self.totals.len() {
+            self.totals.resize_with(index + 1, StackTotals::default);
+        }
+        let totals = &mut self.totals[index];
+        totals.stack = event.stack;
+        let size = event.size as i64;
+        if event.kind == EventKind::Alloc {
+            self.curve.add(event.time_ns, size);
+            totals.live_bytes += event.size;
+            totals.live_blocks += 1;
+            totals.alloc_bytes += event.size;
+            totals.alloc_blocks += 1;
+        } else {
+            // Wrapping: blocks are written per thread, so a free of another thread's
+            // block may be written before the allocation it ends.
+            totals.live_bytes = totals.live_bytes.wrapping_sub(event.size);
+            totals.live_blocks = totals.live_blocks.wrapping_sub(1);
+            self.curve.add(event.time_ns, -size);
+            self.frees += 1;
+            self.temporary += u64::from(event.kind == EventKind::FreeTemporary);
+        }
+    }
+
+    /// Opens a segment with everything a reader needs to start there.
+    fn start_segment(&mut self, now_ns: u64) {
+        let start = SegmentStart {
+            index: self.segment_index,
+            time_ns: now_ns,
+            temporary: self.temporary,
+            frees: self.frees,
+            stacks: self.totals.iter().filter(|t| t.alloc_blocks > 0).cloned().collect(),
+        };
+        self.segment_index += 1;
+        self.segment_events = 0;
+        self.attempt(|out| out.write_segment_start(&start));
+        self.modules_written = false;
+        self.stacks_written = 0;
+        self.write_definitions();
+    }
+
+    fn write_definitions(&mut self) {
+        if !self.modules_written {
+            self.modules_written = true;
+            let map = ModuleMap { time_ns: 0, modules: self.modules.clone() };
+            self.attempt(|out| out.write_modules(&map));
+        }
+        if self.stacks_written < self.stacks.len() {
+            let from = self.stacks_written;
+            self.stacks_written = self.stacks.len();
+            let stacks = std::mem::take(&mut self.stacks);
+            self.attempt(|out| out.write_stacks(&stacks[from..]));
+            self.stacks = stacks;
+        }
+    }
+
+    /// Writes the end record, with the totals of every event written.
+    pub(crate) fn finish(&mut self, mut end: End) {
+        self.flush_rss();
+        self.curve.close_before(u64::MAX);
+        let (peak_bytes, peak_time_ns) = self.curve.peak();
+        let mut sums = RunTotals {
+            frees: self.frees,
+            temporary: self.temporary,
+            peak_bytes,
+            peak_time_ns,
+            threads: self.threads.len() as u64,
+            ..RunTotals::default()
+        };
+        for stack in &self.totals {
+            sums.allocations += stack.alloc_blocks;
+            sums.bytes_allocated += stack.alloc_bytes;
+            sums.leaked_blocks = sums.leaked_blocks.wrapping_add(stack.live_blocks);
+            sums.leaked_bytes = sums.leaked_bytes.wrapping_add(stack.live_bytes);
+        }
+        end.dropped_events += self.unwritten;
+        end.totals = Some(sums);
+        self.attempt(|out| out.write_end(&end));
+    }
+
+    /// Runs one write; after the first failure (disk full, say) nothing more is written.
+    fn attempt(&mut self, write: impl FnOnce(&mut TraceWriter<File>) -> Result<(), FormatError>) -> bool {
+        let Some(out) = self.out.as_mut().filter(|_| self.error.is_none()) else { return false };
+        match write(out) {
+            Ok(()) => true,
+            Err(err) => {
+                self.error = Some(describe(&err));
+                false
+            }
+        }
+    }
+
+    /// Bytes written so far.
+    pub(crate) fn bytes_written(&self) -> u64 {
+        self.out.as_ref().map_or(0, TraceWriter::bytes_written)
+    }
+}
+
+/// A write error with its cause, in one line.
+fn describe(err: &FormatError) -> String {
+    match std::error::Error::source(err) {
+        Some(cause) => format!("{err}: {cause}"),
+        None => err.to_string(),
+    }
+}
