@@ -397,14 +397,20 @@ impl Area {
     #[cold]
     fn start_chain(&self, record: &ThreadRecord, owner: u32) -> Option<()> {
         let fresh = self.take_chunk(record, owner)?;
-        let first = match record.first_chunk.compare_exchange(0, fresh + 1, Ordering::AcqRel, Ordering::Acquire) {
+        let first = match record.first_chunk.compare_exchange(
+            0,
+            fresh + 1,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
             Ok(_) => fresh + 1,
             Err(first) => {
                 self.give_back(fresh);
                 first
             }
         };
-        let _ = record.current_chunk.compare_exchange(0, first, Ordering::AcqRel, Ordering::Relaxed);
+        let _ =
+            record.current_chunk.compare_exchange(0, first, Ordering::AcqRel, Ordering::Relaxed);
         Some(())
     }
 
@@ -413,12 +419,21 @@ impl Area {
         let full = &self.chunk(current as usize - 1).header;
         if full.next.load(Ordering::Acquire) == 0 {
             let fresh = self.take_chunk(record, owner)?;
-            if full.next.compare_exchange(0, fresh + 1, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            if full
+                .next
+                .compare_exchange(0, fresh + 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
                 self.give_back(fresh);
             }
         }
         let next = full.next.load(Ordering::Acquire);
-        let _ = record.current_chunk.compare_exchange(current, next, Ordering::AcqRel, Ordering::Relaxed);
+        let _ = record.current_chunk.compare_exchange(
+            current,
+            next,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
         Some(())
     }
 
@@ -437,7 +452,8 @@ impl Area {
         let high = &self.header().chunks_high;
         let mut index = high.load(Ordering::Relaxed);
         while (index as usize) < CHUNKS {
-            match high.compare_exchange_weak(index, index + 1, Ordering::AcqRel, Ordering::Relaxed) {
+            match high.compare_exchange_weak(index, index + 1, Ordering::AcqRel, Ordering::Relaxed)
+            {
                 Ok(_) => return Some(index),
                 Err(now) => index = now,
             }
@@ -487,7 +503,8 @@ impl Area {
     /// Free space in the log for `len` more bytes.
     fn log_room(&self, len: usize) -> bool {
         let header = self.header();
-        let used = header.log_head.load(Ordering::Relaxed) - header.log_tail.load(Ordering::Acquire);
+        let used =
+            header.log_head.load(Ordering::Relaxed) - header.log_tail.load(Ordering::Acquire);
         used as usize + len <= LOG_BYTES
     }
 

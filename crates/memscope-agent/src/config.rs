@@ -57,9 +57,9 @@ impl Config {
     /// library was loaded without `memscope run`.
     pub fn parse(environ: &[u8]) -> Option<Config> {
         let var = |name: &[u8]| {
-            environ.split(|&b| b == 0).find_map(|entry| {
-                entry.strip_prefix(name).and_then(|rest| rest.strip_prefix(b"="))
-            })
+            environ
+                .split(|&b| b == 0)
+                .find_map(|entry| entry.strip_prefix(name).and_then(|rest| rest.strip_prefix(b"=")))
         };
         let session = var(b"MEMSCOPE_SESSION").filter(|dir| !dir.is_empty())?.to_vec();
         let unwind = match var(b"MEMSCOPE_UNWIND") {

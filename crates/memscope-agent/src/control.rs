@@ -142,7 +142,8 @@ fn decode_modules(d: &mut Decoder) -> Option<Vec<ModuleRecord>> {
             let path = d.string()?;
             let load_bias = d.u64()?;
             let build_id = d.bytes()?.to_vec();
-            let ranges = (0..d.count(16)?).map(|_| Some(d.u64()?..d.u64()?)).collect::<Option<_>>()?;
+            let ranges =
+                (0..d.count(16)?).map(|_| Some(d.u64()?..d.u64()?)).collect::<Option<_>>()?;
             Some(ModuleRecord { path, load_bias, build_id, ranges })
         })
         .collect()

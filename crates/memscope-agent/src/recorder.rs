@@ -94,7 +94,11 @@ fn begin() -> Option<Area> {
         Ok(area) => area,
         Err(errno) => {
             let code = alloc::format!("{errno}");
-            sys::complain(&[b"memscope: cannot create the capture area (errno ", code.as_bytes(), b"); not recording"]);
+            sys::complain(&[
+                b"memscope: cannot create the capture area (errno ",
+                code.as_bytes(),
+                b"); not recording",
+            ]);
             return None;
         }
     };
@@ -110,7 +114,8 @@ fn begin() -> Option<Area> {
 }
 
 fn meta(config: &Config) -> MetaRecord {
-    let exe = alloc::string::String::from_utf8_lossy(&sys::read_link(c"/proc/self/exe")).into_owned();
+    let exe =
+        alloc::string::String::from_utf8_lossy(&sys::read_link(c"/proc/self/exe")).into_owned();
     let cmdline = sys::read_file(c"/proc/self/cmdline").unwrap_or_default();
     let args = cmdline
         .split(|&b| b == 0)
@@ -133,7 +138,8 @@ fn create_area(session: &[u8]) -> Result<Area, i32> {
     for image in 0..10_000u32 {
         let mut path: Vec<u8> = session.to_vec();
         path.extend_from_slice(alloc::format!("/{pid}.{image}\0").as_bytes());
-        let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        let flags =
+            libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
         // SAFETY: a NUL-terminated path.
         let fd = unsafe { libc::open(path.as_ptr().cast(), flags, 0o600) };
         if fd < 0 {
@@ -283,7 +289,10 @@ fn unwinding(area: &Area, record: &ThreadRecord) -> Option<&'static mut Unwindin
             return None;
         }
         let _ = area;
-        state = Box::into_raw(Box::new(Unwinding { unwinder: ThreadUnwinder::new(), stacks: StackCache::new() }));
+        state = Box::into_raw(Box::new(Unwinding {
+            unwinder: ThreadUnwinder::new(),
+            stacks: StackCache::new(),
+        }));
         record.unwinder.store(state as u64, Ordering::Relaxed);
     }
     // SAFETY: created above by this thread, used only by it at the outermost level.
@@ -292,13 +301,22 @@ fn unwinding(area: &Area, record: &ThreadRecord) -> Option<&'static mut Unwindin
 
 /// Publishes one event, after a tick if the clock moved since the thread's last one.
 #[inline(always)]
-fn emit(area: &Area, record: &ThreadRecord, depth: u32, kind: Kind, w0: u64, size: u64, stack: u32) {
+fn emit(
+    area: &Area,
+    record: &ThreadRecord,
+    depth: u32,
+    kind: Kind,
+    w0: u64,
+    size: u64,
+    stack: u32,
+) {
     let now = area.header().clock_ns.load(Ordering::Relaxed);
     if now != record.last_tick.load(Ordering::Relaxed) {
         tick(area, record, depth, now);
     }
     let Some(slot) = reserve(area, record, depth) else { return count_dropped(area) };
-    let seq = if kind.is_ordered() { area.next_seq(w0, THREADED.load(Ordering::Relaxed)) } else { 0 };
+    let seq =
+        if kind.is_ordered() { area.next_seq(w0, THREADED.load(Ordering::Relaxed)) } else { 0 };
     Area::publish(slot, kind, w0, size, stack, seq);
 }
 
@@ -326,7 +344,12 @@ fn reserve<'a>(area: &'a Area, record: &ThreadRecord, depth: u32) -> Option<&'a 
 /// handler's nested call must not (the collector may be waiting for the event it
 /// interrupted), so its event is dropped.
 #[cold]
-fn reserve_waiting<'a>(area: &'a Area, record: &ThreadRecord, owner: u32, depth: u32) -> Option<&'a Slot> {
+fn reserve_waiting<'a>(
+    area: &'a Area,
+    record: &ThreadRecord,
+    owner: u32,
+    depth: u32,
+) -> Option<&'a Slot> {
     if depth > 0 {
         return None;
     }
@@ -393,7 +416,11 @@ pub fn record_free(ptr: *mut c_void) {
 /// Records `realloc(ptr, size)` with both nonzero as a free of the old block and an
 /// allocation of the new one, as memcheck counts it. `real` performs the call. A
 /// failed realloc leaves the old block live.
-pub fn record_realloc(ptr: *mut c_void, size: usize, real: impl FnOnce() -> *mut c_void) -> *mut c_void {
+pub fn record_realloc(
+    ptr: *mut c_void,
+    size: usize,
+    real: impl FnOnce() -> *mut c_void,
+) -> *mut c_void {
     let Some(area) = recording() else { return real() };
     let Some((record, depth)) = enter(&area) else { return real() };
     emit(&area, record, depth, Kind::ReallocFree, ptr as u64, 0, 0);

@@ -24,7 +24,11 @@ impl<T> SpinLock<T> {
     /// Waits for the lock.
     pub fn lock(&self) -> SpinGuard<'_, T> {
         let mut spins = 0u32;
-        while self.held.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        while self
+            .held
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
             spins += 1;
             if spins < 64 {
                 core::hint::spin_loop();

@@ -43,7 +43,8 @@ struct Table {
     next_id: u32,
 }
 
-static TABLE: SpinLock<Table> = SpinLock::new(Table { ids: HashMap::with_hasher(Build::new()), next_id: 1 });
+static TABLE: SpinLock<Table> =
+    SpinLock::new(Table { ids: HashMap::with_hasher(Build::new()), next_id: 1 });
 
 const CACHE_SLOTS: usize = 4096;
 
@@ -109,7 +110,8 @@ fn intern_shared(
     let id = table.next_id;
     let (kind, head) = control::stack_head(id, frames.len());
     // SAFETY: u64 has no padding; the frames are read as their bytes.
-    let bytes = unsafe { core::slice::from_raw_parts(frames.as_ptr().cast::<u8>(), frames.len() * 8) };
+    let bytes =
+        unsafe { core::slice::from_raw_parts(frames.as_ptr().cast::<u8>(), frames.len() * 8) };
     if !append(area, kind, &[&head, bytes]) {
         return 0;
     }

@@ -55,7 +55,8 @@ pub fn errno() -> i32 {
 
 /// Sleeps for `us` microseconds.
 pub fn sleep_us(us: u64) {
-    let ts = libc::timespec { tv_sec: (us / 1_000_000) as i64, tv_nsec: (us % 1_000_000 * 1000) as i64 };
+    let ts =
+        libc::timespec { tv_sec: (us / 1_000_000) as i64, tv_nsec: (us % 1_000_000 * 1000) as i64 };
     // SAFETY: `ts` is a valid timespec; the remainder is not wanted.
     unsafe { libc::nanosleep(&ts, core::ptr::null_mut()) };
 }

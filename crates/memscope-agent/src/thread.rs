@@ -59,7 +59,9 @@ pub(crate) fn attach(area: &Area) -> Option<&ThreadRecord> {
     record.state.store(THREAD_ACTIVE, Ordering::Release);
     area.header().threads_high.fetch_max(index as u32 + 1, Ordering::AcqRel);
     // SAFETY: the key exists; the value is a pointer into the area, which stays mapped.
-    unsafe { libc::pthread_setspecific(KEY.load(Ordering::Relaxed), record as *const _ as *const c_void) };
+    unsafe {
+        libc::pthread_setspecific(KEY.load(Ordering::Relaxed), record as *const _ as *const c_void)
+    };
     Some(record)
 }
 

@@ -47,7 +47,12 @@ pub struct RunArgs {
     #[arg(long)]
     pymalloc: bool,
     /// The command and its arguments.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
     command: Vec<OsString>,
 }
 
@@ -68,14 +73,15 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let preload = preload_library()?;
     let program = &args.command[0];
     let explicit = args.output.as_deref().map(check_output).transpose()?;
-    let mut session = Session::create(&session_parent())
-        .context("cannot create the session directory")?;
+    let mut session =
+        Session::create(&session_parent()).context("cannot create the session directory")?;
     let mut command = Command::new(program);
     command.args(&args.command[1..]);
     configure(&mut command, &args, &preload, session.dir());
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe { command.pre_exec(restore_signals) };
-    let child = with_signals_ignored(|| command.spawn()).map_err(|err| spawn_error(program, err))?;
+    let child =
+        with_signals_ignored(|| command.spawn()).map_err(|err| spawn_error(program, err))?;
     let pid = child.id();
     let base = explicit.unwrap_or_else(|| default_trace(program, pid));
     session.set_root(pid, base);
@@ -102,7 +108,7 @@ fn configure(command: &mut Command, args: &RunArgs, preload: &Path, session: &Pa
         .env("MEMSCOPE_UNWIND", unwind)
         .env("MEMSCOPE_MAX_FRAMES", args.max_frames.to_string())
         .env("MEMSCOPE_FOLLOW", follow)
-        .env("MEMSCOPE_PARENT", std::process::id().to_string());
+        .env("MEMSCOPE_PARENT", format!("{:010}", std::process::id()));
     if !args.pymalloc && std::env::var_os("PYTHONMALLOC").is_none() {
         command.env("PYTHONMALLOC", "malloc");
     }
@@ -228,15 +234,21 @@ fn check_output(path: &Path) -> Result<PathBuf> {
         ".{}.probe",
         path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
     ));
-    let (_, probe) = create_private(&probe).with_context(|| format!("cannot write trace {}", path.display()))?;
+    let (_, probe) =
+        create_private(&probe).with_context(|| format!("cannot write trace {}", path.display()))?;
     std::fs::remove_file(probe)?;
     Ok(path)
 }
 
 /// `memscope.<program>.<pid>` in the current directory.
 fn default_trace(program: &OsString, pid: u32) -> PathBuf {
-    let name = Path::new(program).file_name().unwrap_or(program.as_os_str()).to_string_lossy().into_owned();
-    std::path::absolute(format!("memscope.{name}.{pid}")).unwrap_or_else(|_| format!("memscope.{name}.{pid}").into())
+    let name = Path::new(program)
+        .file_name()
+        .unwrap_or(program.as_os_str())
+        .to_string_lossy()
+        .into_owned();
+    std::path::absolute(format!("memscope.{name}.{pid}"))
+        .unwrap_or_else(|_| format!("memscope.{name}.{pid}").into())
 }
 
 /// The program, not memscope, should get Ctrl-C from the terminal; memscope waits to
@@ -294,7 +306,7 @@ fn report(traces: &[TraceResult]) {
     }
     let Some(root) = traces.iter().find(|t| t.is_root) else {
         eprintln!(
-            "memscope: the program wrote no trace: it may be statically linked or setuid, which ignore LD_PRELOAD"
+            "memscope: no trace was written for the program: it may be statically linked or setuid, which ignore LD_PRELOAD"
         );
         list_traces(traces);
         return;
@@ -310,7 +322,8 @@ fn print_summary(trace: &Path) {
         let input = trace_input::recording(&file)?;
         // The recorder's own totals make this instant; a trace cut off is replayed.
         let recording = &input.recording;
-        let summary = Summary::from_recorder(recording).unwrap_or_else(|| Summary::compute(recording));
+        let summary =
+            Summary::from_recorder(recording).unwrap_or_else(|| Summary::compute(recording));
         let _ = summary::write_text(&mut std::io::stderr().lock(), recording.meta(), &summary);
         Ok(())
     });

@@ -51,6 +51,8 @@ fn record(name: &str, build: &str, compiler: &str, flags: &[&str]) -> PathBuf {
     let binary = dir.join(build);
     succeed(Command::new(compiler).args(flags).arg(fixture_source(name)).arg("-o").arg(&binary));
     let trace = dir.join(format!("{build}.trace"));
+    // memscope never replaces a file: an earlier test run's trace goes first.
+    let _ = fs::remove_file(&trace);
     succeed(Command::new(memscope()).arg("run").arg("-o").arg(&trace).arg("--").arg(&binary));
     trace
 }

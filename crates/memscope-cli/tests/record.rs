@@ -269,11 +269,12 @@ fn without_o_the_trace_is_named_after_the_program_and_its_pid() {
         .collect();
     traces.sort();
     assert_eq!(traces.len(), 2, "{traces:?}");
-    for trace in &traces {
-        let pid = trace.strip_prefix(&format!("memscope.{name}.")).expect("memscope.PROGRAM.PID");
-        assert!(pid.parse::<u32>().is_ok(), "{trace}");
-    }
-    assert!(traces.iter().any(|t| dir.path().join(t) == Path::new(named)), "{named} {traces:?}");
+    // memscope.PROGRAM.PID for the program, memscope.PROGRAM.PID.CHILD for the child.
+    let root = traces[0].strip_prefix(&format!("memscope.{name}.")).expect("memscope.PROGRAM.PID");
+    assert!(root.parse::<u32>().is_ok(), "{traces:?}");
+    let child = traces[1].strip_prefix(&format!("{}.", traces[0])).expect("TRACE.PID");
+    assert!(child.parse::<u32>().is_ok(), "{traces:?}");
+    assert_eq!(dir.path().join(&traces[0]), Path::new(named), "{traces:?}");
     let parent = leaks(Path::new(named));
     assert_eq!(leak_at(&parent, "parent_site").blocks, 3);
 }
@@ -325,11 +326,11 @@ fn churn_leaks_one_block_per_ten_thousand_iterations_per_thread() {
     assert!(summary.n("allocations") >= 2 * (200_000 + 20), "{summary:?}");
 }
 
-/// `MEMSCOPE_STATS=1` ends with the writer thread's CPU time, the part of the
-/// recorder's cost that runs beside the program: 400k events take it well over a
-/// millisecond, and it cannot exceed the run's wall time.
+/// `MEMSCOPE_STATS=1` ends with the collector's CPU time, the part of the recorder's
+/// cost that runs beside the program: 400k events take it well over a millisecond, and
+/// it cannot exceed the run's wall time.
 #[test]
-fn memscope_stats_reports_the_writers_cpu_time() {
+fn memscope_stats_reports_the_collectors_cpu_time() {
     let endings = build_plain("endings.c");
     let started = std::time::Instant::now();
     let run = common::record_with_env(
@@ -341,10 +342,13 @@ fn memscope_stats_reports_the_writers_cpu_time() {
     let wall_ms = started.elapsed().as_millis() as u64;
     let stderr = run.stderr();
     assert_eq!(run.code(), Some(0), "{stderr}");
-    let writer_ms: u64 = stderr
-        .split_once("writer CPU ")
+    let collector_ms: u64 = stderr
+        .split_once("collector CPU ")
         .and_then(|(_, rest)| rest.split_once(" ms"))
         .and_then(|(ms, _)| ms.parse().ok())
-        .unwrap_or_else(|| panic!("no writer CPU figure in {stderr}"));
-    assert!((1..=wall_ms).contains(&writer_ms), "writer {writer_ms} ms of {wall_ms} ms: {stderr}");
+        .unwrap_or_else(|| panic!("no collector CPU figure in {stderr}"));
+    assert!(
+        (1..=wall_ms).contains(&collector_ms),
+        "collector {collector_ms} ms of {wall_ms} ms: {stderr}"
+    );
 }

@@ -6,7 +6,9 @@ use std::sync::atomic::Ordering;
 
 use memscope_agent::area::{self, Kind, THREAD_ACTIVE, THREAD_CLOSED, THREAD_FREE};
 use memscope_agent::control::{self, Record};
-use memscope_format::{End, EndReason, Event, EventKind, Meta, Module, RssSample, StackDef, StackId, ThreadId};
+use memscope_format::{
+    End, EndReason, Event, EventKind, Meta, Module, RssSample, StackDef, StackId, ThreadId,
+};
 
 use crate::mapping::Mapping;
 use crate::pairing::{Block, Pairing};
@@ -170,7 +172,12 @@ impl Image {
             Record::Modules(modules) => {
                 self.modules = modules
                     .into_iter()
-                    .map(|m| Module { path: m.path, load_bias: m.load_bias, build_id: m.build_id, ranges: m.ranges })
+                    .map(|m| Module {
+                        path: m.path,
+                        load_bias: m.load_bias,
+                        build_id: m.build_id,
+                        ranges: m.ranges,
+                    })
                     .collect();
                 if let Some(out) = &mut self.out {
                     out.set_modules(self.modules.clone());
@@ -186,7 +193,8 @@ impl Image {
 
     fn discover_threads(&mut self) {
         let area = *self.mapping.area();
-        let high = (area.header().threads_high.load(Ordering::Acquire) as usize).min(area::MAX_THREADS);
+        let high =
+            (area.header().threads_high.load(Ordering::Acquire) as usize).min(area::MAX_THREADS);
         for record in 0..high {
             if self.by_record[record].is_some() {
                 continue;
@@ -203,7 +211,8 @@ impl Image {
     /// Applies stream `index`'s events while each is next in its stripe; how many.
     fn run(&mut self, index: usize, ended: bool) -> usize {
         let area = *self.mapping.area();
-        let closed = area.thread(self.streams[index].record).state.load(Ordering::Acquire) == THREAD_CLOSED;
+        let closed =
+            area.thread(self.streams[index].record).state.load(Ordering::Acquire) == THREAD_CLOSED;
         let mut taken = 0;
         while taken < TURN {
             let event = match self.streams[index].peek(&area, ended || closed) {
@@ -235,7 +244,9 @@ impl Image {
             Kind::Tick => stream.time_ns = stream.time_ns.max(event.w0),
             Kind::Alloc => alloc(&mut self.pairing, stream, address, event.size, event.stack),
             Kind::Free => free(&mut self.pairing, stream, address),
-            Kind::ReallocFree => stream.pending_realloc = Some((address, self.pairing.free(address))),
+            Kind::ReallocFree => {
+                stream.pending_realloc = Some((address, self.pairing.free(address)))
+            }
             Kind::ReallocAlloc => {
                 if let Some((old, Some(block))) = stream.pending_realloc.take() {
                     push_free(stream, old, block);
@@ -274,7 +285,9 @@ impl Image {
         let due = |stream: &Stream, clock: u64| {
             let oldest = stream.batch.first().map_or(u64::MAX, |e| e.time_ns);
             !stream.batch.is_empty()
-                && (all || stream.batch.len() >= BATCH_EVENTS || clock.saturating_sub(oldest) > BATCH_AGE_NS)
+                && (all
+                    || stream.batch.len() >= BATCH_EVENTS
+                    || clock.saturating_sub(oldest) > BATCH_AGE_NS)
         };
         if !self.streams.iter().any(|stream| due(stream, self.clock_ns)) {
             return;
@@ -301,7 +314,10 @@ impl Image {
             let stream = &mut self.streams[index];
             let record = area.thread(stream.record);
             let closed = record.state.load(Ordering::Acquire) == THREAD_CLOSED;
-            if !closed || !stream.batch.is_empty() || !matches!(stream.peek(&area, true), Next::Nothing) {
+            if !closed
+                || !stream.batch.is_empty()
+                || !matches!(stream.peek(&area, true), Next::Nothing)
+            {
                 continue;
             }
             if let Some((old, Some(block))) = stream.pending_realloc.take() {
@@ -325,7 +341,10 @@ impl Image {
         if ended {
             return;
         }
-        let pending = self.streams.iter().flat_map(|s| s.batch.first().map(|e| e.time_ns).into_iter().chain([s.time_ns]));
+        let pending = self
+            .streams
+            .iter()
+            .flat_map(|s| s.batch.first().map(|e| e.time_ns).into_iter().chain([s.time_ns]));
         let horizon = pending.fold(self.clock_ns.saturating_sub(CURVE_MARGIN_NS), u64::min);
         out.curve.close_before(horizon);
     }
@@ -342,7 +361,9 @@ impl Image {
             Ending::Gone(status) if state == area::STATE_ENDED => {
                 match header.end_reason.load(Ordering::Relaxed) {
                     area::END_IMMEDIATE => EndReason::ImmediateExit,
-                    _ => status.filter(|s| matches!(s, EndReason::Signal(_))).unwrap_or(EndReason::Exit),
+                    _ => status
+                        .filter(|s| matches!(s, EndReason::Signal(_)))
+                        .unwrap_or(EndReason::Exit),
                 }
             }
             Ending::Gone(status) => status.unwrap_or(EndReason::Signal(0)),
@@ -358,10 +379,17 @@ impl Image {
         self.stats.untracked_frees = self.pairing.untracked_frees;
         self.stats.captures =
             (header.captures.load(Ordering::Relaxed), header.memo_hits.load(Ordering::Relaxed));
-        let dropped = header.dropped.load(Ordering::Relaxed) + self.stats.lost_slots + self.stats.skipped;
+        let dropped =
+            header.dropped.load(Ordering::Relaxed) + self.stats.lost_slots + self.stats.skipped;
         let peak = header.peak_rss_bytes.load(Ordering::Relaxed).max(peak_rss_bytes);
         let Some(out) = &mut self.out else { return (self.stats, None) };
-        out.finish(End { time_ns: end_ns, reason, peak_rss_bytes: peak, dropped_events: dropped, totals: None });
+        out.finish(End {
+            time_ns: end_ns,
+            reason,
+            peak_rss_bytes: peak,
+            dropped_events: dropped,
+            totals: None,
+        });
         (self.stats, out.error.clone())
     }
 
@@ -379,7 +407,12 @@ impl Image {
 fn alloc(pairing: &mut Pairing, stream: &mut Stream, address: u64, size: u64, stack: u32) {
     pairing.alloc(address, Block { size, stack });
     stream.last_alloc = address;
-    stream.batch.push(Event { time_ns: stream.time_ns, size, stack: StackId(stack), kind: EventKind::Alloc });
+    stream.batch.push(Event {
+        time_ns: stream.time_ns,
+        size,
+        stack: StackId(stack),
+        kind: EventKind::Alloc,
+    });
 }
 
 fn free(pairing: &mut Pairing, stream: &mut Stream, address: u64) {
@@ -396,5 +429,10 @@ fn push_free(stream: &mut Stream, address: u64, block: Block) {
     } else {
         EventKind::Free
     };
-    stream.batch.push(Event { time_ns: stream.time_ns, size: block.size, stack: StackId(block.stack), kind });
+    stream.batch.push(Event {
+        time_ns: stream.time_ns,
+        size: block.size,
+        stack: StackId(block.stack),
+        kind,
+    });
 }

@@ -68,6 +68,9 @@ pub struct Session {
     images: BTreeMap<(u32, u32), Recorded>,
     /// Area files not set up by their recorder yet.
     waiting: HashSet<PathBuf>,
+    /// Images drained to the end. Their area files stay, emptied, until the session
+    /// ends: a recorder numbers its image after the names taken.
+    ended: HashSet<(u32, u32)>,
     processes: HashMap<u32, Process>,
     done: Vec<TraceResult>,
     next_rss: Instant,
@@ -94,6 +97,7 @@ impl Session {
             root: None,
             images: BTreeMap::new(),
             waiting: HashSet::new(),
+            ended: HashSet::new(),
             processes: HashMap::new(),
             done: Vec::new(),
             next_rss: now,
@@ -136,6 +140,9 @@ impl Session {
 
     /// The traces written, in the order they ended.
     pub fn finish(self) -> Vec<TraceResult> {
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            entries.flatten().for_each(|entry| drop(std::fs::remove_file(entry.path())));
+        }
         let _ = std::fs::remove_dir(&self.dir);
         self.done
     }
@@ -145,7 +152,7 @@ impl Session {
         for entry in entries.flatten() {
             let path = entry.path();
             let Some((pid, number)) = area_name(&path) else { continue };
-            if self.images.contains_key(&(pid, number)) {
+            if self.images.contains_key(&(pid, number)) || self.ended.contains(&(pid, number)) {
                 continue;
             }
             self.processes.entry(pid).or_insert_with(|| Process::follow(pid));
@@ -179,11 +186,13 @@ impl Session {
         match create_private(&partial) {
             Ok((file, partial)) => {
                 let image = Image::new(mapping, file);
-                self.images.insert((pid, number), Recorded { image, pid, number, area_path, partial });
+                self.images
+                    .insert((pid, number), Recorded { image, pid, number, area_path, partial });
             }
             Err(err) => {
                 eprintln!("memscope: cannot write a trace beside {}: {err}", self.base.display());
-                let _ = std::fs::remove_file(&area_path);
+                self.ended.insert((pid, number));
+                let _ = OpenOptions::new().write(true).truncate(true).open(&area_path);
             }
         }
     }
@@ -230,7 +239,9 @@ impl Session {
             } else {
                 let sampled = self.processes.get(&pid).map_or(0, |p| p.peak_rss_bytes);
                 match root_exit.filter(|_| is_root) {
-                    Some(exit) => (Ending::Gone(Some(exit.reason)), sampled.max(exit.max_rss_bytes)),
+                    Some(exit) => {
+                        (Ending::Gone(Some(exit.reason)), sampled.max(exit.max_rss_bytes))
+                    }
                     None => (Ending::Gone(None), sampled),
                 }
             };
@@ -246,7 +257,9 @@ impl Session {
         let command = image.command().map(<[String]>::to_vec).unwrap_or_default();
         let described = image.is_described();
         let (stats, write_error) = image.finish(ending, peak_rss);
-        let _ = std::fs::remove_file(&area_path);
+        self.ended.insert((pid, number));
+        // Emptied, not removed: the name stays taken (see `ended`).
+        let _ = OpenOptions::new().write(true).truncate(true).open(&area_path);
         if !described {
             let _ = std::fs::remove_file(&partial);
             return;
@@ -265,7 +278,16 @@ impl Session {
             }
         };
         let wanted = (path != wanted).then_some(wanted);
-        self.done.push(TraceResult { path, wanted, pid, command, is_root, exec, stats, write_error });
+        self.done.push(TraceResult {
+            path,
+            wanted,
+            pid,
+            command,
+            is_root,
+            exec,
+            stats,
+            write_error,
+        });
     }
 }
 
@@ -294,7 +316,9 @@ fn sibling(base: &Path, suffix: &str) -> PathBuf {
 fn private_dir(parent: &Path) -> io::Result<PathBuf> {
     let pid = std::process::id();
     for attempt in 0..1000u32 {
-        let dir = parent.join(format!("memscope-{pid}-{attempt}"));
+        // Fixed-width numbers: the name's length never depends on the pid, so neither
+        // does the size of the program's environment.
+        let dir = parent.join(format!("memscope-{pid:010}-{attempt:03}"));
         match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => return Ok(dir),
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -332,7 +356,13 @@ fn rename_without_replacing(from: &Path, to: &Path) -> io::Result<PathBuf> {
         let c_to = std::ffi::CString::new(candidate.as_os_str().as_bytes())?;
         // SAFETY: two NUL-terminated paths; renameat2 only reads them.
         let result = unsafe {
-            libc::renameat2(libc::AT_FDCWD, c_from.as_ptr(), libc::AT_FDCWD, c_to.as_ptr(), libc::RENAME_NOREPLACE)
+            libc::renameat2(
+                libc::AT_FDCWD,
+                c_from.as_ptr(),
+                libc::AT_FDCWD,
+                c_to.as_ptr(),
+                libc::RENAME_NOREPLACE,
+            )
         };
         if result == 0 {
             return Ok(candidate);

@@ -195,7 +195,10 @@ impl TraceOut {
     }
 
     /// Runs one write; after the first failure (disk full, say) nothing more is written.
-    fn attempt(&mut self, write: impl FnOnce(&mut TraceWriter<File>) -> Result<(), FormatError>) -> bool {
+    fn attempt(
+        &mut self,
+        write: impl FnOnce(&mut TraceWriter<File>) -> Result<(), FormatError>,
+    ) -> bool {
         let Some(out) = self.out.as_mut().filter(|_| self.error.is_none()) else { return false };
         match write(out) {
             Ok(()) => true,

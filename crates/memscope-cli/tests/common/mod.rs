@@ -493,13 +493,13 @@ pub fn parse_valgrind(log: &str) -> HeapCounts {
 }
 
 /// What the two runs of a comparison add to the environment. Both add their own
-/// variables (valgrind: GLIBCXX_FORCE_NEW and the like; memscope: MEMSCOPE_*), and
-/// both preload libraries; programs copy their environment (perl's %ENV, for one), so
-/// each run gets the other's variables too, and LD_PRELOAD is padded with empty
-/// entries (`:`) to the same length in both. memscope's library has thread-local
-/// storage, which makes glibc's per-thread DTV 16 bytes larger; valgrind's run
-/// preloads a library with one thread-local variable (`tls_twin.c`) to match. With
-/// that, the environments differ in their text only, and bytes must be equal.
+/// variables (valgrind: GLIBCXX_FORCE_NEW and the like; memscope: MEMSCOPE_* and
+/// PYTHONMALLOC), and both preload libraries; programs copy their environment (perl's
+/// %ENV, for one), so each run gets the other's variables too, with values of the same
+/// length, and LD_PRELOAD is padded with empty entries (`:`) to the same length in
+/// both. memscope's library has no thread-local storage, so glibc's per-thread
+/// bookkeeping is the same size under both. With that, the environments differ in
+/// their text only, and bytes must be equal.
 struct Environments {
     memscope: Vec<(OsString, OsString)>,
     valgrind: Vec<(OsString, OsString)>,
@@ -530,26 +530,24 @@ fn valgrind_environment(env: &[(OsString, OsString)]) -> HashMap<OsString, OsStr
 fn environments() -> &'static Environments {
     static ENVIRONMENTS: OnceLock<Environments> = OnceLock::new();
     ENVIRONMENTS.get_or_init(|| {
-        let twin = build("tls_twin.c", &["-shared", "-fPIC"]).into_os_string();
         let preload = OsString::from("LD_PRELOAD");
-        let seen = valgrind_environment(&[(preload.clone(), twin.clone())]);
+        let seen = valgrind_environment(&[(preload.clone(), ":".into())]);
         let own: HashMap<OsString, OsString> = std::env::vars_os().collect();
         let mut memscope: Vec<(OsString, OsString)> = seen
             .iter()
             .filter(|(name, value)| **name != preload && own.get(*name) != Some(*value))
             .map(|(name, value)| (name.clone(), value.clone()))
             .collect();
-        // memscope run sets LD_PRELOAD to its library, `:`, and what was there.
+        // memscope run sets LD_PRELOAD to its library, `:`, and what was there;
+        // valgrind to its libraries, `:`, and what was there.
         let library = memscope_bin().with_file_name("libmemscope_preload.so");
         let library = std::fs::canonicalize(library).expect("the preload library's path");
-        let under_valgrind = seen[&preload].len();
+        let under_valgrind = seen[&preload].len() - 1;
         let pad = under_valgrind.saturating_sub(library.as_os_str().len() + 1).max(1);
         let length = library.as_os_str().len() + 1 + pad;
         memscope.push((preload.clone(), ":".repeat(pad).into()));
-        let mut twin_padded = twin;
-        twin_padded.push(":".repeat(length - under_valgrind));
-        let mut valgrind = vec![(preload.clone(), twin_padded)];
-        for (name, value) in [("MEMSCOPE_UNWIND", "dwarf"), ("MEMSCOPE_MAX_FRAMES", "64")] {
+        let mut valgrind = vec![(preload.clone(), ":".repeat(length - under_valgrind).into())];
+        for (name, value) in MEMSCOPE_VARIABLES {
             valgrind.push((name.into(), value.into()));
         }
         let padded = valgrind_environment(&valgrind);
@@ -557,6 +555,20 @@ fn environments() -> &'static Environments {
         Environments { memscope, valgrind }
     })
 }
+
+/// What `memscope run` sets for its program (see `crates/memscope-cli/src/run.rs`),
+/// with values of the lengths it uses: the session directory is made in
+/// XDG_RUNTIME_DIR, which both runs of a comparison set to their (equally long)
+/// temporary directories, as `memscope-PPPPPPPPPP-NNN`, and the parent's pid has ten
+/// digits.
+const MEMSCOPE_VARIABLES: [(&str, &str); 6] = [
+    ("MEMSCOPE_SESSION", "@/memscope-0000000000-000"),
+    ("MEMSCOPE_UNWIND", "dwarf"),
+    ("MEMSCOPE_MAX_FRAMES", "64"),
+    ("MEMSCOPE_FOLLOW", "exec"),
+    ("MEMSCOPE_PARENT", "0000000000"),
+    ("PYTHONMALLOC", "malloc"),
+];
 
 /// The same run under memscope and under valgrind.
 #[derive(Debug)]
@@ -585,6 +597,7 @@ pub fn compare_with_valgrind<S: AsRef<OsStr>>(
     let mut run = Command::new(memscope_bin());
     run.arg("run").arg("-o").arg(&trace).arg("--").arg(program).args(args);
     run.envs(env.iter().copied()).envs(environments.memscope.iter().map(|(k, v)| (k, v)));
+    run.env("XDG_RUNTIME_DIR", dir.path());
     // Shells and perl read PWD, which Command does not change with the directory.
     let recorded =
         output_within(run.current_dir(dir.path()).env("PWD", dir.path()), VALGRIND_TIMEOUT);
@@ -604,8 +617,8 @@ pub fn compare_with_valgrind<S: AsRef<OsStr>>(
         .arg(program)
         .args(args)
         .envs(env.iter().copied())
-        .envs(environments.valgrind.iter().map(|(k, v)| (k, v)))
-        .env("MEMSCOPE_OUTPUT", &trace);
+        .envs(environments.valgrind.iter().map(|(k, v)| valgrind_value(k, v, dir.path())))
+        .env("XDG_RUNTIME_DIR", dir.path());
     let checked =
         output_within(memcheck.current_dir(dir.path()).env("PWD", dir.path()), VALGRIND_TIMEOUT);
     let log = std::fs::read_to_string(&log).expect("read valgrind's log");
@@ -620,6 +633,13 @@ pub fn compare_with_valgrind<S: AsRef<OsStr>>(
         Comparison { memscope: summary(&trace).heap(), valgrind: parse_valgrind(&log) };
     eprintln!("{name}: {comparison:?}");
     Some(comparison)
+}
+
+/// A variable of [`MEMSCOPE_VARIABLES`] as valgrind's run gets it: `@` stands for the
+/// run's directory.
+fn valgrind_value(name: &OsString, value: &OsString, dir: &Path) -> (OsString, OsString) {
+    let value = value.to_string_lossy().replacen('@', &dir.to_string_lossy(), 1);
+    (name.clone(), value.into())
 }
 
 /// Valgrind runs programs some 20 to 50 times slower.
