@@ -12,7 +12,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{build, build_plain, compare_with_valgrind};
+use common::{build, build_plain, compare_with_valgrind, installed};
 
 /// Requires memscope and valgrind to agree on every count.
 fn assert_same_as_valgrind<S: AsRef<std::ffi::OsStr>>(
@@ -23,17 +23,6 @@ fn assert_same_as_valgrind<S: AsRef<std::ffi::OsStr>>(
 ) {
     if let Some(comparison) = compare_with_valgrind(name, program, args, env) {
         assert_eq!(comparison.memscope, comparison.valgrind, "{name}: memscope, then valgrind");
-    }
-}
-
-/// An installed program, or `None` with a note.
-fn installed(path: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(path);
-    if path.is_file() {
-        Some(path)
-    } else {
-        eprintln!("note: {} is not installed; skipping", path.display());
-        None
     }
 }
 

@@ -451,12 +451,53 @@ impl std::ops::Sub for HeapCounts {
 
 /// Whether valgrind is installed; tests that need it print a note and pass without it.
 pub fn have_valgrind() -> bool {
-    let found =
-        Command::new("valgrind").arg("--version").output().is_ok_and(|o| o.status.success());
+    have_tool("valgrind", "--version")
+}
+
+/// Whether `tool` runs (`tool ARG` succeeds). A test without it is skipped with a note,
+/// except in CI (`CI=true`), where every tool must be installed and a missing one
+/// fails the test.
+pub fn have_tool(tool: &str, arg: &str) -> bool {
+    let found = Command::new(tool).arg(arg).output().is_ok_and(|o| o.status.success());
     if !found {
-        eprintln!("note: valgrind is not installed; skipping the comparison");
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{tool} is not installed, and CI needs it");
+        eprintln!("note: {tool} is not installed; skipping");
     }
     found
+}
+
+/// `path` if it exists. Outside CI a missing program skips the test; in CI it fails it.
+pub fn installed(path: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(path);
+    if path.is_file() {
+        return Some(path);
+    }
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{} is not installed, and CI needs it", path.display());
+    eprintln!("note: {} is not installed; skipping", path.display());
+    None
+}
+
+/// How many allocations the trace counts at stacks whose innermost program frame is
+/// `function` (`top --by alloc_objects`, flat).
+pub fn allocations_at(trace: &Path, function: &str) -> u64 {
+    let output = memscope(&[
+        OsStr::new("top"),
+        OsStr::new("--json"),
+        OsStr::new("-n"),
+        OsStr::new("0"),
+        OsStr::new("--by"),
+        OsStr::new("alloc_objects"),
+        trace.as_os_str(),
+    ]);
+    assert!(output.status.success(), "memscope top: {}", text(&output.stderr));
+    let json: Value = serde_json::from_slice(&output.stdout).expect("top --json");
+    json["rows"]
+        .as_array()
+        .expect("top rows")
+        .iter()
+        .filter(|row| row["function"] == function)
+        .map(|row| row["flat"].as_u64().expect("a count"))
+        .sum()
 }
 
 /// Numbers in valgrind's reports have thousands separators.
