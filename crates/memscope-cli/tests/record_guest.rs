@@ -139,6 +139,15 @@ fn a_stack_overflow_keeps_every_allocation_made_before_it() {
 }
 
 #[test]
+fn a_rust_stack_overflow_still_prints_its_message() {
+    let overflow = common::build("overflow.rs", &[]);
+    let run = record(&overflow, &[] as &[&str]);
+    assert_eq!(run.code(), Some(128 + 6), "{}", run.stderr());
+    assert!(run.stderr().contains("has overflowed its stack"), "{}", run.stderr());
+    assert_eq!(run.summary().end_reason(), Some("signal 6"));
+}
+
+#[test]
 fn a_handler_that_re_raises_keeps_every_allocation_made_before_it() {
     let run = record(&guest(), &["reraise", "1000"]);
     assert_eq!(run.code(), Some(128 + 11), "{}", run.stderr());
@@ -184,7 +193,10 @@ fn assert_kill_keeps_everything(after: Duration) {
     assert_eq!(output.status.code(), Some(128 + 9), "{}", text(&output.stderr));
     let trace = dir.path().join("trace");
     let recorded = allocations_at(&trace, "doomed_site");
-    assert!((done..=done + 1).contains(&recorded), "killed after {after:?}: {done} returned, {recorded} recorded");
+    assert!(
+        (done..=done + 1).contains(&recorded),
+        "killed after {after:?}: {done} returned, {recorded} recorded"
+    );
     assert_eq!(summary(&trace).end_reason(), Some("signal 9"));
 }
 
@@ -259,7 +271,10 @@ fn a_wrapper_script_that_execs_the_program_reports_the_program() {
     // The wrapper's own image is listed, and named TRACE.PID.0.
     let listed: Vec<&str> = stderr.lines().filter(|l| l.starts_with("  ")).collect();
     assert_eq!(listed.len(), 2, "{stderr}");
-    assert!(listed.iter().any(|l| l.contains("(replaced by exec)") && l.contains("wrapper.sh")), "{stderr}");
+    assert!(
+        listed.iter().any(|l| l.contains("(replaced by exec)") && l.contains("wrapper.sh")),
+        "{stderr}"
+    );
 }
 
 fn leak_blocks(trace: &Path, site: &str) -> (u64, u64) {

@@ -84,7 +84,8 @@ pub fn build(source: &str, flags: &[&str]) -> PathBuf {
     build_file(&fixture_source(source), flags)
 }
 
-/// Compiles `source` with `-g` and `flags`, once per test process and set of flags.
+/// Compiles `source` (C with gcc, C++ with g++, Rust with rustc) with `-g` and `flags`,
+/// once per test process and set of flags.
 /// Binaries go to cargo's temporary directory for integration tests; each is written
 /// under a private name and renamed into place, so test processes running at once
 /// never see a half-written one.
@@ -105,8 +106,11 @@ pub fn build_file(source: &Path, flags: &[&str]) -> PathBuf {
     let tag = hasher.finish();
     let binary = dir.join(format!("{stem}-{tag:016x}"));
     let partial = dir.join(format!(".{stem}-{tag:016x}.{}", std::process::id()));
-    let cpp = source.extension().is_some_and(|e| e == "cpp");
-    let compiler = if cpp { "g++" } else { "gcc" };
+    let compiler = match source.extension().and_then(OsStr::to_str) {
+        Some("cpp") => "g++",
+        Some("rs") => "rustc",
+        _ => "gcc",
+    };
     let output = Command::new(compiler)
         .arg("-g")
         .args(flags)
@@ -460,7 +464,10 @@ pub fn have_valgrind() -> bool {
 pub fn have_tool(tool: &str, arg: &str) -> bool {
     let found = Command::new(tool).arg(arg).output().is_ok_and(|o| o.status.success());
     if !found {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{tool} is not installed, and CI needs it");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{tool} is not installed, and CI needs it"
+        );
         eprintln!("note: {tool} is not installed; skipping");
     }
     found
@@ -472,7 +479,11 @@ pub fn installed(path: &str) -> Option<PathBuf> {
     if path.is_file() {
         return Some(path);
     }
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{} is not installed, and CI needs it", path.display());
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{} is not installed, and CI needs it",
+        path.display()
+    );
     eprintln!("note: {} is not installed; skipping", path.display());
     None
 }
@@ -681,6 +692,50 @@ pub fn compare_with_valgrind<S: AsRef<OsStr>>(
 fn valgrind_value(name: &OsString, value: &OsString, dir: &Path) -> (OsString, OsString) {
     let value = value.to_string_lossy().replacen('@', &dir.to_string_lossy(), 1);
     (name.clone(), value.into())
+}
+
+/// Allocations and bytes allocated by `program args`, run natively with
+/// `count_malloc.c` preloaded, in the environment `memscope run` gives it (the same
+/// variables, with values of the same lengths; see [`Environments`]).
+pub fn native_counts<S: AsRef<OsStr>>(
+    program: &Path,
+    args: &[S],
+    env: &[(&str, &str)],
+) -> (u64, u64) {
+    let environments = environments();
+    let dir = tempfile::tempdir().expect("create a temporary directory");
+    let shim = dir.path().join("c.so");
+    std::fs::copy(build("count_malloc.c", &["-O2", "-shared", "-fPIC"]), &shim)
+        .expect("copy the shim");
+    let library = std::fs::canonicalize(memscope_bin().with_file_name("libmemscope_preload.so"))
+        .expect("the preload library's path");
+    let counts = dir.path().join("malloc-counts");
+    std::fs::write(&counts, [0u8; 4096]).expect("the counts file");
+    let mut command = Command::new(program);
+    command.args(args).envs(env.iter().copied());
+    for (name, value) in &environments.memscope {
+        // memscope run puts its library and `:` before the padding.
+        let value = match name.to_str() {
+            Some("LD_PRELOAD") => {
+                let length = library.as_os_str().len() + 1 + value.len();
+                let mut padded = shim.clone().into_os_string();
+                padded.push(":".repeat(length - padded.len()));
+                padded
+            }
+            _ => value.clone(),
+        };
+        command.env(name, value);
+    }
+    for (name, value) in MEMSCOPE_VARIABLES {
+        command.env(name, value.replacen('@', &dir.path().to_string_lossy(), 1));
+    }
+    command.env("XDG_RUNTIME_DIR", dir.path()).current_dir(dir.path()).env("PWD", dir.path());
+    let output = output_within(&mut command, RUN_TIMEOUT);
+    assert!(output.status.success(), "{program:?} natively: {}", text(&output.stderr));
+    let bytes = std::fs::read(&counts).expect("read the counts");
+    let word =
+        |at: usize| u64::from_ne_bytes(bytes[at * 8..at * 8 + 8].try_into().expect("a word"));
+    (word(0), word(1))
 }
 
 /// Valgrind runs programs some 20 to 50 times slower.
