@@ -130,53 +130,98 @@ fn meta(config: &Config) -> MetaRecord {
     }
 }
 
-/// Creates `SESSION/PID.N` (the first N not taken: earlier images of this process took
-/// the others), owner-only, never through a symbolic link, and maps it. The descriptor
-/// is closed at once: the program's own descriptor calls can never reach the mapping.
+/// Takes one of the spare areas the collector keeps in the session directory and names
+/// it `SESSION/PID.N` (the first N not taken: earlier images of this process took the
+/// others), then maps it. The collector made and sized the file: sizing it here would
+/// count against the program's file size limit, and could raise SIGXFSZ in it. The
+/// descriptor is closed at once, so the program's own descriptor calls can never reach
+/// the mapping.
 fn create_area(session: &[u8]) -> Result<Area, i32> {
     let pid = sys::getpid();
-    for image in 0..10_000u32 {
-        let mut path: Vec<u8> = session.to_vec();
-        path.extend_from_slice(alloc::format!("/{pid}.{image}\0").as_bytes());
-        let flags =
-            libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-        // SAFETY: a NUL-terminated path.
-        let fd = unsafe { libc::open(path.as_ptr().cast(), flags, 0o600) };
-        if fd < 0 {
-            match sys::errno() {
-                libc::EEXIST => continue,
-                errno => return Err(errno),
+    let path = |name: &[u8]| {
+        let mut path = session.to_vec();
+        path.push(b'/');
+        path.extend_from_slice(name);
+        path.push(0);
+        path
+    };
+    let deadline = sys::monotonic_ns() + SPARE_WAIT_NS;
+    let mut image = 0u32;
+    loop {
+        let spares: Vec<Vec<u8>> = sys::list_dir(cstr(&path(b""))).into_iter().filter(|n| n.starts_with(b"spare.")).collect();
+        for spare in spares {
+            loop {
+                let name = path(alloc::format!("{pid}.{image}").as_bytes());
+                match rename_new(&path(&spare), &name) {
+                    Ok(()) => return map_area(&name, pid),
+                    Err(libc::EEXIST) => image += 1,
+                    Err(_) => break,
+                }
             }
         }
-        let area = map_area(fd);
-        // SAFETY: fd was opened above and is not used again.
-        unsafe { libc::close(fd) };
-        let area = area?;
-        area.initialise(pid, sys::monotonic_ns(), sys::unix_ms());
-        return Ok(area);
+        if sys::monotonic_ns() > deadline {
+            return Err(libc::ENOENT);
+        }
+        sys::sleep_us(1000);
     }
-    Err(libc::EEXIST)
 }
 
-fn map_area(fd: i32) -> Result<Area, i32> {
-    // SAFETY: fd is an open file of ours; the mapping's address is the kernel's choice.
-    unsafe {
-        if libc::ftruncate(fd, AREA_BYTES as i64) != 0 {
-            return Err(sys::errno());
-        }
-        let base = libc::mmap(
-            core::ptr::null_mut(),
-            AREA_BYTES,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            fd,
-            0,
-        );
-        if base == libc::MAP_FAILED {
-            return Err(sys::errno());
-        }
-        Ok(Area::from_raw(base.cast()))
+/// How long a new process waits for the collector to make a spare area.
+const SPARE_WAIT_NS: u64 = 2_000_000_000;
+
+fn cstr(bytes: &[u8]) -> &core::ffi::CStr {
+    core::ffi::CStr::from_bytes_until_nul(bytes).unwrap_or(c"")
+}
+
+/// Renames `from` to `to` unless `to` exists.
+fn rename_new(from: &[u8], to: &[u8]) -> Result<(), i32> {
+    // SAFETY: two NUL-terminated paths.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(sys::errno())
     }
+}
+
+fn map_area(path: &[u8], pid: u32) -> Result<Area, i32> {
+    // SAFETY: a NUL-terminated path; the descriptor is closed below.
+    let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(sys::errno());
+    }
+    // SAFETY: fstat fills the struct it is given; all-zero is a valid stat.
+    let mut stat: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: fd is open; a file shorter than an area would fault when touched.
+    if unsafe { libc::fstat(fd, &mut stat) } != 0 || stat.st_size as usize != AREA_BYTES {
+        // SAFETY: fd was opened above.
+        unsafe { libc::close(fd) };
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: fd is an open file of ours; the mapping's address is the kernel's choice.
+    let base = unsafe {
+        libc::mmap(core::ptr::null_mut(), AREA_BYTES, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0)
+    };
+    let error = sys::errno();
+    // SAFETY: fd was opened above and is not used again.
+    unsafe { libc::close(fd) };
+    if base == libc::MAP_FAILED {
+        return Err(error);
+    }
+    // SAFETY: AREA_BYTES of page-aligned shared memory; the collector made the file
+    // with that size, zero-filled.
+    let area = unsafe { Area::from_raw(base.cast()) };
+    area.initialise(pid, sys::monotonic_ns(), sys::unix_ms());
+    Ok(area)
 }
 
 /// Whether the collector still reads the area: it beats every pass, and attaches

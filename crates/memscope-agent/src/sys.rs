@@ -114,3 +114,38 @@ pub fn peak_rss_bytes() -> u64 {
         .and_then(|kib| kib.parse::<u64>().ok())
         .map_or(0, |kib| kib * 1024)
 }
+
+/// The names in directory `path` (a NUL-terminated path), without `.` and `..`.
+pub fn list_dir(path: &CStr) -> Vec<Vec<u8>> {
+    // SAFETY: open on a NUL-terminated path.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Vec::new();
+    }
+    let mut names = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        // SAFETY: getdents64 fills our buffer with whole records.
+        let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        let mut at = 0;
+        while at + 19 <= n as usize {
+            // struct linux_dirent64: ino u64, off i64, reclen u16, type u8, name[].
+            let reclen = u16::from_ne_bytes([buf[at + 16], buf[at + 17]]) as usize;
+            if reclen == 0 {
+                break;
+            }
+            let name = &buf[at + 19..(at + reclen).min(n as usize)];
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+            if name != b"." && name != b".." {
+                names.push(name.to_vec());
+            }
+            at += reclen;
+        }
+    }
+    // SAFETY: fd was opened above.
+    unsafe { libc::close(fd) };
+    names
+}

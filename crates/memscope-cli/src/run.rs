@@ -253,9 +253,11 @@ fn default_trace(program: &OsString, pid: u32) -> PathBuf {
 
 /// The program, not memscope, should get Ctrl-C from the terminal; memscope waits to
 /// report on the trace.
+/// A file size limit (`ulimit -f`) must make a write fail, not kill the collector.
 fn with_signals_ignored<T>(spawn: impl FnOnce() -> std::io::Result<T>) -> std::io::Result<T> {
     // SAFETY: setting dispositions to SIG_IGN and back has no memory-safety effects.
     let previous = unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
         [libc::signal(libc::SIGINT, libc::SIG_IGN), libc::signal(libc::SIGQUIT, libc::SIG_IGN)]
     };
     let result = spawn();
@@ -274,6 +276,7 @@ fn restore_signals() -> std::io::Result<()> {
     unsafe {
         libc::signal(libc::SIGINT, libc::SIG_DFL);
         libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+        libc::signal(libc::SIGXFSZ, libc::SIG_DFL);
     }
     Ok(())
 }

@@ -308,3 +308,38 @@ fn without_follow_fork_forked_children_write_no_trace() {
     assert_eq!(run.code(), Some(0), "{}", run.stderr());
     assert_eq!(run.files(), ["trace"]);
 }
+
+/// A trace that hits the file size limit (as a full disk would) stops growing, keeps
+/// its end record, and says how many events it could not hold: with those, every event
+/// of the program is accounted for.
+#[test]
+fn a_full_disk_keeps_the_trace_readable_and_counts_what_was_lost() {
+    let Some(prlimit) = installed("/usr/bin/prlimit") else { return };
+    let Some(churn) = common::churn() else { return };
+    let args = ["10000000", "1"];
+    let full = record(&churn, &args);
+    assert_eq!(full.code(), Some(0), "{}", full.stderr());
+    let full = full.summary();
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(&prlimit);
+    command
+        .arg("--fsize=20000000")
+        .arg(memscope_bin())
+        .args(["run", "-o", "trace", "--"])
+        .arg(&churn)
+        .args(args)
+        .current_dir(dir.path());
+    let output = output_within(&mut command, RUN_TIMEOUT);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("is incomplete: cannot write trace: File too large"), "{stderr}");
+    let cut = summary(&dir.path().join("trace"));
+    assert!(cut.complete(), "{cut:?}");
+    let lost = cut.n("dropped_events");
+    assert!(lost > 1_000_000, "{cut:?}");
+    assert_eq!(
+        cut.n("allocations") + cut.n("frees") + lost,
+        full.n("allocations") + full.n("frees"),
+        "written and lost, then all of a full recording"
+    );
+}

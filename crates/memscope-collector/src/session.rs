@@ -29,6 +29,8 @@ use crate::mapping::Mapping;
 use crate::process::Process;
 
 const RSS_INTERVAL: Duration = Duration::from_millis(10);
+/// Spare areas kept ready: each new process (or image) takes one.
+const SPARES: usize = 4;
 const PEAK_RSS_INTERVAL: Duration = Duration::from_millis(100);
 
 /// One trace the session wrote.
@@ -75,6 +77,10 @@ pub struct Session {
     done: Vec<TraceResult>,
     next_rss: Instant,
     next_peak: Instant,
+    /// Spare areas made so far (the next one's number).
+    spares_made: u64,
+    /// Whether making a spare area failed already (it is said once).
+    spare_failed: bool,
 }
 
 /// How the process `memscope run` started ended.
@@ -102,6 +108,8 @@ impl Session {
             done: Vec::new(),
             next_rss: now,
             next_peak: now,
+            spares_made: 0,
+            spare_failed: false,
         })
     }
 
@@ -149,8 +157,13 @@ impl Session {
 
     fn discover(&mut self) {
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
+        let mut spares = 0;
         for entry in entries.flatten() {
             let path = entry.path();
+            if entry.file_name().as_encoded_bytes().starts_with(b"spare.") {
+                spares += 1;
+                continue;
+            }
             let Some((pid, number)) = area_name(&path) else { continue };
             if self.images.contains_key(&(pid, number)) || self.ended.contains(&(pid, number)) {
                 continue;
@@ -169,6 +182,9 @@ impl Session {
                 }
             }
         }
+        for _ in spares..SPARES {
+            self.make_spare();
+        }
         // An area whose process died before setting it up holds nothing.
         let processes = &mut self.processes;
         self.waiting.retain(|path| {
@@ -179,6 +195,31 @@ impl Session {
             }
             !gone
         });
+    }
+
+    /// A spare area for the next process to take: made under a temporary name and
+    /// renamed once it has its size, so a recorder never takes a short one.
+    fn make_spare(&mut self) {
+        let number = self.spares_made;
+        self.spares_made += 1;
+        let made = self.dir.join(format!(".spare.{number}"));
+        let ready = create_private(&made).and_then(|(file, made)| {
+            file.set_len(memscope_agent::area::AREA_BYTES as u64)?;
+            std::fs::rename(&made, self.dir.join(format!("spare.{number}")))
+        });
+        if let Err(err) = ready {
+            if !std::mem::replace(&mut self.spare_failed, true) {
+                let size = memscope_agent::area::AREA_BYTES >> 20;
+                eprintln!("memscope: cannot prepare a capture area ({size} MiB) in {}: {err}", self.dir.display());
+            }
+        }
+    }
+
+    /// Makes the first spare areas, before the program starts.
+    pub fn prepare(&mut self) {
+        for _ in 0..SPARES {
+            self.make_spare();
+        }
     }
 
     fn start_image(&mut self, mapping: Mapping, pid: u32, number: u32, area_path: PathBuf) {

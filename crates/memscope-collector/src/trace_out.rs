@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 use std::fs::File;
+use std::io::{Seek, SeekFrom};
 
 use memscope_format::{
     End, Event, EventKind, FormatError, Meta, Module, ModuleMap, RssSample, RunTotals,
@@ -104,13 +105,15 @@ impl TraceOut {
         self.write_definitions();
         for event in events.iter_mut() {
             event.time_ns = self.curve.admit(event.time_ns);
-            self.count(event);
         }
-        self.threads.insert(thread);
-        self.segment_events += events.len() as u64;
         if !self.attempt(|out| out.write_events(thread, events)) {
             self.unwritten += events.len() as u64;
+            return;
         }
+        // Counted once written: the totals are those of the file.
+        events.iter().for_each(|event| self.count(event));
+        self.threads.insert(thread);
+        self.segment_events += events.len() as u64;
     }
 
     fn count(&mut self, event: &Event) {
@@ -191,10 +194,15 @@ impl TraceOut {
         }
         end.dropped_events += self.unwritten;
         end.totals = Some(sums);
-        self.attempt(|out| out.write_end(&end));
+        if let Some(out) = self.out.as_mut() {
+            // Written even after a failed write: it is small, and it tells the loss.
+            let _ = out.write_end(&end);
+        }
     }
 
-    /// Runs one write; after the first failure (disk full, say) nothing more is written.
+    /// Runs one write; after the first failure (disk full, say) nothing more is written
+    /// but the end record, and the file is cut back to its last whole block so that the
+    /// end record, which says how many events were lost, can follow it.
     fn attempt(
         &mut self,
         write: impl FnOnce(&mut TraceWriter<File>) -> Result<(), FormatError>,
@@ -204,6 +212,9 @@ impl TraceOut {
             Ok(()) => true,
             Err(err) => {
                 self.error = Some(describe(&err));
+                let whole = out.bytes_written();
+                let file = out.get_mut();
+                let _ = file.set_len(whole).and_then(|()| file.seek(SeekFrom::Start(whole)));
                 false
             }
         }
