@@ -148,7 +148,10 @@ fn create_area(session: &[u8]) -> Result<Area, i32> {
     let deadline = sys::monotonic_ns() + SPARE_WAIT_NS;
     let mut image = 0u32;
     loop {
-        let spares: Vec<Vec<u8>> = sys::list_dir(cstr(&path(b""))).into_iter().filter(|n| n.starts_with(b"spare.")).collect();
+        let spares: Vec<Vec<u8>> = sys::list_dir(cstr(&path(b"")))
+            .into_iter()
+            .filter(|n| n.starts_with(b"spare."))
+            .collect();
         for spare in spares {
             loop {
                 let name = path(alloc::format!("{pid}.{image}").as_bytes());
@@ -195,7 +198,9 @@ fn rename_new(from: &[u8], to: &[u8]) -> Result<(), i32> {
 
 fn map_area(path: &[u8], pid: u32) -> Result<Area, i32> {
     // SAFETY: a NUL-terminated path; the descriptor is closed below.
-    let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+    let fd = unsafe {
+        libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+    };
     if fd < 0 {
         return Err(sys::errno());
     }
@@ -209,7 +214,14 @@ fn map_area(path: &[u8], pid: u32) -> Result<Area, i32> {
     }
     // SAFETY: fd is an open file of ours; the mapping's address is the kernel's choice.
     let base = unsafe {
-        libc::mmap(core::ptr::null_mut(), AREA_BYTES, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0)
+        libc::mmap(
+            core::ptr::null_mut(),
+            AREA_BYTES,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd,
+            0,
+        )
     };
     let error = sys::errno();
     // SAFETY: fd was opened above and is not used again.

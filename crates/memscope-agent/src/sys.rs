@@ -118,7 +118,8 @@ pub fn peak_rss_bytes() -> u64 {
 /// The names in directory `path` (a NUL-terminated path), without `.` and `..`.
 pub fn list_dir(path: &CStr) -> Vec<Vec<u8>> {
     // SAFETY: open on a NUL-terminated path.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    let fd =
+        unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
     if fd < 0 {
         return Vec::new();
     }

@@ -75,6 +75,69 @@ fn an_unwritable_output_path_fails_before_the_program_runs() {
     }
 }
 
+/// Issue 17: `run -o` never deletes or overwrites what is at its path, and never
+/// follows a symbolic link there.
+#[test]
+fn run_refuses_an_existing_file_or_symbolic_link_at_its_output_path() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let marker = dir.path().join("ran");
+    let file = dir.path().join("earlier.trace");
+    std::fs::write(&file, "keep me").unwrap();
+    let target = dir.path().join("target");
+    std::fs::write(&target, "keep me too").unwrap();
+    let link = dir.path().join("link.trace");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    for path in [&file, &link] {
+        let args = [
+            "run".as_ref(),
+            "-o".as_ref(),
+            path.as_os_str(),
+            "--".as_ref(),
+            "touch".as_ref(),
+            marker.as_os_str(),
+        ];
+        let output = memscope(&args);
+        assert_one_line_error(&output, "which memscope never replaces");
+        assert!(!marker.exists(), "the program ran although its trace has nowhere to go");
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me too");
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+}
+
+/// A file that appears at the trace's path while the program runs is kept: the trace
+/// takes the next free name, and `run` says so.
+#[test]
+fn a_file_planted_at_the_trace_path_while_the_program_runs_is_kept() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let trace = dir.path().join("trace");
+    let plant = format!("echo planted > {}", trace.display());
+    let args = [
+        "run".as_ref(),
+        "-o".as_ref(),
+        trace.as_os_str(),
+        "--".as_ref(),
+        "sh".as_ref(),
+        "-c".as_ref(),
+        plant.as_ref(),
+    ];
+    let output = memscope(&args);
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&trace).unwrap(), "planted\n");
+    let moved = dir.path().join("trace.1");
+    assert!(
+        stderr.contains(&format!(
+            "{} exists, so the trace went to {}",
+            trace.display(),
+            moved.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::metadata(&moved).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(stderr.contains(&format!("trace: {}", moved.display())), "{stderr}");
+}
+
 // ---------------------------------------------------------------------------------
 // Damaged traces
 

@@ -343,3 +343,12 @@ fn a_full_disk_keeps_the_trace_readable_and_counts_what_was_lost() {
         "written and lost, then all of a full recording"
     );
 }
+
+#[test]
+fn with_follow_none_a_child_that_execs_writes_no_trace() {
+    let endings = build_plain("endings.c");
+    let run = record_with(&["--follow", "none"], &endings, &["fork-exec"]);
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    assert_eq!(run.files(), ["trace"]);
+    assert_eq!(leak_blocks(&run.trace, "parent_site"), (3, 333));
+}

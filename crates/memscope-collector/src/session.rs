@@ -210,7 +210,10 @@ impl Session {
         if let Err(err) = ready {
             if !std::mem::replace(&mut self.spare_failed, true) {
                 let size = memscope_agent::area::AREA_BYTES >> 20;
-                eprintln!("memscope: cannot prepare a capture area ({size} MiB) in {}: {err}", self.dir.display());
+                eprintln!(
+                    "memscope: cannot prepare a capture area ({size} MiB) in {}: {err}",
+                    self.dir.display()
+                );
             }
         }
     }
