@@ -111,10 +111,15 @@ pub enum Kind {
 impl Kind {
     /// The kind of a published slot's top byte.
     pub fn from_byte(byte: u8) -> Option<Kind> {
-        use Kind::*;
-        [Alloc, Free, ReallocFree, ReallocAlloc, ReallocFailed, Tick]
-            .into_iter()
-            .find(|kind| *kind as u8 == byte)
+        Some(match byte {
+            1 => Kind::Alloc,
+            2 => Kind::Free,
+            3 => Kind::ReallocFree,
+            4 => Kind::ReallocAlloc,
+            5 => Kind::ReallocFailed,
+            6 => Kind::Tick,
+            _ => return None,
+        })
     }
 
     /// Whether the event takes part in its address's order (has a sequence number).
