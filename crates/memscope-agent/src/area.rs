@@ -106,6 +106,8 @@ pub enum Kind {
     ReallocFailed = 5,
     /// The thread saw the clock at this time (nanoseconds since start).
     Tick = 6,
+    /// `realloc` returned a new block that sampling left out: the old block is freed.
+    ReallocUnsampled = 7,
 }
 
 impl Kind {
@@ -118,6 +120,7 @@ impl Kind {
             4 => Kind::ReallocAlloc,
             5 => Kind::ReallocFailed,
             6 => Kind::Tick,
+            7 => Kind::ReallocUnsampled,
             _ => return None,
         })
     }
@@ -171,6 +174,10 @@ pub struct Header {
     pub captures: AtomicU64,
     /// Of those, answered by the per-thread memo without unwinding.
     pub memo_hits: AtomicU64,
+    /// The mean bytes between samples (0: every allocation is recorded).
+    pub sample_rate: AtomicU64,
+    /// Sampled allocations left out because the table of sampled blocks was full.
+    pub samples_refused: AtomicU64,
 }
 
 /// One thread's place in the area.
@@ -193,6 +200,10 @@ pub struct ThreadRecord {
     pub last_tick: AtomicU64,
     /// The recorder's own: the thread's unwinding state (a pointer), 0 if none.
     pub unwinder: AtomicU64,
+    /// The recorder's own: bytes to allocate before the next sample (when sampling).
+    pub sample_countdown: AtomicU64,
+    /// The recorder's own: the thread's random number state (when sampling).
+    pub random: AtomicU64,
 }
 
 /// The head of a chunk.

@@ -50,6 +50,10 @@ pub struct Config {
     pub follow: Follow,
     /// The pid of `memscope run`: with [`Follow::None`] only its child records.
     pub parent: u32,
+    /// Mean bytes between samples; 0 records every allocation.
+    pub sample_rate: u64,
+    /// Seeds the sampling's random numbers (`MEMSCOPE_SAMPLE_SEED`), else the clock.
+    pub sample_seed: Option<u64>,
 }
 
 impl Config {
@@ -77,7 +81,9 @@ impl Config {
             _ => Follow::Exec,
         };
         let parent = text(b"MEMSCOPE_PARENT").and_then(|v| v.parse().ok()).unwrap_or(0);
-        Some(Config { session, unwind, max_frames, follow, parent })
+        let sample_rate = text(b"MEMSCOPE_SAMPLE_RATE").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let sample_seed = text(b"MEMSCOPE_SAMPLE_SEED").and_then(|v| v.parse().ok());
+        Some(Config { session, unwind, max_frames, follow, parent, sample_rate, sample_seed })
     }
 }
 
@@ -87,13 +93,14 @@ mod tests {
 
     #[test]
     fn settings_are_read_from_a_nul_separated_environment() {
-        let environ = b"PATH=/bin\0MEMSCOPE_SESSION=/run/s\0MEMSCOPE_UNWIND=fp\0MEMSCOPE_MAX_FRAMES=999\0MEMSCOPE_FOLLOW=fork\0MEMSCOPE_PARENT=42\0";
+        let environ = b"PATH=/bin\0MEMSCOPE_SESSION=/run/s\0MEMSCOPE_UNWIND=fp\0MEMSCOPE_MAX_FRAMES=999\0MEMSCOPE_FOLLOW=fork\0MEMSCOPE_PARENT=42\0MEMSCOPE_SAMPLE_RATE=524288\0MEMSCOPE_SAMPLE_SEED=7\0";
         let config = Config::parse(environ).unwrap();
         assert_eq!(config.session, b"/run/s");
         assert_eq!(config.unwind, UnwindMode::FramePointer);
         assert_eq!(config.max_frames, FRAMES_LIMIT);
         assert_eq!(config.follow, Follow::Fork);
         assert_eq!(config.parent, 42);
+        assert_eq!((config.sample_rate, config.sample_seed), (524288, Some(7)));
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub mod control;
 mod heap;
 mod modules;
 mod recorder;
+mod sampling;
 mod spin;
 mod stacks;
 mod sys;

@@ -17,7 +17,7 @@ use crate::heap;
 use crate::spin::SpinLock;
 use crate::stacks::{self, StackCache};
 use crate::unwind::{self, ThreadUnwinder};
-use crate::{modules, sys, thread};
+use crate::{modules, sampling, sys, thread};
 
 const UNINIT: u8 = 0;
 const STARTING: u8 = 1;
@@ -102,6 +102,13 @@ fn begin() -> Option<Area> {
             return None;
         }
     };
+    let seed = config.sample_seed.unwrap_or_else(sys::monotonic_ns);
+    if !sampling::configure(config.sample_rate, seed) {
+        sys::complain(&[
+            b"memscope: cannot map the table of sampled blocks; recording every allocation",
+        ]);
+    }
+    area.header().sample_rate.store(sampling::rate(), Ordering::Relaxed);
     AREA.store(area.base(), Ordering::Release);
     let (kind, meta) = control::encode_meta(&meta(&config));
     append(&area, kind, &[&meta]);
@@ -317,6 +324,9 @@ fn thread_record(area: &Area) -> Option<&'static ThreadRecord> {
 fn first_event(area: &Area) -> Option<&'static ThreadRecord> {
     // SAFETY: records live in the area, mapped for the rest of the process.
     let record: &'static ThreadRecord = unsafe { &*(thread::attach(area)? as *const ThreadRecord) };
+    if sampling::is_on() {
+        sampling::start_thread(record, thread::index_of(area, record));
+    }
     if area.header().threads_high.load(Ordering::Relaxed) > 1 {
         // A thread started without pthread_create (a raw clone) is seen here.
         THREADED.store(true, Ordering::SeqCst);
@@ -452,9 +462,24 @@ pub fn record_alloc(ptr: *mut c_void, size: usize) {
     }
     let Some(area) = recording() else { return };
     let Some((record, depth)) = enter(&area) else { return };
-    let stack = stack_at(&area, record, depth);
-    emit(&area, record, depth, Kind::Alloc, ptr as u64, size as u64, stack);
+    if is_sampled(&area, record, ptr as u64, size as u64) {
+        let stack = stack_at(&area, record, depth);
+        emit(&area, record, depth, Kind::Alloc, ptr as u64, size as u64, stack);
+    }
     leave(record, depth);
+}
+
+/// Whether an allocation is recorded: always, unless sampling leaves it out (a sampled
+/// block is remembered, so that its free is recorded too).
+#[inline(always)]
+fn is_sampled(area: &Area, record: &ThreadRecord, address: u64, size: u64) -> bool {
+    !sampling::is_on() || (sampling::take(record, size) && sampling::remember(area, address))
+}
+
+/// Whether a free is recorded: always, unless sampling left its block out.
+#[inline(always)]
+fn was_sampled(address: u64) -> bool {
+    !sampling::is_on() || sampling::forget(address)
 }
 
 /// Records the free of `ptr`. Call it before the memory goes back to glibc, which may
@@ -466,7 +491,9 @@ pub fn record_free(ptr: *mut c_void) {
     }
     let Some(area) = recording() else { return };
     let Some((record, depth)) = enter(&area) else { return };
-    emit(&area, record, depth, Kind::Free, ptr as u64, 0, 0);
+    if was_sampled(ptr as u64) {
+        emit(&area, record, depth, Kind::Free, ptr as u64, 0, 0);
+    }
     leave(record, depth);
 }
 
@@ -480,13 +507,24 @@ pub fn record_realloc(
 ) -> *mut c_void {
     let Some(area) = recording() else { return real() };
     let Some((record, depth)) = enter(&area) else { return real() };
-    emit(&area, record, depth, Kind::ReallocFree, ptr as u64, 0, 0);
+    let (old, new_size) = (ptr as u64, size as u64);
+    let old_sampled = was_sampled(old);
+    if old_sampled {
+        emit(&area, record, depth, Kind::ReallocFree, old, 0, 0);
+    }
     let new = real();
     if new.is_null() {
-        emit(&area, record, depth, Kind::ReallocFailed, ptr as u64, 0, 0);
-    } else {
+        if old_sampled {
+            if sampling::is_on() {
+                sampling::remember(&area, old);
+            }
+            emit(&area, record, depth, Kind::ReallocFailed, old, 0, 0);
+        }
+    } else if is_sampled(&area, record, new as u64, new_size) {
         let stack = stack_at(&area, record, depth);
-        emit(&area, record, depth, Kind::ReallocAlloc, new as u64, size as u64, stack);
+        emit(&area, record, depth, Kind::ReallocAlloc, new as u64, new_size, stack);
+    } else if old_sampled {
+        emit(&area, record, depth, Kind::ReallocUnsampled, old, 0, 0);
     }
     leave(record, depth);
     new

@@ -42,6 +42,18 @@ pub struct RunArgs {
     /// also forked children that do not exec (each gets TRACE.PID).
     #[arg(long, value_enum, default_value_t = Follow::Exec)]
     follow: Follow,
+    /// Sample allocations by bytes: each allocated byte is recorded with probability
+    /// 1/BYTES (Go's MemProfileRate; 524288 is Go's default). Reports scale the samples
+    /// back and say they are estimates. 0 records every allocation.
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    sample_rate: u64,
+    /// Rotate: the trace becomes a directory of files of about SIZE each (a number of
+    /// bytes, or with K, M or G), the newest --keep of them kept.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_size: Option<u64>,
+    /// With --max-size: how many files to keep.
+    #[arg(long, value_name = "N", requires = "max_size", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    keep: u32,
     /// Leave Python's own small-object allocator on (by default memscope sets
     /// PYTHONMALLOC=malloc, so that every Python allocation reaches malloc).
     #[arg(long)]
@@ -75,6 +87,10 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let explicit = args.output.as_deref().map(check_output).transpose()?;
     let mut session =
         Session::create(&session_parent()).context("cannot create the session directory")?;
+    session.prepare();
+    if let Some(max_bytes) = args.max_size {
+        session.rotate(max_bytes, args.keep as usize);
+    }
     let mut command = Command::new(program);
     command.args(&args.command[1..]);
     configure(&mut command, &args, &preload, session.dir());
@@ -109,8 +125,31 @@ fn configure(command: &mut Command, args: &RunArgs, preload: &Path, session: &Pa
         .env("MEMSCOPE_MAX_FRAMES", args.max_frames.to_string())
         .env("MEMSCOPE_FOLLOW", follow)
         .env("MEMSCOPE_PARENT", format!("{:010}", std::process::id()));
+    if args.sample_rate > 0 {
+        command.env("MEMSCOPE_SAMPLE_RATE", args.sample_rate.to_string());
+    }
     if !args.pymalloc && std::env::var_os("PYTHONMALLOC").is_none() {
         command.env("PYTHONMALLOC", "malloc");
+    }
+}
+
+/// A size: bytes, or a number with K, M or G (powers of 1024), more than 0.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let lower = text.to_ascii_lowercase();
+    let trimmed = lower.trim_end_matches("ib").trim_end_matches('b');
+    let (digits, unit) = match trimmed.chars().last() {
+        Some('k') => (&trimmed[..trimmed.len() - 1], 1u64 << 10),
+        Some('m') => (&trimmed[..trimmed.len() - 1], 1 << 20),
+        Some('g') => (&trimmed[..trimmed.len() - 1], 1 << 30),
+        _ => (trimmed, 1),
+    };
+    let number: u64 =
+        digits.parse().map_err(|_| format!("{text:?} is not a size (for example 4M)"))?;
+    match number.checked_mul(unit) {
+        Some(0) => Err("a size of 0 keeps nothing".to_owned()),
+        Some(bytes) => Ok(bytes),
+        None => Err(format!("{text} is too large")),
     }
 }
 
@@ -321,7 +360,10 @@ fn report(traces: &[TraceResult]) {
 }
 
 fn print_summary(trace: &Path) {
-    let loaded = trace_input::open(trace).and_then(|file| {
+    // A rotated series: its newest file holds the end record with the run's totals.
+    let newest = trace.is_dir().then(|| newest_file(trace)).flatten();
+    let file_path = newest.as_deref().unwrap_or(trace);
+    let loaded = trace_input::open(file_path).and_then(|file| {
         let input = trace_input::recording(&file)?;
         // The recorder's own totals make this instant; a trace cut off is replayed.
         let recording = &input.recording;
@@ -334,6 +376,12 @@ fn print_summary(trace: &Path) {
         eprintln!("memscope: cannot read the trace: {e:#}");
     }
     eprintln!("trace: {}", trace.display());
+}
+
+/// The last file of a rotated series (files are numbered in the order written).
+fn newest_file(dir: &Path) -> Option<PathBuf> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    entries.flatten().map(|entry| entry.path()).filter(|path| path.is_file()).max()
 }
 
 fn list_traces(traces: &[TraceResult]) {

@@ -1,7 +1,6 @@
 //! One recorded process image (a process between two `exec`s): its capture area drained
 //! into its trace.
 
-use std::fs::File;
 use std::sync::atomic::Ordering;
 
 use memscope_agent::area::{self, Kind, THREAD_ACTIVE, THREAD_CLOSED, THREAD_FREE};
@@ -10,6 +9,7 @@ use memscope_format::{
     End, EndReason, Event, EventKind, Meta, Module, RssSample, StackDef, StackId, ThreadId,
 };
 
+use crate::destination::Destination;
 use crate::mapping::Mapping;
 use crate::pairing::{Block, Pairing};
 use crate::stream::{Next, Stream};
@@ -54,7 +54,7 @@ pub struct DrainStats {
 /// A recorded image being drained.
 pub struct Image {
     mapping: Mapping,
-    file: Option<File>,
+    destination: Option<Destination>,
     out: Option<TraceOut>,
     streams: Vec<Stream>,
     /// Stream index of each thread record, if it has one.
@@ -68,11 +68,11 @@ pub struct Image {
 }
 
 impl Image {
-    /// Drains `mapping` into a trace written to `file`.
-    pub fn new(mapping: Mapping, file: File) -> Image {
+    /// Drains `mapping` into a trace written to `destination`.
+    pub fn new(mapping: Mapping, destination: Destination) -> Image {
         Image {
             mapping,
-            file: Some(file),
+            destination: Some(destination),
             out: None,
             streams: Vec::new(),
             by_record: vec![None; area::MAX_THREADS],
@@ -164,8 +164,8 @@ impl Image {
                     unwind: record.unwind,
                     max_frames: record.max_frames,
                 };
-                if let Some(file) = self.file.take() {
-                    self.out = Some(TraceOut::create(file, &meta));
+                if let Some(destination) = self.destination.take() {
+                    self.out = Some(TraceOut::create(destination, &meta));
                 }
                 self.meta = Some(meta);
             }
@@ -256,6 +256,11 @@ impl Image {
             Kind::ReallocFailed => {
                 if let Some((old, Some(block))) = stream.pending_realloc.take() {
                     self.pairing.restore(old, block);
+                }
+            }
+            Kind::ReallocUnsampled => {
+                if let Some((old, Some(block))) = stream.pending_realloc.take() {
+                    push_free(stream, old, block);
                 }
             }
         }

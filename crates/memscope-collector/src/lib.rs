@@ -33,6 +33,7 @@
 
 #![deny(missing_docs)]
 
+mod destination;
 mod heap_curve;
 mod image;
 mod mapping;
@@ -42,6 +43,7 @@ mod session;
 mod stream;
 mod trace_out;
 
+pub use crate::destination::{Destination, Series};
 pub use crate::image::{DrainStats, Ending, Image};
 pub use crate::mapping::Mapping;
 pub use crate::session::{create_private, RootExit, Session, TraceResult};

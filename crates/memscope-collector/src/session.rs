@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use memscope_format::EndReason;
 
+use crate::destination::{Destination, Series};
 use crate::image::{DrainStats, Ending, Image};
 use crate::mapping::Mapping;
 use crate::process::Process;
@@ -81,6 +82,9 @@ pub struct Session {
     spares_made: u64,
     /// Whether making a spare area failed already (it is said once).
     spare_failed: bool,
+    /// Rotation: each trace a directory of files of about this many bytes, this many
+    /// kept.
+    rotation: Option<(u64, usize)>,
 }
 
 /// How the process `memscope run` started ended.
@@ -110,6 +114,7 @@ impl Session {
             next_peak: now,
             spares_made: 0,
             spare_failed: false,
+            rotation: None,
         })
     }
 
@@ -218,6 +223,12 @@ impl Session {
         }
     }
 
+    /// Writes every trace as a rotated series: a directory of files of about `max_bytes`
+    /// each, the newest `keep` of them kept.
+    pub fn rotate(&mut self, max_bytes: u64, keep: usize) {
+        self.rotation = Some((max_bytes, keep));
+    }
+
     /// Makes the first spare areas, before the program starts.
     pub fn prepare(&mut self) {
         for _ in 0..SPARES {
@@ -227,9 +238,9 @@ impl Session {
 
     fn start_image(&mut self, mapping: Mapping, pid: u32, number: u32, area_path: PathBuf) {
         let partial = sibling(&self.base, &format!(".{pid}.{number}.partial"));
-        match create_private(&partial) {
-            Ok((file, partial)) => {
-                let image = Image::new(mapping, file);
+        match self.destination(&partial) {
+            Ok((destination, partial)) => {
+                let image = Image::new(mapping, destination);
                 self.images
                     .insert((pid, number), Recorded { image, pid, number, area_path, partial });
             }
@@ -239,6 +250,16 @@ impl Session {
                 let _ = OpenOptions::new().write(true).truncate(true).open(&area_path);
             }
         }
+    }
+
+    /// A new file, or with rotation a new directory, at `path` (or the next free name).
+    fn destination(&self, path: &Path) -> io::Result<(Destination, PathBuf)> {
+        let Some((max_bytes, keep)) = self.rotation else {
+            let (file, path) = create_private(path)?;
+            return Ok((Destination::File(file), path));
+        };
+        let dir = create_private_dir(path)?;
+        Ok((Destination::Series(Series::new(dir.clone(), max_bytes, keep)), dir))
     }
 
     fn sample_memory(&mut self) {
@@ -385,6 +406,19 @@ pub fn create_private(path: &Path) -> io::Result<(File, PathBuf)> {
             .open(&candidate);
         match opened {
             Ok(file) => return Ok((file, candidate)),
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(err) => return Err(err),
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::AlreadyExists, "every name is taken"))
+}
+
+/// Creates the directory `path` (or the next free name), owner-only.
+fn create_private_dir(path: &Path) -> io::Result<PathBuf> {
+    for n in 0..1000u32 {
+        let candidate = if n == 0 { path.to_owned() } else { sibling(path, &format!(".{n}")) };
+        match std::fs::DirBuilder::new().mode(0o700).create(&candidate) {
+            Ok(()) => return Ok(candidate),
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(err) => return Err(err),
         }

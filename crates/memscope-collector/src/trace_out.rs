@@ -12,6 +12,7 @@ use memscope_format::{
     SegmentStart, StackDef, StackTotals, ThreadId, TraceWriter,
 };
 
+use crate::destination::{Destination, Series};
 use crate::heap_curve::HeapCurve;
 
 /// Events per segment: small enough that segments decode in parallel, large enough that
@@ -22,6 +23,9 @@ const ZSTD_LEVEL: i32 = 1;
 /// A trace being written, and the totals of what it holds.
 pub(crate) struct TraceOut {
     out: Option<TraceWriter<File>>,
+    /// The series the trace rotates through, if it does.
+    series: Option<Series>,
+    meta: Meta,
     /// The first write error; nothing is written after it.
     pub error: Option<String>,
     /// Events that could not be written.
@@ -41,14 +45,23 @@ pub(crate) struct TraceOut {
 }
 
 impl TraceOut {
-    /// Starts the trace in `file` with its header and first segment.
-    pub(crate) fn create(file: File, meta: &Meta) -> TraceOut {
-        let (out, error) = match TraceWriter::new(file, meta, ZSTD_LEVEL) {
+    /// Starts the trace at `destination` with its header and first segment.
+    pub(crate) fn create(destination: Destination, meta: &Meta) -> TraceOut {
+        let (file, series) = match destination {
+            Destination::File(file) => (Ok(file), None),
+            Destination::Series(mut series) => (series.next_file(), Some(series)),
+        };
+        let (out, error) = match file
+            .map_err(FormatError::Write)
+            .and_then(|f| TraceWriter::new(f, meta, ZSTD_LEVEL))
+        {
             Ok(out) => (Some(out), None),
             Err(err) => (None, Some(describe(&err))),
         };
         let mut trace = TraceOut {
             out,
+            series,
+            meta: meta.clone(),
             error,
             unwritten: 0,
             totals: Vec::new(),
@@ -99,7 +112,9 @@ impl TraceOut {
         if events.is_empty() {
             return;
         }
-        if self.segment_events >= SEGMENT_EVENTS {
+        if self.is_file_full() {
+            self.rotate(now_ns);
+        } else if self.segment_events >= SEGMENT_EVENTS {
             self.start_segment(now_ns);
         }
         self.write_definitions();
@@ -139,6 +154,26 @@ impl TraceOut {
             self.frees += 1;
             self.temporary += u64::from(event.kind == EventKind::FreeTemporary);
         }
+    }
+
+    fn is_file_full(&self) -> bool {
+        let written = self.out.as_ref().map_or(0, TraceWriter::bytes_written);
+        self.series.as_ref().is_some_and(|series| written >= series.max_bytes)
+    }
+
+    /// Goes on in the series' next file, which opens with a segment of its own.
+    fn rotate(&mut self, now_ns: u64) {
+        self.flush_rss();
+        let Some(series) = self.series.as_mut() else { return };
+        let next = series.next_file().map_err(FormatError::Write);
+        match next.and_then(|file| TraceWriter::new(file, &self.meta, ZSTD_LEVEL)) {
+            Ok(out) => self.out = Some(out),
+            Err(err) => {
+                self.error = Some(describe(&err));
+                return;
+            }
+        }
+        self.start_segment(now_ns);
     }
 
     /// Opens a segment with everything a reader needs to start there.
