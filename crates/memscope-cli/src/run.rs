@@ -6,6 +6,8 @@
 //! trace's writing happens in the program.
 
 use std::ffi::OsString;
+use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
@@ -233,7 +235,12 @@ impl std::fmt::Display for ExitWith {
 
 impl std::error::Error for ExitWith {}
 
-/// Beside our own executable, unless MEMSCOPE_PRELOAD names it.
+/// The library embedded in this binary (see build.rs).
+static EMBEDDED_PRELOAD: &[u8] = include_bytes!(env!("MEMSCOPE_EMBEDDED_PRELOAD"));
+
+/// The preload library: the one MEMSCOPE_PRELOAD names, or the one beside our own
+/// executable (a build tree), or else this binary's own copy, written once to a private
+/// cache directory.
 fn preload_library() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("MEMSCOPE_PRELOAD") {
         let path = PathBuf::from(path);
@@ -247,7 +254,42 @@ fn preload_library() -> Result<PathBuf> {
     if beside.is_file() {
         return Ok(beside);
     }
-    bail!("cannot find {PRELOAD_NAME} beside {}; build it with `cargo build --release` or set MEMSCOPE_PRELOAD", exe.display())
+    embedded_library()
+}
+
+/// Writes the embedded library to `CACHE/memscope/libmemscope_preload-HASH.so`, where
+/// CACHE is `$XDG_CACHE_HOME` or `~/.cache`, unless it is there already with these
+/// bytes. The directory is made owner-only; the file is written under a temporary name
+/// and renamed, so a concurrent `memscope run` never loads half a library.
+fn embedded_library() -> Result<PathBuf> {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("memscope");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&cache)
+        .with_context(|| format!("cannot create {} for the recorder library", cache.display()))?;
+    let path = cache.join(format!("libmemscope_preload-{:016x}.so", fnv1a(EMBEDDED_PRELOAD)));
+    if std::fs::read(&path).is_ok_and(|bytes| bytes == EMBEDDED_PRELOAD) {
+        return Ok(path);
+    }
+    let (mut file, partial) = create_private(&cache.join(".preload.partial"))
+        .with_context(|| format!("cannot write the recorder library in {}", cache.display()))?;
+    file.write_all(EMBEDDED_PRELOAD)?;
+    drop(file);
+    std::fs::rename(&partial, &path)
+        .with_context(|| format!("cannot write the recorder library {}", path.display()))?;
+    Ok(path)
+}
+
+/// A 64-bit FNV-1a hash: names the cached library after its contents.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
 }
 
 /// Ours first, then whatever the user preloads already.

@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -351,4 +352,41 @@ fn memscope_stats_reports_the_collectors_cpu_time() {
         (1..=wall_ms).contains(&collector_ms),
         "collector {collector_ms} ms of {wall_ms} ms: {stderr}"
     );
+}
+
+/// Issue 16: `cargo install` (and a copied binary) records with no other file: the
+/// preload library is embedded in `memscope` and written to a private cache.
+#[test]
+fn an_installed_memscope_records_with_no_other_file() {
+    let root = tempfile::tempdir().expect("a temporary directory");
+    let target =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("the target directory").to_owned();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let installed = Command::new(cargo)
+        .args(["install", "--quiet", "--locked", "--path", env!("CARGO_MANIFEST_DIR"), "--root"])
+        .arg(root.path())
+        .arg("--target-dir")
+        .arg(&target)
+        .output()
+        .expect("run cargo install");
+    assert!(installed.status.success(), "cargo install: {}", common::text(&installed.stderr));
+    let bin = root.path().join("bin/memscope");
+    assert_eq!(std::fs::read_dir(root.path().join("bin")).unwrap().count(), 1, "only the binary");
+    let endings = build_plain("endings.c");
+    let work = tempfile::tempdir().expect("a temporary directory");
+    let mut run = Command::new(&bin);
+    run.args(["run", "-o", "trace", "--"])
+        .arg(&endings)
+        .args(["exit", "0"])
+        .current_dir(work.path())
+        .env_remove("MEMSCOPE_PRELOAD")
+        .env("XDG_CACHE_HOME", work.path().join("cache"));
+    let output = common::output_within(&mut run, common::RUN_TIMEOUT);
+    assert!(output.status.success(), "{}", common::text(&output.stderr));
+    assert_eq!(leak_at(&leaks(&work.path().join("trace")), "ending_site").blocks, 3);
+    let cached: Vec<_> =
+        std::fs::read_dir(work.path().join("cache/memscope")).unwrap().flatten().collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    let mode = cached[0].metadata().unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "the cached library is the user's alone: {mode:o}");
 }
