@@ -50,7 +50,8 @@ fn time(cur: &mut Cursor) -> Result<u64, DecodeError> {
 /// The time `delta` after `previous`, checked: no sum of deltas wraps.
 fn add_delta(previous: u64, delta: i64) -> Result<u64, DecodeError> {
     let sum = previous.checked_add_signed(delta);
-    let value = sum.ok_or(DecodeError::OutOfRange { what: "time", value: u64::MAX, max: MAX_TIME_NS })?;
+    let value =
+        sum.ok_or(DecodeError::OutOfRange { what: "time", value: u64::MAX, max: MAX_TIME_NS })?;
     at_most("time", value, MAX_TIME_NS)
 }
 
@@ -245,8 +246,12 @@ fn put_time_deltas(out: &mut Vec<u8>, events: &[Event], scale: impl Fn(u64) -> u
 fn decode_events(cur: &mut Cursor) -> Result<EventBatch, DecodeError> {
     let (thread, count, mut columns) = decode_events_head(cur)?;
     let payload = cur.data();
-    let events =
-        (0..count).map(|_| columns.next_event(payload)).collect::<Result<_, DecodeError>>()?;
+    // The count is at most MAX_BLOCK_EVENTS: room for all of them at once, rather than
+    // doubling up to it.
+    let mut events = Vec::with_capacity(count);
+    for _ in 0..count {
+        events.push(columns.next_event(payload)?);
+    }
     columns.finish(payload)?;
     cur.skip_to_end();
     Ok(EventBatch { thread, events })
@@ -342,7 +347,10 @@ fn decode_rss(cur: &mut Cursor) -> Result<Vec<RssSample>, DecodeError> {
     (0..count_at_most(cur, "samples", MAX_BLOCK_SAMPLES)?)
         .map(|_| {
             previous = add_delta(previous, cur.i64()?)?;
-            Ok(RssSample { time_ns: previous, rss_bytes: at_most("size", cur.u64()?, MAX_EVENT_SIZE)? })
+            Ok(RssSample {
+                time_ns: previous,
+                rss_bytes: at_most("size", cur.u64()?, MAX_EVENT_SIZE)?,
+            })
         })
         .collect()
 }

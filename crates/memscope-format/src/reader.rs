@@ -2,7 +2,7 @@ use std::ops::Range;
 
 use crate::block::{
     BLOCK_HEADER_LEN, FILE_HEADER_LEN, LEGACY_BLOCK_HEADER_LEN, LEGACY_MAX_BLOCK_LEN, MAGIC,
-    OLDEST_VERSION, VERSION,
+    MAX_BLOCK_LEN, OLDEST_VERSION, VERSION,
 };
 use crate::codec::{self, BlockKind, MAX_BLOCK_EVENTS, MAX_BLOCK_SAMPLES};
 use crate::damage::Damage;
@@ -45,6 +45,11 @@ impl BlockRef {
     /// Where the payload starts in the file.
     pub fn payload_offset(&self) -> u64 {
         self.offset + u64::from(self.header_len)
+    }
+
+    /// Whether the block has a version 2 or 3 header.
+    fn is_legacy(&self) -> bool {
+        usize::from(self.header_len) == LEGACY_BLOCK_HEADER_LEN
     }
 
     /// Where the block ends in the file (exclusive).
@@ -166,17 +171,19 @@ impl<'a> Trace<'a> {
 }
 
 /// The most bytes a block of `kind` may decompress to. Events and samples have fixed
-/// counts per block, so their payloads are small; a larger claim is damage, refused
-/// before anything is allocated for it.
-fn max_raw_len(kind: BlockKind) -> u64 {
-    // Three varints of at most ten bytes per event, and a head of six varints.
-    const EVENTS: u64 = MAX_BLOCK_EVENTS * 30 + 60;
-    const SAMPLES: u64 = MAX_BLOCK_SAMPLES * 20 + 10;
+/// counts per block, and the version 4 writer splits stack tables, so their payloads
+/// are small; a larger claim is damage, refused before anything is allocated for it.
+/// Versions 2 and 3 wrote each stack table in one block.
+fn max_raw_len(kind: BlockKind, legacy: bool) -> u64 {
+    const MIB: u64 = 1 << 20;
     match kind {
-        BlockKind::Events => EVENTS,
-        BlockKind::Rss => SAMPLES,
-        // Version 4 headers were already held to the lower limit when indexed.
-        _ => u64::from(LEGACY_MAX_BLOCK_LEN),
+        // Three varints of at most ten bytes per event, and a head of six varints.
+        BlockKind::Events => MAX_BLOCK_EVENTS * 30 + 60,
+        BlockKind::Rss => MAX_BLOCK_SAMPLES * 20 + 10,
+        BlockKind::Stacks if !legacy => 4 * MIB,
+        BlockKind::Meta | BlockKind::End if !legacy => 4 * MIB,
+        _ if legacy => u64::from(LEGACY_MAX_BLOCK_LEN),
+        _ => u64::from(MAX_BLOCK_LEN),
     }
 }
 
@@ -186,7 +193,7 @@ fn max_raw_len(kind: BlockKind) -> u64 {
 pub(crate) fn decompress(block: &BlockRef, compressed: &[u8]) -> Result<Vec<u8>, FormatError> {
     let fail = FormatError::Decompress { offset: block.offset };
     let raw_len = u64::from(block.raw_len);
-    if raw_len > max_raw_len(block.kind) {
+    if raw_len > max_raw_len(block.kind, block.is_legacy()) {
         return Err(FormatError::TooLarge { offset: block.offset, len: raw_len });
     }
     match zstd::zstd_safe::get_frame_content_size(compressed) {

@@ -36,7 +36,12 @@ fn sample_records() -> Vec<Record> {
             events: vec![
                 Event { time_ns: 10, size: 100, stack: StackId(2), kind: EventKind::Alloc },
                 Event { time_ns: 8, size: 100, stack: StackId(2), kind: EventKind::FreeTemporary },
-                Event { time_ns: 30, size: MAX_EVENT_SIZE, stack: StackId(0), kind: EventKind::Free },
+                Event {
+                    time_ns: 30,
+                    size: MAX_EVENT_SIZE,
+                    stack: StackId(0),
+                    kind: EventKind::Free,
+                },
             ],
         }),
         Record::Rss(vec![
@@ -192,8 +197,9 @@ fn a_version_3_trace_reads_every_record() {
 /// `small-v3.trace`, recorded by memscope's format version 3 from `small.c`.
 #[test]
 fn a_recorded_version_3_trace_reads() {
-    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/small-v3.trace"))
-        .unwrap();
+    let bytes =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/small-v3.trace"))
+            .unwrap();
     let trace = Trace::parse(&bytes).unwrap();
     assert_eq!((trace.version(), trace.blocks().len()), (3, 7));
     assert!(trace.damage().is_empty(), "{:?}", trace.damage());
@@ -225,7 +231,10 @@ fn damage_in_a_version_3_trace_ends_the_blocks() {
     let damage = trace.damage();
     assert_eq!(damage.len(), 1);
     assert_eq!((damage[0].offset, damage[0].end()), (third.offset, bytes.len() as u64));
-    assert_eq!(damage[0].error.to_string(), format!("checksum mismatch in block at byte {}", third.offset));
+    assert_eq!(
+        damage[0].error.to_string(),
+        format!("checksum mismatch in block at byte {}", third.offset)
+    );
     let cut = Trace::parse(&bytes[..third.end() as usize]).unwrap();
     let damage: Vec<String> = cut.damage().iter().map(|d| d.error.to_string()).collect();
     assert_eq!(damage, [format!("the trace ends at byte {} without an end record", third.end())]);

@@ -85,7 +85,8 @@ pub fn events_payload(thread: u64, events: &[(u64, u64, i64, u64)]) -> Vec<u8> {
         signed(&mut times, delta);
         varint(&mut sizes, size);
     }
-    let mut out = varints(&[thread, events.len() as u64, 1, stacks.len() as u64, times.len() as u64]);
+    let mut out =
+        varints(&[thread, events.len() as u64, 1, stacks.len() as u64, times.len() as u64]);
     out.extend(stacks);
     out.extend(times);
     out.extend(sizes);
