@@ -90,7 +90,7 @@ fn earliest_two(runs: &[Run]) -> (Option<usize>, (u64, usize)) {
 
 /// Decodes a block and keeps its events in the window; `None` if it has none.
 fn open(recording: &Recording, head: &BlockHead, window: &Range<u64>) -> Option<Run> {
-    let mut events = recording.event_batch(head.block)?;
+    let mut events = recording.event_batch(head.segment, head.block)?.events;
     let from = events.partition_point(|event| event.time_ns < window.start);
     let to = events.partition_point(|event| event.time_ns < window.end);
     events.truncate(to);
