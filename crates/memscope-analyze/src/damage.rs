@@ -67,13 +67,13 @@ impl Recording<'_> {
 /// The damage `problems` describe, with the events and times each cost.
 fn account(recording: &Recording, problems: Vec<Problem>) -> Vec<Damage> {
     let blocks = recording.trace().blocks();
-    let bad: HashSet<u64> =
-        problems.iter().filter(|p| p.length > 0).map(|p| p.offset).collect();
+    let bad: HashSet<u64> = problems.iter().filter(|p| p.length > 0).map(|p| p.offset).collect();
     let anchors = anchors(recording, &bad);
     let read = events_read_before(recording, &bad);
     let position = |offset: u64| blocks.partition_point(|b| b.offset < offset);
     // Which gap between anchors each problem falls in: the index of the anchor after it.
-    let gap_of = |problem: &Problem| anchors.partition_point(|a| a.block < position(problem.offset));
+    let gap_of =
+        |problem: &Problem| anchors.partition_point(|a| a.block < position(problem.offset));
     let mut losses: HashMap<usize, usize> = HashMap::new();
     for problem in problems.iter().filter(|p| p.loss == Loss::Events) {
         *losses.entry(gap_of(problem)).or_default() += 1;
@@ -189,7 +189,7 @@ fn with_times(
     let blocks = recording.trace().blocks();
     let before = blocks.partition_point(|b| b.offset < problem.offset);
     let after = blocks.partition_point(|b| b.offset < problem.offset + problem.length);
-    let usable = |&index: &usize| !bad.contains(&blocks[index].offset);
+    let usable = |&index: &usize| !bad.contains(&blocks[index].offset) && recording.is_used(index);
     let last_read_ns = (before.saturating_sub(TIME_SEARCH)..before)
         .rev()
         .filter(usable)

@@ -69,13 +69,13 @@ mod trace_file;
 mod trim;
 
 pub use crate::counts::StackCounts;
+pub use crate::damage::Damage;
 pub use crate::error::AnalyzeError;
 pub use crate::filter::{EventFilter, Filter};
 pub use crate::group::{Granularity, Place};
 pub use crate::peak::Peak;
 pub use crate::query::diff::{Diff, DiffRow};
 pub use crate::query::top::{SampleType, Top, TopRow};
-pub use crate::damage::Damage;
 pub use crate::recording::Recording;
 pub use crate::snapshot::{Moment, Snapshot};
 pub use crate::stack_symbols::StackSymbols;

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use memscope_format::{
-    BlockKind, BlockRef, DecodeError, End, Event, EventBatch, EventReader, FormatError, Meta, Module, Record,
-    RssSample, SegmentStart, StackDef, StackId, Trace, VERSION,
+    BlockKind, BlockRef, DecodeError, End, Event, EventBatch, EventReader, FormatError, Meta,
+    Module, Record, RssSample, SegmentStart, StackDef, StackId, Trace, VERSION,
 };
 use rayon::prelude::*;
 
@@ -147,7 +147,8 @@ impl<'a> Recording<'a> {
             return;
         }
         let end_ns = self.end.as_ref().map(|end| end.time_ns);
-        let stamps: Vec<Option<u64>> = self.segments.iter().skip(1).map(|s| Some(s.stamp_ns)).collect();
+        let stamps: Vec<Option<u64>> =
+            self.segments.iter().skip(1).map(|s| Some(s.stamp_ns)).collect();
         for (segment, limit) in self.segments.iter_mut().zip(stamps.into_iter().chain([end_ns])) {
             if let Some(limit) = limit {
                 segment.latest_ns = limit;
@@ -230,6 +231,17 @@ impl<'a> Recording<'a> {
     /// The trace.
     pub(crate) fn trace(&self) -> &Trace<'a> {
         &self.trace
+    }
+
+    /// Whether block `block` is used: it is the meta block, or lies in a segment whose
+    /// checkpoint was read (blocks after a lost checkpoint, up to the next, are not).
+    pub(crate) fn is_used(&self, block: usize) -> bool {
+        let Some(segment) = self.trace.segments().iter().position(|range| range.contains(&block))
+        else {
+            return block == 0;
+        };
+        let start = self.trace.segments()[segment].start;
+        self.segments.iter().any(|s| s.start_block == start)
     }
 
     /// The readable segments.
@@ -315,8 +327,7 @@ impl<'a> Recording<'a> {
         let events = events.map_err(|err| self.note_block(block, &err)).ok()?;
         let latest = self.segments[segment].latest_ns;
         if let Some(late) = events.iter().find(|event| event.time_ns > latest) {
-            let source =
-                DecodeError::OutOfRange { what: "time", value: late.time_ns, max: latest };
+            let source = DecodeError::OutOfRange { what: "time", value: late.time_ns, max: latest };
             let offset = self.trace.blocks()[block].offset;
             self.note_block(block, &FormatError::Decode { offset, source });
             return None;
@@ -387,7 +398,8 @@ fn read_segment(
             read.events.push(index);
             continue;
         }
-        let record = trace.decode_block(&block).and_then(|record| check_record(&block, record, meta));
+        let record =
+            trace.decode_block(&block).and_then(|record| check_record(&block, record, meta));
         match record {
             Ok(Record::Stacks(defs)) => stacks.extend(defs.into_iter().map(|d| (d.id, d.frames))),
             Ok(Record::SegmentStart(start)) => read.start = Some((index, start.time_ns)),

@@ -49,7 +49,8 @@ struct Tally {
 impl Tally {
     fn apply(&mut self, event: &Event) {
         self.counts.entry(event.stack).or_default().apply(event);
-        self.temporary = self.temporary.saturating_add(i64::from(event.kind == EventKind::FreeTemporary));
+        self.temporary =
+            self.temporary.saturating_add(i64::from(event.kind == EventKind::FreeTemporary));
     }
 
     fn merge(mut self, other: Tally) -> Tally {

@@ -7,9 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use memscope_format::{
-    BlockKind, FormatError, Module, Record, StackId, Trace, FILE_HEADER_LEN,
-};
+use memscope_format::{BlockKind, FormatError, Module, Record, StackId, Trace, FILE_HEADER_LEN};
 
 use crate::output::{ms, write_table};
 use crate::trace_input;

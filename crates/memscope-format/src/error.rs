@@ -138,7 +138,7 @@ pub enum FormatError {
     },
     /// The trace's events disagree with a checkpoint or the end record, which count
     /// every event written before them, although no block is missing.
-    #[error("{} the blocks before it hold than the {what} at byte {offset} counts", more_or_fewer(*missing))]
+    #[error("the {what} at byte {offset} counts {} than the blocks before it hold", more_or_fewer(*missing))]
     CountMismatch {
         /// Where the checkpoint or end record starts.
         offset: u64,
@@ -221,9 +221,9 @@ fn block_span(first: u64, last: u64) -> String {
     }
 }
 
-/// "3 events fewer" or "2 events more".
+/// "3 events more" (than the blocks hold) or "2 events fewer".
 fn more_or_fewer(missing: i64) -> String {
-    let (count, word) = if missing >= 0 { (missing, "fewer") } else { (-missing, "more") };
+    let (count, word) = if missing >= 0 { (missing, "more") } else { (-missing, "fewer") };
     let noun = if count == 1 { "event" } else { "events" };
     format!("{count} {noun} {word}")
 }
