@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use crate::block_heads::{read_head, read_heads, BlockHead};
 use crate::error::AnalyzeError;
-use crate::problems::{Problem, Problems};
+use crate::problems::{Loss, Problem, Problems};
 use crate::trace_file::TraceFile;
 
 /// A trace opened for analysis.
@@ -93,6 +93,9 @@ impl<'a> Recording<'a> {
             }
             Err(err) => return Err(format_error(first_damage(&trace).unwrap_or(err))),
         };
+        if let Some(orphans) = orphans(&trace) {
+            problems.note(orphans);
+        }
         let (reads, stacks) = read_segments(&trace, &meta);
         let end = final_end(&trace);
         let mut recording = Recording {
@@ -346,6 +349,21 @@ fn first_damage(trace: &Trace) -> Option<FormatError> {
         FormatError::BadChecksum { offset } => FormatError::BadChecksum { offset: *offset },
         _ => return None,
     })
+}
+
+/// Blocks between the meta block and the first checkpoint, where a recorder writes
+/// none: they belong to no segment and are not read. Damage before them already says
+/// so (a lost checkpoint); otherwise, in a trace without sequence numbers, they are the
+/// sign of blocks moved.
+fn orphans(trace: &Trace) -> Option<Problem> {
+    let first_segment = trace.segments().first().map_or(trace.blocks().len(), |s| s.start);
+    let orphans = trace.blocks().get(1..first_segment).filter(|o| !o.is_empty())?;
+    let (start, end) = (orphans[0].offset, orphans[orphans.len() - 1].end());
+    if trace.damage().iter().any(|d| d.offset < start && d.length > 0) {
+        return None;
+    }
+    let message = format!("blocks at bytes {start}..{end} lie before the first checkpoint; not read");
+    Some(Problem { offset: start, length: end - start, message, loss: Loss::Events })
 }
 
 /// The end record, if the trace's last block is one (a recorder whose `exec` failed
