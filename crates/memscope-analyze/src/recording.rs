@@ -362,7 +362,8 @@ fn orphans(trace: &Trace) -> Option<Problem> {
     if trace.damage().iter().any(|d| d.offset < start && d.length > 0) {
         return None;
     }
-    let message = format!("blocks at bytes {start}..{end} lie before the first checkpoint; not read");
+    let message =
+        format!("blocks at bytes {start}..{end} lie before the first checkpoint; not read");
     Some(Problem { offset: start, length: end - start, message, loss: Loss::Events })
 }
 

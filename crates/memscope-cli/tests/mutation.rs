@@ -149,7 +149,11 @@ fn report(args: &[&str], trace: &Path) -> Output {
 fn reports_for(mutant: u64) -> [&'static [&'static str]; 3] {
     const SYMBOLIZED: [&[&str]; 3] =
         [&["top", "--json"], &["leaks", "--json"], &["peak", "--json"]];
-    [&["summary", "--json"], &["timeline", "--json", "--interval", "1"], SYMBOLIZED[mutant as usize % 3]]
+    [
+        &["summary", "--json"],
+        &["timeline", "--json", "--interval", "1"],
+        SYMBOLIZED[mutant as usize % 3],
+    ]
 }
 
 /// Damages `original` [`mutants`] times and checks every report on every mutant.
@@ -168,8 +172,16 @@ fn mutate_and_check(name: &str, original: &[u8], seed: u64, format: Format) {
         .iter()
         .map(|args| {
             let output = report(args, &intact);
-            assert!(output.status.success(), "{args:?} on the intact {name}: {}", text(&output.stderr));
-            assert!(output.stderr.is_empty(), "{args:?} on the intact {name}: {}", text(&output.stderr));
+            assert!(
+                output.status.success(),
+                "{args:?} on the intact {name}: {}",
+                text(&output.stderr)
+            );
+            assert!(
+                output.stderr.is_empty(),
+                "{args:?} on the intact {name}: {}",
+                text(&output.stderr)
+            );
             (args.to_vec(), output.stdout)
         })
         .collect();
@@ -188,7 +200,10 @@ fn mutate_and_check(name: &str, original: &[u8], seed: u64, format: Format) {
             let expected = &baseline.iter().find(|(a, _)| a == args).expect("a baseline").1;
             match output.status.code() {
                 Some(0) if output.stdout == *expected => {}
-                Some(0) => assert!(stderr.contains("memscope: warning: "), "changed without a warning: {context}"),
+                Some(0) => assert!(
+                    stderr.contains("memscope: warning: "),
+                    "changed without a warning: {context}"
+                ),
                 Some(2) => {
                     assert_eq!(stderr.lines().count(), 1, "{context}");
                     assert!(stderr.starts_with("memscope: "), "{context}");
@@ -224,8 +239,8 @@ fn mutants_of_a_recording_of_four_threads() {
 /// A trace written by format version 3, whose damage ends the reading where it is.
 #[test]
 fn mutants_of_a_version_3_recording() {
-    let fixture: PathBuf =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../memscope-format/tests/fixtures/small-v3.trace");
+    let fixture: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../memscope-format/tests/fixtures/small-v3.trace");
     let bytes = std::fs::read(&fixture).expect("read the fixture");
     mutate_and_check("small-v3", &bytes, 0x5eed_0003, Format::Legacy);
 }

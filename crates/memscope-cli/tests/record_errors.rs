@@ -178,7 +178,10 @@ fn a_corrupted_block_is_reported_by_its_checksum() {
     assert_eq!(summary["complete"], true, "{summary}");
     let damage = &summary["damage"];
     assert_eq!(damage.as_array().map(Vec::len), Some(1), "{summary}");
-    assert_eq!((&damage[0]["offset"], &damage[0]["length"]), (&block.start.into(), &(block.end - block.start).into()));
+    assert_eq!(
+        (&damage[0]["offset"], &damage[0]["length"]),
+        (&block.start.into(), &(block.end - block.start).into())
+    );
     // The events lost and those read add up to what the recorder wrote.
     let recorded = run.summary();
     let written = recorded.n("allocations") + recorded.n("frees");
@@ -205,7 +208,10 @@ fn a_trace_of_another_format_version_is_refused() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     // A version 4 header damaged in its version field is still known by its checksum.
     bytes[8..12].copy_from_slice(&9u32.to_le_bytes());
-    assert_readable_with_warning(&trace_file(&dir, &bytes), "bytes 0..16 skipped: file header checksum mismatch; no events lost");
+    assert_readable_with_warning(
+        &trace_file(&dir, &bytes),
+        "bytes 0..16 skipped: file header checksum mismatch; no events lost",
+    );
     // A header that says version 9 and whose checksum agrees is a newer trace.
     let crc = crc32(&bytes[..12]);
     bytes[12..16].copy_from_slice(&crc.to_le_bytes());

@@ -37,7 +37,10 @@
 //! # Ok::<(), memscope_format::FormatError>(())
 //! ```
 //!
-//! This crate has no Cargo features.
+//! # Cargo features
+//!
+//! - `fuzzing` exposes each decoder on its own for the fuzz targets in `fuzz/`; it is
+//!   not a stable interface.
 
 #![deny(missing_docs)]
 
@@ -46,6 +49,9 @@ mod codec;
 mod damage;
 mod error;
 mod event_reader;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod ids;
 mod index;
 mod reader;
