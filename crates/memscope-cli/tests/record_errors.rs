@@ -230,3 +230,40 @@ fn missing_empty_and_foreign_files_are_refused() {
     assert_unreadable(&trace_file(&dir, b"MEMSCOPE\x01\0"), "truncated at byte 0");
     assert_unreadable(dir.path(), "cannot open trace");
 }
+
+/// Issue 17: a trace cut exactly at a block boundary printed no warning in top, leaks,
+/// peak, timeline or diff; and `peak` and `top --peak` panicked on a trace holding only
+/// its header block. Every report now prints the same one warning, and succeeds.
+#[test]
+fn every_report_warns_of_a_cut_at_a_block_boundary() {
+    let (_run, bytes) = recorded_trace();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let blocks = blocks(&bytes);
+    for cut in [blocks[blocks.len() - 1].start, blocks[0].end] {
+        let path = trace_file(&dir, &bytes[..cut]);
+        let trace = path.to_str().expect("a UTF-8 path");
+        let warning = format!(
+            "memscope: warning: {trace}: the trace ends at byte {cut} without an end record; an unknown number of events lost"
+        );
+        let reports: [&[&str]; 8] = [
+            &["summary", trace],
+            &["top", trace],
+            &["top", trace, "--peak"],
+            &["leaks", trace],
+            &["peak", trace],
+            &["timeline", trace],
+            &["diff", trace],
+            &["diff", trace, trace],
+        ];
+        for args in reports {
+            let output = memscope(args);
+            assert_no_panic(&output);
+            assert!(output.status.success(), "{args:?}: {}", text(&output.stderr));
+            let stderr = text(&output.stderr);
+            let lines: Vec<&str> = stderr.lines().collect();
+            let expected = if args.len() == 3 && args[0] == "diff" { 2 } else { 1 };
+            assert_eq!(lines.len(), expected, "{args:?}: {stderr}");
+            assert!(lines.iter().all(|line| line.starts_with(&warning)), "{args:?}: {stderr}");
+        }
+    }
+}

@@ -119,7 +119,7 @@ fn check_block(data: &[u8], offset: usize) -> Result<BlockRef, (FormatError, usi
 /// bytes, so a hostile file cannot make this slow.
 fn next_header(data: &[u8], from: usize) -> usize {
     let mut at = from;
-    while let Some(found) = data.get(at..).and_then(|rest| find_sync(rest)) {
+    while let Some(found) = data.get(at..).and_then(find_sync) {
         let candidate = at + found;
         if BlockHeader::parse(&data[candidate..]).is_some() {
             return candidate;
