@@ -27,16 +27,7 @@ fn three_segments() -> Vec<u8> {
     let mut bytes = Vec::new();
     let stacks = vec![StackDef { id: StackId(1), frames: vec![0x10] }];
     let mut builder = TraceBuilder::new(&mut bytes, stacks).unwrap();
-    for segment in 0..3u64 {
-        let start = segment * 100 * MS;
-        builder.segment(start).unwrap();
-        let mut events = vec![alloc(start + 10 * MS, 1000, 1)];
-        if segment > 0 {
-            events.push(free(start + 50 * MS, 1000, 1));
-        }
-        builder.events(7, &events).unwrap();
-    }
-    builder.finish(300 * MS).unwrap();
+    builder.segments_of_one_block_each(3).unwrap();
     drop(builder);
     bytes
 }

@@ -153,16 +153,7 @@ fn a_block_allocated_and_freed_within_one_tick_reaches_the_peak() {
 /// Five segments of 100 ms; each allocates 1000 bytes from stack 1 at 10 ms into it and
 /// frees the previous segment's block at 50 ms into it.
 fn five_segments(builder: &mut TraceBuilder<&mut Vec<u8>>) {
-    for segment in 0..5u64 {
-        let start = segment * 100 * MS;
-        builder.segment(start).unwrap();
-        let mut events = vec![alloc(start + 10 * MS, 1000, 1)];
-        if segment > 0 {
-            events.push(free(start + 50 * MS, 1000, 1));
-        }
-        builder.events(7, &events).unwrap();
-    }
-    builder.finish(500 * MS).unwrap();
+    builder.segments_of_one_block_each(5).unwrap();
 }
 
 #[test]

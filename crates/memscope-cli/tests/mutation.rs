@@ -12,8 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{build_plain, memscope_bin, output_within, record, text};
-use memscope_format::Trace;
+use common::{block_ranges, build_plain, memscope_bin, output_within, record, text};
 
 /// No report of these small traces comes near this: reaching it means a hang.
 const TIME_BOUND: Duration = Duration::from_secs(20);
@@ -41,15 +40,6 @@ impl Random {
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n.max(1) as u64) as usize
     }
-}
-
-/// The byte ranges of a trace's blocks, as the reader finds them in the intact file.
-fn block_ranges(bytes: &[u8]) -> Vec<Range<usize>> {
-    let trace = Trace::parse(bytes).expect("an intact trace");
-    let mut ranges: Vec<Range<usize>> =
-        trace.blocks().iter().map(|b| b.offset as usize..b.end() as usize).collect();
-    ranges.sort_by_key(|range| range.start);
-    ranges
 }
 
 /// Which damage a trace's format can be held to.

@@ -3,6 +3,8 @@
 //! one warning line saying where the damage starts.
 
 mod common;
+#[path = "../../memscope-format/tests/common/crc.rs"]
+mod crc;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -93,20 +95,9 @@ fn trace_file(dir: &TempDir, bytes: &[u8]) -> PathBuf {
     path
 }
 
-/// Where each block starts and ends: a 16-byte file header, then blocks of a 29-byte
-/// header (marker, kind, sequence number, compressed length at byte 13, raw length,
-/// payload CRC, header CRC) and the compressed payload.
+/// Where each block starts and ends.
 fn blocks(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
-    let mut blocks = Vec::new();
-    let mut at = 16;
-    while at < bytes.len() {
-        let len = u32::from_le_bytes(bytes[at + 13..at + 17].try_into().expect("4 bytes"));
-        let end = at + 29 + len as usize;
-        blocks.push(at..end);
-        at = end;
-    }
-    assert_eq!(at, bytes.len(), "the blocks do not end where the file does");
-    blocks
+    common::block_ranges(bytes)
 }
 
 /// Both reports fail on `path` with one line containing `message`.
@@ -190,18 +181,6 @@ fn a_corrupted_block_is_reported_by_its_checksum() {
     assert_eq!(read + lost, written, "{summary}");
 }
 
-/// The CRC-32 (IEEE) the format uses, computed bitwise.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in bytes {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
-        }
-    }
-    !crc
-}
-
 #[test]
 fn a_trace_of_another_format_version_is_refused() {
     let (_run, mut bytes) = recorded_trace();
@@ -213,7 +192,7 @@ fn a_trace_of_another_format_version_is_refused() {
         "bytes 0..16 skipped: file header checksum mismatch; no events lost",
     );
     // A header that says version 9 and whose checksum agrees is a newer trace.
-    let crc = crc32(&bytes[..12]);
+    let crc = crc::crc32(&bytes[..12]);
     bytes[12..16].copy_from_slice(&crc.to_le_bytes());
     assert_unreadable(&trace_file(&dir, &bytes), "version 9");
 }

@@ -118,6 +118,25 @@ impl<W: Write> TraceBuilder<W> {
     }
 }
 
+impl<W: Write> TraceBuilder<W> {
+    /// `count` segments of 100 ms; in each, thread 7 allocates 1000 bytes from stack 1
+    /// at 10 ms into it and frees the previous segment's block at 50 ms into it. The
+    /// end record follows at `count` × 100 ms.
+    pub fn segments_of_one_block_each(&mut self, count: u64) -> Result<(), FormatError> {
+        const MS: u64 = 1_000_000;
+        for segment in 0..count {
+            let start = segment * 100 * MS;
+            self.segment(start)?;
+            let mut events = vec![alloc(start + 10 * MS, 1000, 1)];
+            if segment > 0 {
+                events.push(free(start + 50 * MS, 1000, 1));
+            }
+            self.events(7, &events)?;
+        }
+        self.finish(count * 100 * MS)
+    }
+}
+
 /// An allocation.
 pub fn alloc(time_ns: u64, size: u64, stack: u32) -> Event {
     Event { time_ns, size, stack: StackId(stack), kind: EventKind::Alloc }

@@ -5,17 +5,9 @@
 
 use std::ops::Range;
 
-/// The CRC-32 (IEEE) the format uses, computed bitwise.
-pub fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in bytes {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
-        }
-    }
-    !crc
-}
+mod crc;
+
+pub use crc::crc32;
 
 /// LEB128.
 pub fn varint(out: &mut Vec<u8>, mut value: u64) {
