@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use memscope_format::{
@@ -216,6 +216,25 @@ impl<'a> Recording<'a> {
         self.problems.all()
     }
 
+    /// The most events a replay may hold decoded at once: 16 Mi events (384 MiB), or 4
+    /// per byte of the file for a larger one. The recorder's blocks overlap in time
+    /// about one per thread, far below this; only a crafted trace reaches it.
+    pub(crate) fn events_budget(&self) -> usize {
+        usize::try_from(self.trace.len().saturating_mul(4)).unwrap_or(usize::MAX).max(1 << 24)
+    }
+
+    /// Notes that block `block` could not be replayed: too many blocks overlap it.
+    pub(crate) fn note_overlap(&self, block: usize) {
+        let budget = self.events_budget();
+        let block = self.trace.blocks()[block];
+        let message = format!(
+            "block at byte {} overlaps in time more blocks than {budget} events can hold; not read",
+            block.offset
+        );
+        let (offset, length) = (block.offset, block.end() - block.offset);
+        self.problems.note(Problem { offset, length, message, loss: Loss::Events });
+    }
+
     /// Whether a query read every events block's head (so counts can be checked).
     pub(crate) fn all_heads_were_read(&self) -> bool {
         self.all_heads_read.load(Ordering::Acquire)
@@ -381,12 +400,13 @@ fn final_end(trace: &Trace) -> Option<End> {
 /// table: they are gathered into one table per worker as segments are read, never held
 /// once per segment.
 fn read_segments(trace: &Trace, meta: &Meta) -> (Vec<SegmentRead>, HashMap<StackId, Vec<u64>>) {
+    let frames_left = AtomicUsize::new(frames_budget(trace.len()));
     let (mut reads, stacks) = (0..trace.segments().len())
         .into_par_iter()
         .fold(
             || (Vec::new(), HashMap::new()),
             |(mut reads, mut stacks), i| {
-                reads.push((i, read_segment(trace, i, meta, &mut stacks)));
+                reads.push((i, read_segment(trace, i, meta, &mut stacks, &frames_left)));
                 (reads, stacks)
             },
         )
@@ -402,6 +422,21 @@ fn read_segments(trace: &Trace, meta: &Meta) -> (Vec<SegmentRead>, HashMap<Stack
     (reads.into_iter().map(|(_, read)| read).collect(), stacks)
 }
 
+/// The most stack frames a trace of `file_len` bytes may define: 16 Mi (128 MiB), or
+/// 64 per byte of a larger file. Real stack tables take bytes per stack even compressed;
+/// a crafted one of highly compressible frames stops here instead of filling memory.
+fn frames_budget(file_len: u64) -> usize {
+    usize::try_from(file_len.saturating_mul(64)).unwrap_or(usize::MAX).max(1 << 24)
+}
+
+/// Takes the frames of `defs` that `stacks` does not hold yet out of `frames_left`, if
+/// there are that many left.
+fn take_frames(defs: &[StackDef], stacks: &HashMap<StackId, Vec<u64>>, left: &AtomicUsize) -> bool {
+    let new: usize =
+        defs.iter().filter(|d| !stacks.contains_key(&d.id)).map(|d| d.frames.len()).sum();
+    left.fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| left.checked_sub(new)).is_ok()
+}
+
 /// Reads one segment's small blocks, adding its stack definitions to `stacks`. A block
 /// that does not decode is noted and skipped; the blocks after it are still read.
 fn read_segment(
@@ -409,6 +444,7 @@ fn read_segment(
     segment: usize,
     meta: &Meta,
     stacks: &mut HashMap<StackId, Vec<u64>>,
+    frames_left: &AtomicUsize,
 ) -> SegmentRead {
     let mut read = SegmentRead::default();
     for index in trace.segments()[segment].clone() {
@@ -420,7 +456,18 @@ fn read_segment(
         let record =
             trace.decode_block(&block).and_then(|record| check_record(&block, record, meta));
         match record {
-            Ok(Record::Stacks(defs)) => stacks.extend(defs.into_iter().map(|d| (d.id, d.frames))),
+            Ok(Record::Stacks(defs)) if take_frames(&defs, stacks, frames_left) => {
+                stacks.extend(defs.into_iter().map(|d| (d.id, d.frames)))
+            }
+            Ok(Record::Stacks(_)) => {
+                let message = format!(
+                    "the stack tables define more than {} frames; the stacks of block at byte {} are not read",
+                    frames_budget(trace.len()),
+                    block.offset
+                );
+                let (offset, length) = (block.offset, block.end() - block.offset);
+                read.problems.push(Problem { offset, length, message, loss: Loss::Nothing });
+            }
             Ok(Record::SegmentStart(start)) => read.start = Some((index, start.time_ns)),
             Ok(Record::Modules(map)) => read.modules = map.modules,
             Ok(Record::Rss(samples)) => read.rss.extend(samples),

@@ -305,3 +305,42 @@ fn frees_without_allocations_give_no_absurd_peak() {
     );
     assert_eq!(figures(&summary), (0, 2, 0, 0, 0.0, 0));
 }
+
+/// Stack tables of highly compressible frames: five batches of 4000 stacks of 1024
+/// frames each, a few hundred KB of file. What is kept is bounded by the file's size (16 Mi frames
+/// for a small file): the fifth block's stacks are not read, and that is said.
+#[test]
+fn stack_tables_beyond_what_the_file_allows_are_not_kept() {
+    let mut bytes = Vec::new();
+    let mut writer = memscope_format::TraceWriter::new(&mut bytes, &Default::default(), 3).unwrap();
+    writer.write_segment_start(&Default::default()).unwrap();
+    for batch in 0..5u32 {
+        let defs: Vec<StackDef> = (0..4000)
+            .map(|i| StackDef { id: StackId(batch * 4000 + i + 1), frames: vec![0x40; 1024] })
+            .collect();
+        writer.write_stacks(&defs).unwrap();
+    }
+    writer.write_end(&End::default()).unwrap();
+    drop(writer);
+    assert!(bytes.len() < 400_000, "{} bytes", bytes.len());
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("stacks.trace");
+    fs::write(&path, &bytes).unwrap();
+    let file = TraceFile::open(&path).unwrap();
+    let recording = Recording::open(&file).unwrap();
+    let kept: usize = recording.stacks().values().map(Vec::len).sum();
+    assert!(kept <= 1 << 24, "{kept} frames kept");
+    let damage = recording.damage();
+    let first_refused = damage.first().map(|d| d.offset).unwrap_or_default();
+    let refused: Vec<&Damage> = damage
+        .iter()
+        .filter(|d| d.message.starts_with("the stack tables define more than 16777216 frames"))
+        .collect();
+    assert_eq!(refused.len(), damage.len(), "{damage:?}");
+    // The writer puts 256 stacks of 1024 frames in a block: each batch of 4000 is 15
+    // such blocks and one of 160. Four batches and one block of the fifth fit in 2^24
+    // frames; the fifth batch's other 15 blocks do not.
+    assert_eq!(kept, (4 * 4000 + 256) * 1024);
+    assert_eq!(refused.len(), 15);
+    assert!(first_refused > 0 && refused.iter().all(|d| d.events_lost == Some(0)));
+}
