@@ -64,8 +64,30 @@ impl Recording<'_> {
     }
 }
 
+/// Joins damaged stretches that touch (a block whose checksum fails, then the garbage
+/// after it): they are one place, and their events are counted together.
+fn join_adjacent(problems: Vec<Problem>) -> Vec<Problem> {
+    let mut joined: Vec<Problem> = Vec::with_capacity(problems.len());
+    for problem in problems {
+        match joined.last_mut() {
+            Some(last)
+                if last.loss == Loss::Events
+                    && problem.loss == Loss::Events
+                    && problem.length > 0
+                    && last.offset + last.length == problem.offset =>
+            {
+                last.length += problem.length;
+                last.message = format!("{}, then {}", last.message, problem.message);
+            }
+            _ => joined.push(problem),
+        }
+    }
+    joined
+}
+
 /// The damage `problems` describe, with the events and times each cost.
 fn account(recording: &Recording, problems: Vec<Problem>) -> Vec<Damage> {
+    let problems = join_adjacent(problems);
     let blocks = recording.trace().blocks();
     let bad: HashSet<u64> = problems.iter().filter(|p| p.length > 0).map(|p| p.offset).collect();
     let anchors = anchors(recording, &bad);

@@ -344,3 +344,22 @@ fn stack_tables_beyond_what_the_file_allows_are_not_kept() {
     assert_eq!(refused.len(), 15);
     assert!(first_refused > 0 && refused.iter().all(|d| d.events_lost == Some(0)));
 }
+
+/// Two damaged stretches that touch, a block whose checksum fails and the unreadable
+/// bytes after it, are one place, whose events are counted together.
+#[test]
+fn touching_damage_is_one_place() {
+    let mut bytes = three_segments();
+    let blocks = blocks(&bytes);
+    bytes[blocks[7].end - 1] ^= 0x01;
+    bytes[blocks[8].start + 4] ^= 0x01;
+    let (found, summary) = analyse(&bytes);
+    let message = format!(
+        "checksum mismatch in block at byte {}, then no valid block header at byte {}",
+        blocks[7].start, blocks[8].start
+    );
+    let length = blocks[9].start - blocks[7].start;
+    let expected = damage(blocks[7].start, length, &message, Some(2));
+    assert_eq!(found, [with_times(expected, (Some(100 * MS), Some(200 * MS)))]);
+    assert_eq!(figures(&summary), (3, 2, 3000, 2000, 210.0, 1000));
+}
