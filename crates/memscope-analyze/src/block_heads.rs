@@ -39,7 +39,7 @@ pub(crate) fn read_head(recording: &Recording, segment: usize, block: usize) -> 
     match reader.next()? {
         Ok(first) => Some(BlockHead { block, segment, thread, first_ns: first.time_ns, events }),
         Err(err) => {
-            recording.note_damage(&err);
+            recording.note_block(block, &err);
             None
         }
     }

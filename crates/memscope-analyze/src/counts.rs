@@ -21,26 +21,34 @@ pub struct StackCounts {
 }
 
 impl StackCounts {
-    /// Adds one event.
+    /// Adds one event. Sums saturate rather than wrap: a size is at most 2^56, so only
+    /// a damaged or crafted trace gets near the limits, and it is told by them.
     pub(crate) fn apply(&mut self, event: &Event) {
         let size = event.size as i64;
         if event.kind == EventKind::Alloc {
-            self.live_bytes = self.live_bytes.wrapping_add(size);
-            self.live_blocks += 1;
-            self.alloc_bytes = self.alloc_bytes.wrapping_add(size);
-            self.alloc_blocks += 1;
+            self.live_bytes = self.live_bytes.saturating_add(size);
+            self.live_blocks = self.live_blocks.saturating_add(1);
+            self.alloc_bytes = self.alloc_bytes.saturating_add(size);
+            self.alloc_blocks = self.alloc_blocks.saturating_add(1);
         } else {
-            self.live_bytes = self.live_bytes.wrapping_sub(size);
-            self.live_blocks -= 1;
+            self.live_bytes = self.live_bytes.saturating_sub(size);
+            self.live_blocks = self.live_blocks.saturating_sub(1);
         }
     }
 
     /// Adds another set of counts.
     pub(crate) fn add(&mut self, other: &StackCounts) {
-        self.live_bytes = self.live_bytes.wrapping_add(other.live_bytes);
-        self.live_blocks = self.live_blocks.wrapping_add(other.live_blocks);
-        self.alloc_bytes = self.alloc_bytes.wrapping_add(other.alloc_bytes);
-        self.alloc_blocks = self.alloc_blocks.wrapping_add(other.alloc_blocks);
+        self.live_bytes = self.live_bytes.saturating_add(other.live_bytes);
+        self.live_blocks = self.live_blocks.saturating_add(other.live_blocks);
+        self.alloc_bytes = self.alloc_bytes.saturating_add(other.alloc_bytes);
+        self.alloc_blocks = self.alloc_blocks.saturating_add(other.alloc_blocks);
+    }
+
+    /// True if a sum reached the limits of its type: the counts are capped, not right.
+    pub(crate) fn is_saturated(&self) -> bool {
+        [self.live_bytes, self.live_blocks, self.alloc_bytes, self.alloc_blocks]
+            .iter()
+            .any(|&value| value == i64::MAX || value == i64::MIN)
     }
 
     /// The counts a segment checkpoint carries. The varints are read as two's complement,
@@ -56,6 +64,6 @@ impl StackCounts {
 
     /// Blocks freed so far: every free removes one live block of its stack.
     pub fn frees(&self) -> i64 {
-        self.alloc_blocks - self.live_blocks
+        self.alloc_blocks.saturating_sub(self.live_blocks)
     }
 }

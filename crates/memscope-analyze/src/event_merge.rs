@@ -1,7 +1,9 @@
 //! Events of many blocks in time order: a k-way merge of the blocks' runs (each block is
 //! one thread's events, in order). Blocks are opened only when the merge reaches their
 //! first event and dropped when done, so memory holds the blocks that overlap in time
-//! (about one per thread), not a whole segment.
+//! (about one per thread), not a whole segment. A crafted trace could make thousands of
+//! blocks overlap: the events held at once are bounded by what the file's size allows
+//! ([`Recording::events_budget`]), and a block beyond it is reported as damage.
 
 use std::ops::Range;
 
@@ -51,7 +53,12 @@ pub(crate) fn merge_in_time_order(
         }
         let Some(index) = earliest.filter(|&i| runs[i].key() < pending) else {
             if let Some(run) = blocks.pop().and_then(|head| open(recording, &head, &window)) {
-                runs.push(run);
+                let held: usize = runs.iter().map(|run| run.events.len() - run.next).sum();
+                if held + run.events.len() > recording.events_budget() {
+                    recording.note_overlap(run.block);
+                } else {
+                    runs.push(run);
+                }
             }
             continue;
         };
@@ -90,7 +97,7 @@ fn earliest_two(runs: &[Run]) -> (Option<usize>, (u64, usize)) {
 
 /// Decodes a block and keeps its events in the window; `None` if it has none.
 fn open(recording: &Recording, head: &BlockHead, window: &Range<u64>) -> Option<Run> {
-    let mut events = recording.event_batch(head.block)?;
+    let mut events = recording.event_batch(head.segment, head.block)?.events;
     let from = events.partition_point(|event| event.time_ns < window.start);
     let to = events.partition_point(|event| event.time_ns < window.end);
     events.truncate(to);

@@ -50,11 +50,13 @@
 
 mod block_heads;
 mod counts;
+mod damage;
 mod error;
 mod event_merge;
 mod filter;
 mod group;
 mod peak;
+mod problems;
 mod query;
 mod recording;
 mod snapshot;
@@ -67,13 +69,14 @@ mod trace_file;
 mod trim;
 
 pub use crate::counts::StackCounts;
+pub use crate::damage::Damage;
 pub use crate::error::AnalyzeError;
 pub use crate::filter::{EventFilter, Filter};
 pub use crate::group::{Granularity, Place};
 pub use crate::peak::Peak;
 pub use crate::query::diff::{Diff, DiffRow};
 pub use crate::query::top::{SampleType, Top, TopRow};
-pub use crate::recording::{Damage, Recording};
+pub use crate::recording::Recording;
 pub use crate::snapshot::{Moment, Snapshot};
 pub use crate::stack_symbols::StackSymbols;
 pub use crate::summary::Summary;

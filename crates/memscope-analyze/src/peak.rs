@@ -1,6 +1,9 @@
 //! The peak: the moment the live heap was highest.
 
+use memscope_format::MAX_EVENT_SIZE;
+
 use crate::filter::EventFilter;
+use crate::problems::{Loss, Problem};
 use crate::recording::Recording;
 use crate::timeline::live_curve;
 
@@ -25,6 +28,16 @@ impl Peak {
     pub fn find(recording: &Recording, filter: &EventFilter) -> Peak {
         let high = live_curve(recording, u64::MAX, 1, filter).first().copied().unwrap_or_default();
         let (time_ns, events_at_time) = (high.high_ns, high.high_events_at_time);
+        if high.bytes.unsigned_abs() > MAX_EVENT_SIZE {
+            recording.note(Problem::of_trace(
+                recording.trace().len(),
+                format!(
+                    "the live heap reaches {} bytes, more than an address space holds",
+                    high.bytes
+                ),
+                Loss::Nothing,
+            ));
+        }
         Peak { time_ns, bytes: high.bytes, blocks: high.blocks, events_at_time }
     }
 }

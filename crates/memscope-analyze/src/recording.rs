@@ -3,16 +3,18 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use memscope_format::{
-    BlockKind, End, Event, EventReader, FormatError, Meta, Module, Record, RssSample, SegmentStart,
-    StackId, Trace,
+    BlockKind, BlockRef, DecodeError, End, Event, EventBatch, EventReader, FormatError, Meta,
+    Module, Record, RssSample, SegmentStart, StackDef, StackId, Trace, VERSION,
 };
 use rayon::prelude::*;
 
 use crate::block_heads::{read_head, read_heads, BlockHead};
 use crate::error::AnalyzeError;
+use crate::problems::{Loss, Problem, Problems};
 use crate::trace_file::TraceFile;
 
 /// A trace opened for analysis.
@@ -25,6 +27,10 @@ use crate::trace_file::TraceFile;
 /// stamp to the next one's stamp. The recorder stamps a segment when it opens it, after
 /// every event written before it happened, so the events of a window lie in its segment
 /// or, written late by a busy thread, in the segments after it; never before.
+///
+/// Damage does not stop the reading: every intact block is used, and what could not be
+/// read is listed by [`Recording::damage`], with the events it held where the
+/// checkpoints around it tell.
 pub struct Recording<'a> {
     file: &'a TraceFile,
     trace: Trace<'a>,
@@ -34,14 +40,15 @@ pub struct Recording<'a> {
     modules: Vec<Module>,
     rss: Vec<RssSample>,
     end: Option<End>,
-    damage: Mutex<Option<Problem>>,
+    problems: Problems,
+    all_heads_read: AtomicBool,
     end_ns: OnceLock<u64>,
 }
 
 /// One readable segment.
 pub(crate) struct Segment {
     /// Its checkpoint block (decoded when needed: it has a line per stack).
-    start_block: usize,
+    pub start_block: usize,
     /// When it was opened, nanoseconds.
     pub stamp_ns: u64,
     /// Where its window starts: just after the start stamp (0 for the first segment),
@@ -49,16 +56,10 @@ pub(crate) struct Segment {
     pub window_start: u64,
     /// Indexes (into the trace's blocks) of its events blocks.
     pub events: Vec<usize>,
+    /// No event of the segment may be later than this: the next segment's stamp or the
+    /// end record's time (format version 4 on, whose recorder guarantees it).
+    pub latest_ns: u64,
     heads: OnceLock<Vec<BlockHead>>,
-}
-
-/// Where a damaged trace stops being readable.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Damage {
-    /// What is wrong, with its byte offset.
-    pub message: String,
-    /// Events in the blocks before it.
-    pub events_recovered: u64,
 }
 
 /// What one segment's small blocks say.
@@ -69,8 +70,7 @@ struct SegmentRead {
     events: Vec<usize>,
     modules: Vec<Module>,
     rss: Vec<RssSample>,
-    end: Option<End>,
-    damage: Option<FormatError>,
+    problems: Vec<Problem>,
 }
 
 impl<'a> Recording<'a> {
@@ -79,29 +79,25 @@ impl<'a> Recording<'a> {
     pub fn open(file: &'a TraceFile) -> Result<Recording<'a>, AnalyzeError> {
         let format_error = |source| AnalyzeError::Format { path: file.path().to_owned(), source };
         let trace = file.trace()?;
-        let meta = trace.meta().map_err(format_error)?;
-        // Every segment repeats the stack table: they are gathered into one table per
-        // worker as segments are read, never held once per segment.
-        let (reads, stacks) = (0..trace.segments().len())
-            .into_par_iter()
-            .fold(
-                || (Vec::new(), HashMap::new()),
-                |(mut reads, mut stacks), i| {
-                    reads.push((i, read_segment(&trace, i, &mut stacks)));
-                    (reads, stacks)
-                },
-            )
-            .reduce(
-                || (Vec::new(), HashMap::new()),
-                |(mut reads, mut stacks), (more, more_stacks)| {
-                    reads.extend(more);
-                    stacks.extend(more_stacks);
-                    (reads, stacks)
-                },
-            );
-        let mut reads: Vec<(usize, SegmentRead)> = reads;
-        reads.sort_by_key(|(i, _)| *i);
-        let index_damage = trace.damage().map(Problem::from);
+        let problems = Problems::default();
+        trace.damage().iter().for_each(|damage| problems.note(Problem::from_damage(damage)));
+        let meta = match trace.meta() {
+            Ok(meta) => meta,
+            Err(_) if trace.blocks().len() > 1 => {
+                if let Some(first) = trace.blocks().first().filter(|b| b.kind == BlockKind::Meta) {
+                    if let Err(err) = trace.decode_block(first) {
+                        problems.note(Problem::of_block(first, &err));
+                    }
+                }
+                Meta::default()
+            }
+            Err(err) => return Err(format_error(first_damage(&trace).unwrap_or(err))),
+        };
+        if let Some(orphans) = orphans(&trace) {
+            problems.note(orphans);
+        }
+        let (reads, stacks) = read_segments(&trace, &meta);
+        let end = final_end(&trace);
         let mut recording = Recording {
             file,
             trace,
@@ -110,33 +106,21 @@ impl<'a> Recording<'a> {
             stacks,
             modules: Vec::new(),
             rss: Vec::new(),
-            end: None,
-            damage: Mutex::new(index_damage),
+            end,
+            problems,
+            all_heads_read: AtomicBool::new(false),
             end_ns: OnceLock::new(),
         };
-        for (_, mut read) in reads {
-            let cut = read.damage.take();
+        for read in reads {
             recording.take(read);
-            // A segment that does not decode hides everything after it.
-            if let Some(err) = cut {
-                recording.note_damage(&err);
-                break;
-            }
         }
+        recording.set_time_limits();
         Ok(recording)
     }
 
     fn take(&mut self, read: SegmentRead) {
-        let Some((start_block, stamp_ns)) = read.start else { return };
-        let after_stamp = stamp_ns.saturating_add(1);
-        let window_start = self.segments.last().map_or(0, |s| s.window_start.max(after_stamp));
-        self.segments.push(Segment {
-            start_block,
-            stamp_ns,
-            window_start,
-            events: read.events,
-            heads: OnceLock::new(),
-        });
+        read.problems.into_iter().for_each(|problem| self.problems.note(problem));
+        self.rss.extend(read.rss);
         for module in read.modules {
             if !self
                 .modules
@@ -146,8 +130,33 @@ impl<'a> Recording<'a> {
                 self.modules.push(module);
             }
         }
-        self.rss.extend(read.rss);
-        self.end = read.end.or(self.end.take());
+        let Some((start_block, stamp_ns)) = read.start else { return };
+        let after_stamp = stamp_ns.saturating_add(1);
+        let window_start = self.segments.last().map_or(0, |s| s.window_start.max(after_stamp));
+        self.segments.push(Segment {
+            start_block,
+            stamp_ns,
+            window_start,
+            events: read.events,
+            latest_ns: memscope_format::MAX_TIME_NS,
+            heads: OnceLock::new(),
+        });
+    }
+
+    /// Bounds each segment's event times by the next stamp (or the end record), where
+    /// the format guarantees it.
+    fn set_time_limits(&mut self) {
+        if self.trace.version() < VERSION {
+            return;
+        }
+        let end_ns = self.end.as_ref().map(|end| end.time_ns);
+        let stamps: Vec<Option<u64>> =
+            self.segments.iter().skip(1).map(|s| Some(s.stamp_ns)).collect();
+        for (segment, limit) in self.segments.iter_mut().zip(stamps.into_iter().chain([end_ns])) {
+            if let Some(limit) = limit {
+                segment.latest_ns = limit;
+            }
+        }
     }
 
     /// The trace file's path.
@@ -155,7 +164,7 @@ impl<'a> Recording<'a> {
         self.file.path()
     }
 
-    /// Who was recorded, and how.
+    /// Who was recorded, and how (all empty if the meta block was lost).
     pub fn meta(&self) -> &Meta {
         &self.meta
     }
@@ -175,7 +184,7 @@ impl<'a> Recording<'a> {
         &self.rss
     }
 
-    /// The end record, if the recording finished cleanly.
+    /// The end record, if the recording finished cleanly: the last block is one.
     pub fn end(&self) -> Option<&End> {
         self.end.as_ref()
     }
@@ -191,43 +200,70 @@ impl<'a> Recording<'a> {
 
     fn last_seen_ns(&self) -> u64 {
         let last_rss = self.rss.iter().map(|s| s.time_ns).max().unwrap_or(0);
-        let Some(last) = self.segments.last() else { return last_rss };
-        let last_event = last
+        let Some(last) = self.segments.len().checked_sub(1) else { return last_rss };
+        let last_event = self.segments[last]
             .events
             .par_iter()
-            .filter_map(|&block| self.events(block))
-            .map(|reader| reader.map_while(Result::ok).map(|e| e.time_ns).max().unwrap_or(0))
+            .filter_map(|&block| self.event_batch(last, block))
+            .map(|batch| batch.events.iter().map(|e| e.time_ns).max().unwrap_or(0))
             .max()
             .unwrap_or(0);
-        last_rss.max(last_event).max(last.stamp_ns)
+        last_rss.max(last_event).max(self.segments[last].stamp_ns)
     }
 
-    /// The first problem found so far: damage seen on opening, or an events block that
-    /// failed to decode during a query.
-    pub fn damage(&self) -> Option<Damage> {
-        let message = self.lock_damage().as_ref()?.message.clone();
-        Some(Damage { message, events_recovered: self.events_recovered() })
+    /// Every problem noted so far.
+    pub(crate) fn problems(&self) -> Vec<Problem> {
+        self.problems.all()
     }
 
-    /// Events in the readable blocks (decompresses every events block: only asked for
-    /// when something is wrong).
-    fn events_recovered(&self) -> u64 {
-        (0..self.segments.len())
-            .into_par_iter()
-            .map(|segment| self.heads(segment).iter().map(|h| h.events as u64).sum::<u64>())
-            .sum()
+    /// The most events a replay may hold decoded at once: 16 Mi events (384 MiB), or 4
+    /// per byte of the file for a larger one. The recorder's blocks overlap in time
+    /// about one per thread, far below this; only a crafted trace reaches it.
+    pub(crate) fn events_budget(&self) -> usize {
+        usize::try_from(self.trace.len().saturating_mul(4)).unwrap_or(usize::MAX).max(1 << 24)
     }
 
-    fn lock_damage(&self) -> MutexGuard<'_, Option<Problem>> {
-        self.damage.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Notes that block `block` could not be replayed: too many blocks overlap it.
+    pub(crate) fn note_overlap(&self, block: usize) {
+        let budget = self.events_budget();
+        let block = self.trace.blocks()[block];
+        let message = format!(
+            "block at byte {} overlaps in time more blocks than {budget} events can hold; not read",
+            block.offset
+        );
+        let (offset, length) = (block.offset, block.end() - block.offset);
+        self.problems.note(Problem { offset, length, message, loss: Loss::Events });
     }
 
-    /// Keeps the problem found earliest in the file.
-    pub(crate) fn note_damage(&self, error: &FormatError) {
-        let mut damage = self.lock_damage();
-        if damage.as_ref().is_none_or(|known| error.offset() < known.offset) {
-            *damage = Some(Problem::from(error));
-        }
+    /// Whether a query read every events block's head (so counts can be checked).
+    pub(crate) fn all_heads_were_read(&self) -> bool {
+        self.all_heads_read.load(Ordering::Acquire)
+    }
+
+    /// Notes a problem found by a query, such as totals that disagree with the events.
+    pub(crate) fn note(&self, problem: Problem) {
+        self.problems.note(problem);
+    }
+
+    /// Notes that block `block` does not decode.
+    pub(crate) fn note_block(&self, block: usize, error: &FormatError) {
+        self.problems.note(Problem::of_block(&self.trace.blocks()[block], error));
+    }
+
+    /// The trace.
+    pub(crate) fn trace(&self) -> &Trace<'a> {
+        &self.trace
+    }
+
+    /// Whether block `block` is used: it is the meta block, or lies in a segment whose
+    /// checkpoint was read (blocks after a lost checkpoint, up to the next, are not).
+    pub(crate) fn is_used(&self, block: usize) -> bool {
+        let Some(segment) = self.trace.segments().iter().position(|range| range.contains(&block))
+        else {
+            return block == 0;
+        };
+        let start = self.trace.segments()[segment].start;
+        self.segments.iter().any(|s| s.start_block == start)
     }
 
     /// The readable segments.
@@ -235,9 +271,9 @@ impl<'a> Recording<'a> {
         &self.segments
     }
 
-    /// The segment whose window holds `time_ns`.
-    pub(crate) fn segment_at(&self, time_ns: u64) -> usize {
-        self.segments.partition_point(|s| s.window_start <= time_ns).saturating_sub(1)
+    /// The segment whose window holds `time_ns`, if there is any segment.
+    pub(crate) fn segment_at(&self, time_ns: u64) -> Option<usize> {
+        self.segments.partition_point(|s| s.window_start <= time_ns).checked_sub(1)
     }
 
     /// Where the window of `segment` ends (exclusive).
@@ -268,17 +304,22 @@ impl<'a> Recording<'a> {
         for (segment, heads) in self.segments.iter().zip(by_segment) {
             let _ = segment.heads.set(heads);
         }
+        self.all_heads_read.store(true, Ordering::Release);
     }
 
     /// The checkpoint that opens `segment`, or `None` (and the damage noted) if it no
     /// longer decodes.
     pub(crate) fn checkpoint(&self, segment: usize) -> Option<SegmentStart> {
-        let block = self.trace.blocks()[self.segments[segment].start_block];
-        match self.trace.decode_block(&block) {
+        self.checkpoint_at(self.segments[segment].start_block)
+    }
+
+    /// The checkpoint in block `block`, or `None` (and the damage noted).
+    pub(crate) fn checkpoint_at(&self, block: usize) -> Option<SegmentStart> {
+        match self.trace.decode_block(&self.trace.blocks()[block]) {
             Ok(Record::SegmentStart(start)) => Some(start),
             Ok(_) => None,
             Err(err) => {
-                self.note_damage(&err);
+                self.note_block(block, &err);
                 None
             }
         }
@@ -287,28 +328,123 @@ impl<'a> Recording<'a> {
     /// A reader for one events block, or `None` (and the damage noted) if it does not
     /// decode.
     pub(crate) fn events(&self, block: usize) -> Option<EventReader> {
-        let block = self.trace.blocks()[block];
+        let block_ref = self.trace.blocks()[block];
         // A read fails if the file shrank since it was indexed: the block is cut short.
         let payload = self
             .file
-            .read_payload(&block)
-            .map_err(|_| FormatError::Truncated { offset: block.offset });
-        let reader = payload.and_then(|payload| EventReader::from_compressed(&block, &payload));
-        reader.map_err(|err| self.note_damage(&err)).ok()
+            .read_payload(&block_ref)
+            .map_err(|_| FormatError::Truncated { offset: block_ref.offset });
+        let reader = payload.and_then(|payload| EventReader::from_compressed(&block_ref, &payload));
+        reader.map_err(|err| self.note_block(block, &err)).ok()
     }
 
-    /// One events block's events, all decoded.
-    pub(crate) fn event_batch(&self, block: usize) -> Option<Vec<Event>> {
-        let events: Result<Vec<Event>, FormatError> = self.events(block)?.collect();
-        events.map_err(|err| self.note_damage(&err)).ok()
+    /// One events block of `segment`, all decoded, or `None` (and the damage noted) if
+    /// any of it does not decode or any event is later than the segment allows: a block
+    /// is used whole or not at all, so what a query counts is what the damage report
+    /// says was read.
+    pub(crate) fn event_batch(&self, segment: usize, block: usize) -> Option<EventBatch> {
+        let reader = self.events(block)?;
+        let thread = reader.thread();
+        let events: Result<Vec<Event>, FormatError> = reader.collect();
+        let events = events.map_err(|err| self.note_block(block, &err)).ok()?;
+        let latest = self.segments[segment].latest_ns;
+        if let Some(late) = events.iter().find(|event| event.time_ns > latest) {
+            let source = DecodeError::OutOfRange { what: "time", value: late.time_ns, max: latest };
+            let offset = self.trace.blocks()[block].offset;
+            self.note_block(block, &FormatError::Decode { offset, source });
+            return None;
+        }
+        Some(EventBatch { thread, events })
     }
 }
 
-/// Reads one segment's small blocks, adding its stack definitions to `stacks`.
+/// The first damage of a trace that has no readable block, as the reason it is
+/// unreadable.
+fn first_damage(trace: &Trace) -> Option<FormatError> {
+    let first = trace.damage().first()?;
+    Some(match &first.error {
+        FormatError::Truncated { offset } => FormatError::Truncated { offset: *offset },
+        FormatError::NoBlockHeader { offset } => FormatError::NoBlockHeader { offset: *offset },
+        FormatError::BadChecksum { offset } => FormatError::BadChecksum { offset: *offset },
+        _ => return None,
+    })
+}
+
+/// Blocks between the meta block and the first checkpoint, where a recorder writes
+/// none: they belong to no segment and are not read. Damage before them already says
+/// so (a lost checkpoint); otherwise, in a trace without sequence numbers, they are the
+/// sign of blocks moved.
+fn orphans(trace: &Trace) -> Option<Problem> {
+    let first_segment = trace.segments().first().map_or(trace.blocks().len(), |s| s.start);
+    let orphans = trace.blocks().get(1..first_segment).filter(|o| !o.is_empty())?;
+    let (start, end) = (orphans[0].offset, orphans[orphans.len() - 1].end());
+    if trace.damage().iter().any(|d| d.offset < start && d.length > 0) {
+        return None;
+    }
+    let message =
+        format!("blocks at bytes {start}..{end} lie before the first checkpoint; not read");
+    Some(Problem { offset: start, length: end - start, message, loss: Loss::Events })
+}
+
+/// The end record, if the trace's last block is one (a recorder whose `exec` failed
+/// goes on writing after an end record; the trace then ends where it was cut).
+fn final_end(trace: &Trace) -> Option<End> {
+    let last = trace.blocks().last().filter(|block| block.kind == BlockKind::End)?;
+    match trace.decode_block(last) {
+        Ok(Record::End(end)) => Some(end),
+        _ => None,
+    }
+}
+
+/// Reads every segment's small blocks in parallel. Every segment repeats the stack
+/// table: they are gathered into one table per worker as segments are read, never held
+/// once per segment.
+fn read_segments(trace: &Trace, meta: &Meta) -> (Vec<SegmentRead>, HashMap<StackId, Vec<u64>>) {
+    let frames_left = AtomicUsize::new(frames_budget(trace.len()));
+    let (mut reads, stacks) = (0..trace.segments().len())
+        .into_par_iter()
+        .fold(
+            || (Vec::new(), HashMap::new()),
+            |(mut reads, mut stacks), i| {
+                reads.push((i, read_segment(trace, i, meta, &mut stacks, &frames_left)));
+                (reads, stacks)
+            },
+        )
+        .reduce(
+            || (Vec::new(), HashMap::new()),
+            |(mut reads, mut stacks), (more, more_stacks)| {
+                reads.extend(more);
+                stacks.extend(more_stacks);
+                (reads, stacks)
+            },
+        );
+    reads.sort_by_key(|(i, _)| *i);
+    (reads.into_iter().map(|(_, read)| read).collect(), stacks)
+}
+
+/// The most stack frames a trace of `file_len` bytes may define: 16 Mi (128 MiB), or
+/// 64 per byte of a larger file. Real stack tables take bytes per stack even compressed;
+/// a crafted one of highly compressible frames stops here instead of filling memory.
+fn frames_budget(file_len: u64) -> usize {
+    usize::try_from(file_len.saturating_mul(64)).unwrap_or(usize::MAX).max(1 << 24)
+}
+
+/// Takes the frames of `defs` that `stacks` does not hold yet out of `frames_left`, if
+/// there are that many left.
+fn take_frames(defs: &[StackDef], stacks: &HashMap<StackId, Vec<u64>>, left: &AtomicUsize) -> bool {
+    let new: usize =
+        defs.iter().filter(|d| !stacks.contains_key(&d.id)).map(|d| d.frames.len()).sum();
+    left.fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| left.checked_sub(new)).is_ok()
+}
+
+/// Reads one segment's small blocks, adding its stack definitions to `stacks`. A block
+/// that does not decode is noted and skipped; the blocks after it are still read.
 fn read_segment(
     trace: &Trace,
     segment: usize,
+    meta: &Meta,
     stacks: &mut HashMap<StackId, Vec<u64>>,
+    frames_left: &AtomicUsize,
 ) -> SegmentRead {
     let mut read = SegmentRead::default();
     for index in trace.segments()[segment].clone() {
@@ -317,36 +453,46 @@ fn read_segment(
             read.events.push(index);
             continue;
         }
-        match trace.decode_block(&block) {
-            Ok(Record::Stacks(defs)) => stacks.extend(defs.into_iter().map(|d| (d.id, d.frames))),
-            Ok(Record::SegmentStart(start)) => read.start = Some((index, start.time_ns)),
-            Ok(record) => take_record(&mut read, record),
-            Err(err) => {
-                read.damage = Some(err);
-                break;
+        let record =
+            trace.decode_block(&block).and_then(|record| check_record(&block, record, meta));
+        match record {
+            Ok(Record::Stacks(defs)) if take_frames(&defs, stacks, frames_left) => {
+                stacks.extend(defs.into_iter().map(|d| (d.id, d.frames)))
             }
+            Ok(Record::Stacks(_)) => {
+                let message = format!(
+                    "the stack tables define more than {} frames; the stacks of block at byte {} are not read",
+                    frames_budget(trace.len()),
+                    block.offset
+                );
+                let (offset, length) = (block.offset, block.end() - block.offset);
+                read.problems.push(Problem { offset, length, message, loss: Loss::Nothing });
+            }
+            Ok(Record::SegmentStart(start)) => read.start = Some((index, start.time_ns)),
+            Ok(Record::Modules(map)) => read.modules = map.modules,
+            Ok(Record::Rss(samples)) => read.rss.extend(samples),
+            Ok(Record::End(_) | Record::Events(_) | Record::Meta(_)) => {}
+            Err(err) => read.problems.push(Problem::of_block(&block, &err)),
         }
     }
     read
 }
 
-fn take_record(read: &mut SegmentRead, record: Record) {
-    match record {
-        Record::Modules(map) => read.modules = map.modules,
-        Record::Rss(samples) => read.rss.extend(samples),
-        Record::End(end) => read.end = Some(end),
-        Record::SegmentStart(_) | Record::Stacks(_) | Record::Events(_) | Record::Meta(_) => {}
+/// A record, unless it holds what the recording says cannot be: a stack deeper than the
+/// recorder kept.
+fn check_record(block: &BlockRef, record: Record, meta: &Meta) -> Result<Record, FormatError> {
+    if let Record::Stacks(defs) = &record {
+        if let Some(deep) = deepest_beyond(defs, meta.max_frames) {
+            let max = meta.max_frames.into();
+            let source = DecodeError::TooMany { what: "frames", count: deep as u64, max };
+            return Err(FormatError::Decode { offset: block.offset, source });
+        }
     }
+    Ok(record)
 }
 
-/// A problem found in the trace: where, and what.
-struct Problem {
-    offset: Option<u64>,
-    message: String,
-}
-
-impl From<&FormatError> for Problem {
-    fn from(error: &FormatError) -> Self {
-        Problem { offset: error.offset(), message: error.to_string() }
-    }
+/// The frame count of the first stack deeper than `max_frames` (0: no limit known).
+fn deepest_beyond(defs: &[StackDef], max_frames: u32) -> Option<usize> {
+    let max = usize::try_from(max_frames).ok().filter(|&max| max > 0)?;
+    defs.iter().map(|def| def.frames.len()).find(|&frames| frames > max)
 }

@@ -12,6 +12,7 @@ use crate::counts::StackCounts;
 use crate::event_merge::merge_in_time_order;
 use crate::filter::EventFilter;
 use crate::peak::Peak;
+use crate::problems::{Loss, Problem};
 use crate::recording::Recording;
 
 /// When to take a [`Snapshot`].
@@ -48,14 +49,15 @@ struct Tally {
 impl Tally {
     fn apply(&mut self, event: &Event) {
         self.counts.entry(event.stack).or_default().apply(event);
-        self.temporary += i64::from(event.kind == EventKind::FreeTemporary);
+        self.temporary =
+            self.temporary.saturating_add(i64::from(event.kind == EventKind::FreeTemporary));
     }
 
     fn merge(mut self, other: Tally) -> Tally {
         for (stack, counts) in other.counts {
             self.counts.entry(stack).or_default().add(&counts);
         }
-        self.temporary += other.temporary;
+        self.temporary = self.temporary.saturating_add(other.temporary);
         self
     }
 }
@@ -67,7 +69,13 @@ impl Snapshot {
     /// threads together, so with one it adds up every segment up to the moment.
     pub fn take(recording: &Recording, moment: Moment, filter: &EventFilter) -> Snapshot {
         match moment {
-            Moment::End => Snapshot::before(recording, u64::MAX, filter),
+            Moment::End => {
+                let snapshot = Snapshot::before(recording, u64::MAX, filter);
+                if filter.keeps_everything() {
+                    check_end(recording, &snapshot.total());
+                }
+                snapshot
+            }
             Moment::At(time_ns) => Snapshot::before(recording, time_ns.saturating_add(1), filter),
             Moment::Peak(peak) => {
                 let mut snapshot = Snapshot::before(recording, peak.time_ns, filter);
@@ -80,18 +88,17 @@ impl Snapshot {
     /// The counts of the events before `end_ns`.
     fn before(recording: &Recording, end_ns: u64, filter: &EventFilter) -> Snapshot {
         let time_ns = end_ns.saturating_sub(1).min(recording.end_ns());
-        if recording.segments().is_empty() {
-            return Snapshot { time_ns, ..Snapshot::default() };
-        }
         let last_ns = end_ns.saturating_sub(1);
-        let segment = recording.segment_at(last_ns);
+        let Some(segment) = recording.segment_at(last_ns) else {
+            return Snapshot { time_ns, ..Snapshot::default() };
+        };
         let from_checkpoint = filter.thread().is_none();
         let first = if from_checkpoint { segment } else { 0 };
-        let mut blocks: Vec<usize> = recording.segments()[first..=segment]
-            .iter()
-            .flat_map(|s| s.events.iter().copied())
+        let mut blocks: Vec<(usize, usize)> = (first..=segment)
+            .flat_map(|s| recording.segments()[s].events.iter().map(move |&block| (s, block)))
             .collect();
-        blocks.extend(late_heads(recording, segment, last_ns).iter().map(|head| head.block));
+        let late = late_heads(recording, segment, last_ns);
+        blocks.extend(late.iter().map(|head| (head.segment, head.block)));
         let tally = blocks
             .par_iter()
             .fold(Tally::default, |tally, &block| {
@@ -108,13 +115,15 @@ impl Snapshot {
     /// Adds the events of the peak's clock tick that the replay had applied at the peak,
     /// in the replay's order.
     fn add_peak_tick(&mut self, recording: &Recording, peak: &Peak, filter: &EventFilter) {
-        let segment = recording.segment_at(peak.time_ns);
+        // A trace with no segment (only its header block, say) has no tick to add.
+        let Some(segment) = recording.segment_at(peak.time_ns) else { return };
         let mut blocks = recording.heads(segment).to_vec();
         blocks.extend(late_heads(recording, segment, peak.time_ns));
         blocks.retain(|head| filter.keeps_thread(head.thread));
         let mut tally = Tally::default();
         let mut left = peak.events_at_time;
-        merge_in_time_order(recording, blocks, peak.time_ns..peak.time_ns + 1, |event| {
+        let tick = peak.time_ns..peak.time_ns.saturating_add(1);
+        merge_in_time_order(recording, blocks, tick, |event| {
             if left > 0 && filter.keeps_stack(event.stack) {
                 left -= 1;
                 tally.apply(event);
@@ -160,28 +169,39 @@ impl Snapshot {
     }
 }
 
-/// Adds the events of one block before `end_ns` to `tally`.
+/// Adds the events of one block (of a segment) before `end_ns` to `tally`.
 fn tally_block(
     mut tally: Tally,
     recording: &Recording,
-    block: usize,
+    (segment, block): (usize, usize),
     end_ns: u64,
     filter: &EventFilter,
 ) -> Tally {
-    let Some(reader) = recording.events(block) else { return tally };
-    if !filter.keeps_thread(reader.thread()) {
+    let Some(batch) = recording.event_batch(segment, block) else { return tally };
+    if !filter.keeps_thread(batch.thread) {
         return tally;
     }
-    for event in reader {
-        match event {
-            Ok(event) if event.time_ns >= end_ns => break,
-            Ok(event) if filter.keeps_stack(event.stack) => tally.apply(&event),
-            Ok(_) => {}
-            Err(err) => {
-                recording.note_damage(&err);
-                break;
-            }
+    for event in batch.events.iter().take_while(|event| event.time_ns < end_ns) {
+        if filter.keeps_stack(event.stack) {
+            tally.apply(event);
         }
     }
     tally
+}
+
+/// What the whole recording holds at its end cannot be below zero, nor at the limits
+/// of the sums: either means damage, which is noted.
+fn check_end(recording: &Recording, total: &StackCounts) {
+    if total.is_saturated() {
+        let message = "sums of sizes run past 2^63 bytes; the figures are capped".to_owned();
+        recording.note(Problem::of_trace(recording.trace().len(), message, Loss::Nothing));
+    }
+    if total.live_blocks < 0 || total.live_bytes < 0 {
+        let message = format!(
+            "the trace frees {} blocks ({} bytes) more than it allocates",
+            total.live_blocks.unsigned_abs(),
+            total.live_bytes.unsigned_abs()
+        );
+        recording.note(Problem::of_trace(recording.trace().len(), message, Loss::Nothing));
+    }
 }

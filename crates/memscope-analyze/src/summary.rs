@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::filter::EventFilter;
 use crate::peak::Peak;
+use crate::problems::{Loss, Problem};
 use crate::recording::Recording;
 use crate::snapshot::{Moment, Snapshot};
 use crate::time::ns_to_ms;
@@ -68,7 +69,7 @@ impl Summary {
         let threads: HashSet<_> = (0..recording.segments().len())
             .flat_map(|segment| recording.heads(segment).iter().map(|head| head.thread))
             .collect();
-        Summary {
+        let summary = Summary {
             allocations: count(total.alloc_blocks),
             frees: count(total.frees()),
             bytes_allocated: count(total.alloc_bytes),
@@ -79,7 +80,9 @@ impl Summary {
             temporary_allocations: count(at_end.temporary.unwrap_or(0)),
             threads: threads.len() as u64,
             ..Summary::of_ending(recording)
-        }
+        };
+        check_against_recorder(recording, &summary);
+        summary
     }
 
     /// The totals the recorder kept as it wrote the trace, read from its end record
@@ -117,4 +120,37 @@ impl Summary {
             ..Summary::default()
         }
     }
+}
+
+/// Compares the replay with the totals the recorder kept, which count the same events.
+/// A difference in the number of events is found by the damage accounting, which names
+/// the end record; this notes the figures that differ although the counts agree. Where
+/// other damage is known, the figures are expected to differ and nothing is noted.
+fn check_against_recorder(recording: &Recording, replayed: &Summary) {
+    let Some(recorded) = Summary::from_recorder(recording) else { return };
+    if !recording.problems().is_empty()
+        || recorded.allocations + recorded.frees != replayed.allocations + replayed.frees
+    {
+        return;
+    }
+    let figures = [
+        ("bytes allocated", recorded.bytes_allocated, replayed.bytes_allocated),
+        ("frees", recorded.frees, replayed.frees),
+        ("temporary allocations", recorded.temporary_allocations, replayed.temporary_allocations),
+        ("bytes leaked", recorded.leaked_bytes, replayed.leaked_bytes),
+        ("blocks leaked", recorded.leaked_blocks, replayed.leaked_blocks),
+        ("threads", recorded.threads, replayed.threads),
+    ];
+    let differing: Vec<String> = figures
+        .iter()
+        .filter(|(_, recorded, replayed)| recorded != replayed)
+        .map(|(what, recorded, replayed)| format!("{what} {recorded} recorded, {replayed} read"))
+        .collect();
+    if differing.is_empty() {
+        return;
+    }
+    let end = recording.trace().blocks().last().map_or(0, |block| block.offset);
+    let message =
+        format!("the end record at byte {end} disagrees with the events: {}", differing.join(", "));
+    recording.note(Problem { offset: end, length: 0, message, loss: Loss::Nothing });
 }

@@ -1,9 +1,11 @@
 //! The live heap over time: for each interval, its highest point.
 //!
 //! Each segment's window is replayed in time order on its own thread, counting from zero;
-//! the windows' highs are then shifted by what the windows before them left live. Nothing
-//! is taken from checkpoints, so the same code serves a view of one thread, which
-//! checkpoints do not break down.
+//! the windows' highs are then shifted by the level the window starts at. That level is
+//! the segment's checkpoint, plus the events written after it that happened before the
+//! window (a busy thread's late block): so events lost to damage in one window do not
+//! shift every window after it. A view of one thread, which checkpoints do not break
+//! down, shifts each window by what the windows before it left live instead.
 
 use memscope_format::Event;
 use rayon::prelude::*;
@@ -84,7 +86,20 @@ struct Level {
 
 impl Level {
     fn plus(self, other: Level) -> Level {
-        Level { bytes: self.bytes + other.bytes, blocks: self.blocks + other.blocks }
+        Level {
+            bytes: self.bytes.saturating_add(other.bytes),
+            blocks: self.blocks.saturating_add(other.blocks),
+        }
+    }
+
+    /// The level after `event`.
+    fn after(self, event: &Event) -> Level {
+        let size = event.size as i64;
+        if event.kind.is_free() {
+            Level { bytes: self.bytes.saturating_sub(size), blocks: self.blocks.saturating_sub(1) }
+        } else {
+            Level { bytes: self.bytes.saturating_add(size), blocks: self.blocks.saturating_add(1) }
+        }
     }
 }
 
@@ -122,12 +137,7 @@ impl WindowCurve {
             self.at = Position { time_ns: event.time_ns, events_at_time: 0 };
         }
         self.at.events_at_time += 1;
-        let size = event.size as i64;
-        if event.kind.is_free() {
-            self.live = Level { bytes: self.live.bytes - size, blocks: self.live.blocks - 1 };
-        } else {
-            self.live = Level { bytes: self.live.bytes + size, blocks: self.live.blocks + 1 };
-        }
+        self.live = self.live.after(event);
         let (interval, live, at) = (event.time_ns / self.interval_ns, self.live, self.at);
         match self.parts.last_mut() {
             Some(part) if part.interval == interval => {
@@ -147,7 +157,8 @@ impl WindowCurve {
     }
 }
 
-/// The highs of `rows` intervals of `interval_ns` (more if events run past them).
+/// The highs of `rows` intervals of `interval_ns` (more if events run past them, up to
+/// the most a timeline may have).
 pub(crate) fn live_curve(
     recording: &Recording,
     interval_ns: u64,
@@ -155,21 +166,30 @@ pub(crate) fn live_curve(
     filter: &EventFilter,
 ) -> Vec<TimelineRow> {
     recording.read_all_heads();
-    let windows: Vec<(Vec<Part>, Level)> = (0..recording.segments().len())
+    let windows: Vec<Window> = (0..recording.segments().len())
         .into_par_iter()
         .map(|segment| replay_window(recording, segment, interval_ns, filter))
         .collect();
-    let mut offset = Level::default();
+    let mut level = Level::default();
     let mut parts = Vec::new();
-    for (window_parts, net) in windows {
-        parts.extend(window_parts.into_iter().map(|part| Part {
-            high: part.high.plus(offset),
-            end: part.end.plus(offset),
+    for window in windows {
+        level = window.start.unwrap_or(level);
+        parts.extend(window.parts.into_iter().map(|part| Part {
+            high: part.high.plus(level),
+            end: part.end.plus(level),
             ..part
         }));
-        offset = offset.plus(net);
+        level = level.plus(window.net);
     }
     combine(&parts, interval_ns, rows)
+}
+
+/// One window replayed: its parts counted from zero, what it left live, and the level
+/// it starts at if the checkpoints tell.
+struct Window {
+    parts: Vec<Part>,
+    net: Level,
+    start: Option<Level>,
 }
 
 fn replay_window(
@@ -177,7 +197,7 @@ fn replay_window(
     segment: usize,
     interval_ns: u64,
     filter: &EventFilter,
-) -> (Vec<Part>, Level) {
+) -> Window {
     let window = recording.segments()[segment].window_start..recording.window_end(segment);
     let mut blocks = recording.heads(segment).to_vec();
     blocks.extend(late_heads(recording, segment, window.end.saturating_sub(1)));
@@ -188,18 +208,50 @@ fn replay_window(
         at: Position::default(),
         parts: Vec::new(),
     };
-    merge_in_time_order(recording, blocks, window, |event| {
+    merge_in_time_order(recording, blocks, window.clone(), |event| {
         if filter.keeps_stack(event.stack) {
             curve.event(event);
         }
     });
-    (curve.parts, curve.live)
+    let start = start_level(recording, segment, window.start, filter);
+    Window { parts: curve.parts, net: curve.live, start }
+}
+
+/// The live level just before `window_start`, the start of `segment`'s window: its
+/// checkpoint, which counts every event written before it, plus the events written
+/// after it that happened before the window. `None` for the first segment (it starts
+/// from nothing), for a view of one thread, and where the checkpoint does not decode.
+fn start_level(
+    recording: &Recording,
+    segment: usize,
+    window_start: u64,
+    filter: &EventFilter,
+) -> Option<Level> {
+    if segment == 0 || filter.thread().is_some() {
+        return None;
+    }
+    let checkpoint = recording.checkpoint(segment)?;
+    let mut level = Level::default();
+    for totals in checkpoint.stacks.iter().filter(|t| filter.keeps_stack(t.stack)) {
+        // Read as two's complement, as the recorder lets a live total dip below zero.
+        let live = Level { bytes: totals.live_bytes as i64, blocks: totals.live_blocks as i64 };
+        level = level.plus(live);
+    }
+    for head in late_heads(recording, segment - 1, window_start.saturating_sub(1)) {
+        let Some(batch) = recording.event_batch(head.segment, head.block) else { continue };
+        let early = batch.events.iter().take_while(|event| event.time_ns < window_start);
+        for event in early.filter(|event| filter.keeps_stack(event.stack)) {
+            level = level.after(event);
+        }
+    }
+    Some(level)
 }
 
 /// Turns the parts, in time order and shifted to absolute levels, into one row per
 /// interval. An interval's high is at least the level it starts with, held from before.
 fn combine(parts: &[Part], interval_ns: u64, rows: usize) -> Vec<TimelineRow> {
-    let rows = parts.last().map_or(rows, |part| rows.max(part.interval as usize + 1));
+    let last = parts.last().map_or(0, |part| part.interval.saturating_add(1));
+    let rows = rows.max(last.min(MAX_ROWS) as usize);
     let mut live = Level::default();
     let mut parts = parts.iter().peekable();
     (0..rows as u64)

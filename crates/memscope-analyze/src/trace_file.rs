@@ -5,7 +5,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use memmap2::{Mmap, UncheckedAdvice};
-use memscope_format::{BlockRef, Trace, BLOCK_HEADER_LEN};
+use memscope_format::{BlockRef, Trace};
 
 use crate::error::AnalyzeError;
 
@@ -56,7 +56,7 @@ impl TraceFile {
     /// The stored (compressed) payload of `block`, read with a positioned read.
     pub(crate) fn read_payload(&self, block: &BlockRef) -> io::Result<Vec<u8>> {
         let mut payload = vec![0; block.compressed_len as usize];
-        self.file.read_exact_at(&mut payload, block.offset + BLOCK_HEADER_LEN as u64)?;
+        self.file.read_exact_at(&mut payload, block.payload_offset())?;
         Ok(payload)
     }
 

@@ -7,9 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use memscope_format::{
-    BlockKind, FormatError, Module, Record, StackId, Trace, FILE_HEADER_LEN, VERSION,
-};
+use memscope_format::{BlockKind, FormatError, Module, Record, StackId, Trace, FILE_HEADER_LEN};
 
 use crate::output::{ms, write_table};
 use crate::trace_input;
@@ -40,18 +38,29 @@ pub fn run(args: InfoArgs) -> Result<u8> {
     let file = trace_input::open(&args.trace)?;
     let trace = file.trace()?;
     let mut out = std::io::stdout().lock();
-    let meta = trace.meta()?;
+    let meta = trace.meta();
     writeln!(out, "file: {}", args.trace.display())?;
     writeln!(
         out,
-        "size: {} bytes (header {FILE_HEADER_LEN}), format version {VERSION}",
-        trace.len()
+        "size: {} bytes (header {FILE_HEADER_LEN}), format version {}",
+        trace.len(),
+        trace.version()
     )?;
     writeln!(out, "blocks: {}, segments: {}", trace.blocks().len(), trace.segments().len())?;
-    match trace.damage() {
-        Some(damage) => writeln!(out, "damage: {damage}")?,
-        None => writeln!(out, "damage: none")?,
+    if trace.damage().is_empty() {
+        writeln!(out, "damage: none")?;
     }
+    for damage in trace.damage() {
+        let (start, end) = (damage.offset, damage.end());
+        writeln!(out, "damage: bytes {start}..{end}: {}", damage.error)?;
+    }
+    let meta = match meta {
+        Ok(meta) => meta,
+        Err(err) => {
+            writeln!(out, "meta: unreadable ({err})")?;
+            Default::default()
+        }
+    };
     writeln!(out, "pid: {}\nexe: {}\nargs: {}", meta.pid, meta.exe, meta.args.join(" "))?;
     writeln!(
         out,
@@ -151,13 +160,14 @@ fn write_blocks(out: &mut impl Write, trace: &Trace, limit: usize) -> Result<()>
         .map(|b| {
             vec![
                 b.offset.to_string(),
+                b.seq.to_string(),
                 format!("{:?}", b.kind),
                 b.compressed_len.to_string(),
                 b.raw_len.to_string(),
             ]
         })
         .collect();
-    let header = ["offset", "kind", "compressed", "raw"].map(String::from).to_vec();
+    let header = ["offset", "seq", "kind", "compressed", "raw"].map(String::from).to_vec();
     write_section(
         out,
         &format!("blocks (the first {} of {})", rows.len(), trace.blocks().len()),

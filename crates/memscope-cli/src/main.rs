@@ -7,6 +7,7 @@ mod diff;
 mod info;
 mod leaks;
 mod output;
+mod output_file;
 mod peak;
 mod report;
 mod run;

@@ -8,9 +8,18 @@ use clap::Args;
 use memscope_analyze::Summary;
 use memscope_format::Meta;
 use memscope_system::human_bytes;
+use serde::Serialize;
 
 use crate::output::write_json;
-use crate::trace_input;
+use crate::trace_input::{self, DamageJson};
+
+/// `summary --json`: the totals and the damage found.
+#[derive(Serialize)]
+struct SummaryJson<'s> {
+    #[serde(flatten)]
+    summary: &'s Summary,
+    damage: Vec<DamageJson>,
+}
 
 /// Show a recording's totals: calls, temporaries, peak heap and when, peak RSS, leaks.
 #[derive(Args)]
@@ -41,7 +50,8 @@ pub fn run(args: SummaryArgs) -> Result<u8> {
     };
     let mut out = std::io::stdout().lock();
     if args.json {
-        write_json(&mut out, &summary)?;
+        let damage = input.recording.damage().iter().map(DamageJson::from).collect();
+        write_json(&mut out, &SummaryJson { summary: &summary, damage })?;
     } else {
         write_text(&mut out, input.recording.meta(), &summary)?;
     }

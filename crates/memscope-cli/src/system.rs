@@ -4,9 +4,7 @@
 //! The reading is done by `memscope-system`; this module parses arguments, picks
 //! the output format, and opens the output.
 
-use std::fs::OpenOptions;
 use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -19,6 +17,8 @@ use memscope_system::{
     WatchOptions,
 };
 use serde::Serialize;
+
+use crate::output_file::{create_private, Replacement};
 
 /// The commands that look at the running system rather than at a trace.
 #[derive(Subcommand)]
@@ -90,7 +90,9 @@ pub struct WatchArgs {
     duration: Option<Duration>,
     #[command(flatten)]
     format: WatchFormat,
-    /// Write to FILE (created with mode 0600) instead of standard output.
+    /// Write to FILE instead of standard output: samples to a new file (mode 0600; an
+    /// existing file or symlink there is an error), a --plot chart in place of a
+    /// regular file.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
 }
@@ -164,19 +166,27 @@ fn watch(args: WatchArgs) -> Result<()> {
         memscope_system::watch(pid, hierarchy.as_ref(), &options, stop, sink)
     };
     // Opened first, so that an unwritable file fails before a long watch.
-    let mut out = open_output(args.output.as_deref())?;
-    let end = if args.format.json || args.format.plot {
+    if let (true, Some(path)) = (args.format.plot, args.output.as_deref()) {
+        let mut chart = Replacement::new(path)?;
         let mut samples = Vec::new();
         let end = sample(&mut samples)?;
-        if args.format.plot {
-            write_chart(&mut out, &samples, pid)?;
-        } else {
-            write_json(&mut out, &samples)?;
-        }
+        write_chart(&mut chart, &samples, pid)?;
+        chart.commit()?;
+        return report_end(end, pid);
+    }
+    let mut out = open_samples(args.output.as_deref())?;
+    let end = if args.format.json {
+        let mut samples = Vec::new();
+        let end = sample(&mut samples)?;
+        write_json(&mut out, &samples)?;
         end
     } else {
         sample(&mut SampleWriter::new(out, args.format.streamed()))?
     };
+    report_end(end, pid)
+}
+
+fn report_end(end: WatchEnd, pid: Pid) -> Result<()> {
     if end == WatchEnd::ProcessExited {
         eprintln!("pid {pid} exited");
     }
@@ -194,20 +204,14 @@ impl WatchFormat {
     }
 }
 
-/// Standard output, or `path` created with mode 0600: samples of a process say
-/// something about what it is doing, so other users may not read them.
-fn open_output(path: Option<&Path>) -> Result<Box<dyn Write>> {
+/// Standard output, or `path` created new with mode 0600: samples of a process say
+/// something about what it is doing, so other users may not read them. An existing
+/// file, or a symlink, at the path is an error, never overwritten or followed.
+fn open_samples(path: Option<&Path>) -> Result<Box<dyn Write>> {
     let Some(path) = path else {
         return Ok(Box::new(io::stdout().lock()));
     };
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    Ok(Box::new(BufWriter::new(file)))
+    Ok(Box::new(BufWriter::new(create_private(path)?)))
 }
 
 /// Writes `value` as indented JSON and a newline. Serialising to a string first

@@ -432,7 +432,7 @@ fn info_lists_the_raw_contents() {
     let text = report(&["info", trace_arg(grow_trace()), "-n", "3"]);
 
     let sections = [
-        "format version 3",
+        "format version 4",
         "exe: ",
         "segments:",
         "modules (the last map):",

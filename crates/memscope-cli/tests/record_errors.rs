@@ -3,6 +3,8 @@
 //! one warning line saying where the damage starts.
 
 mod common;
+#[path = "../../memscope-format/tests/common/crc.rs"]
+mod crc;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -156,19 +158,9 @@ fn trace_file(dir: &TempDir, bytes: &[u8]) -> PathBuf {
     path
 }
 
-/// Where each block starts and ends: a 16-byte file header, then blocks of a 13-byte
-/// header (kind, compressed length, raw length, CRC) and the compressed payload.
+/// Where each block starts and ends.
 fn blocks(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
-    let mut blocks = Vec::new();
-    let mut at = 16;
-    while at < bytes.len() {
-        let len = u32::from_le_bytes(bytes[at + 1..at + 5].try_into().expect("4 bytes"));
-        let end = at + 13 + len as usize;
-        blocks.push(at..end);
-        at = end;
-    }
-    assert_eq!(at, bytes.len(), "the blocks do not end where the file does");
-    blocks
+    common::block_ranges(bytes)
 }
 
 /// Both reports fail on `path` with one line containing `message`.
@@ -219,27 +211,52 @@ fn a_truncated_trace_reports_what_was_written_before_the_cut() {
     assert_readable_with_warning(&path, &format!("truncated at byte {}", middle.start));
 }
 
+/// Issue 17: the blocks after a damaged one are read, the end record among them, and
+/// the warning names the bytes skipped and the events they held.
 #[test]
 fn a_corrupted_block_is_reported_by_its_checksum() {
-    let (_run, mut bytes) = recorded_trace();
+    let (run, mut bytes) = recorded_trace();
     let dir = tempfile::tempdir().expect("a temporary directory");
     // Flip a payload byte of the block that holds the middle of the file.
     let middle = bytes.len() / 2;
     let block = blocks(&bytes).into_iter().find(|b| b.contains(&middle)).expect("a block");
-    let at = middle.max(block.start + 13);
+    let at = middle.max(block.start + 29);
     assert!(at < block.end, "the block has no payload");
     bytes[at] ^= 0xff;
     let path = trace_file(&dir, &bytes);
-    let message = format!("checksum mismatch in block at byte {}", block.start);
+    let message = format!(
+        "bytes {}..{} skipped: checksum mismatch in block at byte {}",
+        block.start, block.end, block.start
+    );
     let summary = assert_readable_with_warning(&path, &message);
-    assert_eq!(summary["complete"], false, "{summary}");
+    assert_eq!(summary["complete"], true, "{summary}");
+    let damage = &summary["damage"];
+    assert_eq!(damage.as_array().map(Vec::len), Some(1), "{summary}");
+    assert_eq!(
+        (&damage[0]["offset"], &damage[0]["length"]),
+        (&block.start.into(), &(block.end - block.start).into())
+    );
+    // The events lost and those read add up to what the recorder wrote.
+    let recorded = run.summary();
+    let written = recorded.n("allocations") + recorded.n("frees");
+    let read = summary["allocations"].as_u64().unwrap() + summary["frees"].as_u64().unwrap();
+    let lost = damage[0]["events_lost"].as_u64().unwrap_or_else(|| panic!("{summary}"));
+    assert_eq!(read + lost, written, "{summary}");
 }
 
 #[test]
 fn a_trace_of_another_format_version_is_refused() {
     let (_run, mut bytes) = recorded_trace();
     let dir = tempfile::tempdir().expect("a temporary directory");
+    // A version 4 header damaged in its version field is still known by its checksum.
     bytes[8..12].copy_from_slice(&9u32.to_le_bytes());
+    assert_readable_with_warning(
+        &trace_file(&dir, &bytes),
+        "bytes 0..16 skipped: file header checksum mismatch; no events lost",
+    );
+    // A header that says version 9 and whose checksum agrees is a newer trace.
+    let crc = crc::crc32(&bytes[..12]);
+    bytes[12..16].copy_from_slice(&crc.to_le_bytes());
     assert_unreadable(&trace_file(&dir, &bytes), "version 9");
 }
 
@@ -254,4 +271,41 @@ fn missing_empty_and_foreign_files_are_refused() {
     assert_unreadable(&trace_file(&dir, b"MEMS"), "not a memscope trace");
     assert_unreadable(&trace_file(&dir, b"MEMSCOPE\x01\0"), "truncated at byte 0");
     assert_unreadable(dir.path(), "cannot open trace");
+}
+
+/// Issue 17: a trace cut exactly at a block boundary printed no warning in top, leaks,
+/// peak, timeline or diff; and `peak` and `top --peak` panicked on a trace holding only
+/// its header block. Every report now prints the same one warning, and succeeds.
+#[test]
+fn every_report_warns_of_a_cut_at_a_block_boundary() {
+    let (_run, bytes) = recorded_trace();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let blocks = blocks(&bytes);
+    for cut in [blocks[blocks.len() - 1].start, blocks[0].end] {
+        let path = trace_file(&dir, &bytes[..cut]);
+        let trace = path.to_str().expect("a UTF-8 path");
+        let warning = format!(
+            "memscope: warning: {trace}: the trace ends at byte {cut} without an end record; an unknown number of events lost"
+        );
+        let reports: [&[&str]; 8] = [
+            &["summary", trace],
+            &["top", trace],
+            &["top", trace, "--peak"],
+            &["leaks", trace],
+            &["peak", trace],
+            &["timeline", trace],
+            &["diff", trace],
+            &["diff", trace, trace],
+        ];
+        for args in reports {
+            let output = memscope(args);
+            assert_no_panic(&output);
+            assert!(output.status.success(), "{args:?}: {}", text(&output.stderr));
+            let stderr = text(&output.stderr);
+            let lines: Vec<&str> = stderr.lines().collect();
+            let expected = if args.len() == 3 && args[0] == "diff" { 2 } else { 1 };
+            assert_eq!(lines.len(), expected, "{args:?}: {stderr}");
+            assert!(lines.iter().all(|line| line.starts_with(&warning)), "{args:?}: {stderr}");
+        }
+    }
 }

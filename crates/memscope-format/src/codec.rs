@@ -10,6 +10,51 @@ use crate::record::{
 };
 use crate::varint::{put_all, put_bytes, put_i64, put_u64, zigzag, Cursor};
 
+/// The most events one block may hold. No writer ever made more (the recorder's chunks
+/// hold 8192); [`crate::TraceWriter`] splits a longer batch. A block decodes into at
+/// most this many 24-byte events, whatever it claims.
+pub const MAX_BLOCK_EVENTS: u64 = 1 << 16;
+/// The most resident-memory samples one block may hold.
+pub const MAX_BLOCK_SAMPLES: u64 = 1 << 16;
+/// The most frames one stack may have: the recorder keeps at most 256.
+pub const MAX_STACK_FRAMES: u64 = 1024;
+/// The largest size an event may carry: no block is larger than the x86_64 address
+/// space (2^56 bytes with five-level page tables).
+pub const MAX_EVENT_SIZE: u64 = 1 << 56;
+/// The latest time a record may carry, nanoseconds since the recorder started (about
+/// 146 years): deltas that add up past it are damage, not a wrap.
+pub const MAX_TIME_NS: u64 = 1 << 62;
+
+/// `value`, if it is at most `max`.
+fn at_most(what: &'static str, value: u64, max: u64) -> Result<u64, DecodeError> {
+    if value > max {
+        return Err(DecodeError::OutOfRange { what, value, max });
+    }
+    Ok(value)
+}
+
+/// A count read from the payload, if it is at most `max`.
+fn count_at_most(cur: &mut Cursor, what: &'static str, max: u64) -> Result<usize, DecodeError> {
+    let count = cur.len_prefix()?;
+    if count as u64 > max {
+        return Err(DecodeError::TooMany { what, count: count as u64, max });
+    }
+    Ok(count)
+}
+
+/// A time read from the payload.
+fn time(cur: &mut Cursor) -> Result<u64, DecodeError> {
+    at_most("time", cur.u64()?, MAX_TIME_NS)
+}
+
+/// The time `delta` after `previous`, checked: no sum of deltas wraps.
+fn add_delta(previous: u64, delta: i64) -> Result<u64, DecodeError> {
+    let sum = previous.checked_add_signed(delta);
+    let value =
+        sum.ok_or(DecodeError::OutOfRange { what: "time", value: u64::MAX, max: MAX_TIME_NS })?;
+    at_most("time", value, MAX_TIME_NS)
+}
+
 /// The kind byte that opens every block.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -77,7 +122,7 @@ pub(crate) fn encode_segment_start(out: &mut Vec<u8>, start: &SegmentStart) {
 
 fn decode_segment_start(cur: &mut Cursor) -> Result<SegmentStart, DecodeError> {
     let index = cur.u32()?;
-    let time_ns = cur.u64()?;
+    let time_ns = time(cur)?;
     let temporary = cur.u64()?;
     let frees = cur.u64()?;
     let stacks = (0..cur.len_prefix()?)
@@ -110,7 +155,7 @@ pub(crate) fn encode_modules(out: &mut Vec<u8>, map: &ModuleMap) {
 }
 
 fn decode_modules(cur: &mut Cursor) -> Result<ModuleMap, DecodeError> {
-    let time_ns = cur.u64()?;
+    let time_ns = time(cur)?;
     let modules = (0..cur.len_prefix()?)
         .map(|_| {
             let path = cur.string()?;
@@ -146,7 +191,7 @@ fn decode_stacks(cur: &mut Cursor) -> Result<Vec<StackDef>, DecodeError> {
         .map(|_| {
             let id = StackId(cur.u32()?);
             let mut previous = 0u64;
-            let frames = (0..cur.len_prefix()?)
+            let frames = (0..count_at_most(cur, "frames", MAX_STACK_FRAMES)?)
                 .map(|_| {
                     previous = previous.wrapping_add(cur.i64()? as u64);
                     Ok(previous)
@@ -201,8 +246,12 @@ fn put_time_deltas(out: &mut Vec<u8>, events: &[Event], scale: impl Fn(u64) -> u
 fn decode_events(cur: &mut Cursor) -> Result<EventBatch, DecodeError> {
     let (thread, count, mut columns) = decode_events_head(cur)?;
     let payload = cur.data();
-    let events =
-        (0..count).map(|_| columns.next_event(payload)).collect::<Result<_, DecodeError>>()?;
+    // The count is at most MAX_BLOCK_EVENTS: room for all of them at once, rather than
+    // doubling up to it.
+    let mut events = Vec::with_capacity(count);
+    for _ in 0..count {
+        events.push(columns.next_event(payload)?);
+    }
     columns.finish(payload)?;
     cur.skip_to_end();
     Ok(EventBatch { thread, events })
@@ -225,7 +274,7 @@ pub(crate) fn decode_events_head(
     cur: &mut Cursor,
 ) -> Result<(ThreadId, usize, EventColumns), DecodeError> {
     let thread = ThreadId(cur.u32()?);
-    let count = cur.len_prefix()?;
+    let count = count_at_most(cur, "events", MAX_BLOCK_EVENTS)?;
     let unit = match cur.u64()? {
         unit @ (1 | 1000) => unit,
         other => return Err(DecodeError::BadTimeUnit(other)),
@@ -257,16 +306,17 @@ impl EventColumns {
         let stack_and_kind = stacks.u64()?;
         self.stacks = stacks.position();
         let mut times = Cursor::at(&payload[..self.sizes_start], self.times);
-        self.previous = self.previous.wrapping_add(times.i64()? as u64);
+        self.previous = add_delta(self.previous, times.i64()?)?;
         self.times = times.position();
         let mut sizes = Cursor::at(payload, self.sizes);
-        let size = sizes.u64()?;
+        let size = at_most("size", sizes.u64()?, MAX_EVENT_SIZE)?;
         self.sizes = sizes.position();
         let tag = (stack_and_kind & 3) as u8;
         let kind = EventKind::from_tag(tag).ok_or(DecodeError::BadEventKind(tag))?;
         let stack =
             StackId(u32::try_from(stack_and_kind >> 2).map_err(|_| DecodeError::ValueTooLarge)?);
-        Ok(Event { time_ns: self.previous.wrapping_mul(self.unit), kind, size, stack })
+        let time_ns = self.previous.saturating_mul(self.unit);
+        Ok(Event { time_ns: at_most("time", time_ns, MAX_TIME_NS)?, kind, size, stack })
     }
 
     /// After the last event: every column must be used up exactly.
@@ -294,10 +344,13 @@ pub(crate) fn encode_rss(out: &mut Vec<u8>, samples: &[RssSample]) {
 
 fn decode_rss(cur: &mut Cursor) -> Result<Vec<RssSample>, DecodeError> {
     let mut previous = 0u64;
-    (0..cur.len_prefix()?)
+    (0..count_at_most(cur, "samples", MAX_BLOCK_SAMPLES)?)
         .map(|_| {
-            previous = previous.wrapping_add(cur.i64()? as u64);
-            Ok(RssSample { time_ns: previous, rss_bytes: cur.u64()? })
+            previous = add_delta(previous, cur.i64()?)?;
+            Ok(RssSample {
+                time_ns: previous,
+                rss_bytes: at_most("size", cur.u64()?, MAX_EVENT_SIZE)?,
+            })
         })
         .collect()
 }
@@ -343,13 +396,13 @@ fn decode_run_totals(cur: &mut Cursor) -> Result<Option<RunTotals>, DecodeError>
         leaked_blocks: cur.u64()?,
         leaked_bytes: cur.u64()?,
         peak_bytes: cur.u64()?,
-        peak_time_ns: cur.u64()?,
+        peak_time_ns: time(cur)?,
         threads: cur.u64()?,
     }))
 }
 
 fn decode_end(cur: &mut Cursor) -> Result<End, DecodeError> {
-    let time_ns = cur.u64()?;
+    let time_ns = time(cur)?;
     let tag = cur.u64()?;
     let signal = i32::try_from(cur.i64()?).map_err(|_| DecodeError::ValueTooLarge)?;
     let reason = match tag {

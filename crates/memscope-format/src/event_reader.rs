@@ -31,11 +31,11 @@ impl EventReader {
         if block.kind != BlockKind::Events {
             return Err(FormatError::NotEvents { offset: block.offset });
         }
-        EventReader::new(decompress(block, compressed)?, block.offset)
+        EventReader::from_raw(decompress(block, compressed)?, block.offset)
     }
 
-    /// Reads the payload's head; `offset` is the block's, for errors.
-    fn new(payload: Vec<u8>, offset: u64) -> Result<Self, FormatError> {
+    /// Reads a decompressed payload's head; `offset` is the block's, for errors.
+    pub(crate) fn from_raw(payload: Vec<u8>, offset: u64) -> Result<Self, FormatError> {
         let mut cur = Cursor::new(&payload);
         let (thread, remaining, columns) = decode_events_head(&mut cur)
             .map_err(|source| FormatError::Decode { offset, source })?;

@@ -9,8 +9,14 @@
 //! The [`End`] block of a complete trace also carries the recorder's own totals
 //! ([`RunTotals`], format version 3 on), so the headline numbers need no replay.
 //!
-//! [`TraceWriter`] writes traces; [`Trace`] reads them and keeps everything before a
-//! damaged or truncated tail, reporting where the damage starts. [`Trace::events`]
+//! [`TraceWriter`] writes traces; [`Trace`] reads them. Every byte a reader acts on is
+//! under a checksum (block headers included, from format version 4), and blocks carry
+//! sequence numbers, so damage is found where it is: [`Trace::damage`] lists each
+//! stretch of bytes skipped and each block missing, repeated or moved, and reading
+//! resumes at the next block whose header verifies. Decoding holds every count, size
+//! and time to a limit ([`MAX_BLOCK_EVENTS`], [`MAX_STACK_FRAMES`], [`MAX_EVENT_SIZE`],
+//! [`MAX_TIME_NS`]), so no value a file claims decides how much is allocated.
+//! [`Trace::events`]
 //! decodes an events block lazily through an [`EventReader`], for readers that merge
 //! many blocks in time order.
 //!
@@ -24,28 +30,43 @@
 //! writer.write_events(ThreadId(7), &[event])?;
 //!
 //! let trace = Trace::parse(&bytes)?;
-//! assert!(trace.damage().is_none());
+//! // No end record yet: the trace reads as one cut off at a block boundary.
+//! assert_eq!(trace.damage()[0].error.to_string(), "the trace ends at byte 149 without an end record");
 //! let records: Vec<Record> = trace.segment_records(0).map(|(_, r)| r.unwrap()).collect();
 //! assert!(matches!(&records[1], Record::Events(batch) if batch.events == [event]));
 //! # Ok::<(), memscope_format::FormatError>(())
 //! ```
 //!
-//! This crate has no Cargo features.
+//! # Cargo features
+//!
+//! - `fuzzing` exposes each decoder on its own for the fuzz targets in `fuzz/`; it is
+//!   not a stable interface.
 
 #![deny(missing_docs)]
 
 mod block;
 mod codec;
+mod damage;
 mod error;
 mod event_reader;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod ids;
+mod index;
 mod reader;
 mod record;
 mod varint;
 mod writer;
 
-pub use crate::block::{BLOCK_HEADER_LEN, FILE_HEADER_LEN, MAGIC, OLDEST_VERSION, VERSION};
-pub use crate::codec::BlockKind;
+pub use crate::block::{
+    BLOCK_HEADER_LEN, BLOCK_SYNC, FILE_HEADER_LEN, LEGACY_BLOCK_HEADER_LEN, MAGIC, MAX_BLOCK_LEN,
+    OLDEST_VERSION, VERSION,
+};
+pub use crate::codec::{
+    BlockKind, MAX_BLOCK_EVENTS, MAX_BLOCK_SAMPLES, MAX_EVENT_SIZE, MAX_STACK_FRAMES, MAX_TIME_NS,
+};
+pub use crate::damage::Damage;
 pub use crate::error::{DecodeError, FormatError};
 pub use crate::event_reader::EventReader;
 pub use crate::ids::{StackId, ThreadId};

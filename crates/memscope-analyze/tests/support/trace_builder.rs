@@ -2,12 +2,12 @@
 //! checkpoint of everything written before it, the module map and the whole stack table.
 //! Shared by the replay tests and the benchmark's trace generator.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
 use memscope_format::{
-    End, Event, EventKind, FormatError, Meta, ModuleMap, SegmentStart, StackDef, StackId,
-    StackTotals, ThreadId, TraceWriter,
+    End, Event, EventKind, FormatError, Meta, ModuleMap, RunTotals, SegmentStart, StackDef,
+    StackId, StackTotals, ThreadId, TraceWriter,
 };
 
 /// A trace being written.
@@ -18,6 +18,7 @@ pub struct TraceBuilder<W: Write> {
     frees: u64,
     temporary: u64,
     segments: u32,
+    threads: BTreeSet<u32>,
 }
 
 impl<W: Write> TraceBuilder<W> {
@@ -37,6 +38,7 @@ impl<W: Write> TraceBuilder<W> {
             frees: 0,
             temporary: 0,
             segments: 0,
+            threads: BTreeSet::new(),
         })
     }
 
@@ -59,6 +61,7 @@ impl<W: Write> TraceBuilder<W> {
     pub fn events(&mut self, thread: u32, events: &[Event]) -> Result<(), FormatError> {
         self.writer.write_events(ThreadId(thread), events)?;
         events.iter().for_each(|event| self.count(event));
+        self.threads.insert(thread);
         Ok(())
     }
 
@@ -75,7 +78,7 @@ impl<W: Write> TraceBuilder<W> {
         if event.kind == EventKind::Alloc {
             totals.live_bytes = totals.live_bytes.wrapping_add(event.size);
             totals.live_blocks = totals.live_blocks.wrapping_add(1);
-            totals.alloc_bytes += event.size;
+            totals.alloc_bytes = totals.alloc_bytes.wrapping_add(event.size);
             totals.alloc_blocks += 1;
         } else {
             totals.live_bytes = totals.live_bytes.wrapping_sub(event.size);
@@ -85,9 +88,52 @@ impl<W: Write> TraceBuilder<W> {
         }
     }
 
-    /// Writes the end record; a trace without one was cut off.
+    /// Writes the end record, with the totals of the events written (the peak left at
+    /// zero); a trace without one was cut off.
     pub fn finish(&mut self, time_ns: u64) -> Result<(), FormatError> {
-        self.writer.write_end(&End { time_ns, ..End::default() })
+        let totals = self.totals();
+        self.finish_with(End { time_ns, totals: Some(totals), ..End::default() })
+    }
+
+    /// Writes `end` as the end record.
+    pub fn finish_with(&mut self, end: End) -> Result<(), FormatError> {
+        self.writer.write_end(&end)
+    }
+
+    /// The recorder's totals of the events written so far (the peak left at zero).
+    pub fn totals(&self) -> RunTotals {
+        let mut totals = RunTotals {
+            frees: self.frees,
+            temporary: self.temporary,
+            threads: self.threads.len() as u64,
+            ..RunTotals::default()
+        };
+        for stack in self.totals.values() {
+            totals.allocations += stack.alloc_blocks;
+            totals.bytes_allocated = totals.bytes_allocated.wrapping_add(stack.alloc_bytes);
+            totals.leaked_blocks = totals.leaked_blocks.wrapping_add(stack.live_blocks);
+            totals.leaked_bytes = totals.leaked_bytes.wrapping_add(stack.live_bytes);
+        }
+        totals
+    }
+}
+
+impl<W: Write> TraceBuilder<W> {
+    /// `count` segments of 100 ms; in each, thread 7 allocates 1000 bytes from stack 1
+    /// at 10 ms into it and frees the previous segment's block at 50 ms into it. The
+    /// end record follows at `count` × 100 ms.
+    pub fn segments_of_one_block_each(&mut self, count: u64) -> Result<(), FormatError> {
+        const MS: u64 = 1_000_000;
+        for segment in 0..count {
+            let start = segment * 100 * MS;
+            self.segment(start)?;
+            let mut events = vec![alloc(start + 10 * MS, 1000, 1)];
+            if segment > 0 {
+                events.push(free(start + 50 * MS, 1000, 1));
+            }
+            self.events(7, &events)?;
+        }
+        self.finish(count * 100 * MS)
     }
 }
 

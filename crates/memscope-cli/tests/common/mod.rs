@@ -740,3 +740,15 @@ pub fn native_counts<S: AsRef<OsStr>>(
 
 /// Valgrind runs programs some 20 to 50 times slower.
 pub const VALGRIND_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Where each block of an intact trace starts and ends, in file order, as the reader
+/// finds them.
+pub fn block_ranges(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let trace = memscope_format::Trace::parse(bytes).expect("an intact trace");
+    let mut ranges: Vec<std::ops::Range<usize>> =
+        trace.blocks().iter().map(|b| b.offset as usize..b.end() as usize).collect();
+    ranges.sort_by_key(|range| range.start);
+    let end = ranges.last().map_or(16, |range| range.end);
+    assert_eq!(end, bytes.len(), "the blocks do not end where the file does");
+    ranges
+}

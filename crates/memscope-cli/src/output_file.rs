@@ -1,0 +1,97 @@
+//! Creating output files without destroying what is at their path, and without letting
+//! another process swap the file between a check and the open.
+//!
+//! - [`create_private`] is for what memscope records (samples, traces): the file is
+//!   created new with `O_EXCL`, owner-only, and `O_NOFOLLOW`, so an existing file is
+//!   never truncated and a symlink at the path is never followed, even one planted
+//!   while memscope starts; either is a clear error.
+//! - [`Replacement`] is for exports (charts): it writes a new file next to the path and
+//!   renames it over a regular file there once complete, as other tools' `-o` does. The
+//!   rename replaces the name, never a symlink's target, and a reader never sees half a
+//!   file.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, ErrorKind, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+/// Creates `path` new, owner-only (0600), never following a symlink there.
+pub fn create_private(path: &Path) -> Result<File> {
+    let opened = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path);
+    match opened {
+        Ok(file) => Ok(file),
+        Err(err) if err.kind() == ErrorKind::AlreadyExists => bail!(
+            "{} already exists{}; memscope does not overwrite it: remove it or give another name",
+            path.display(),
+            what_is_there(path)
+        ),
+        Err(err) => Err(err).with_context(|| format!("cannot create {}", path.display())),
+    }
+}
+
+/// " (a symlink)" or " (a directory)", for a message about what is at `path`.
+fn what_is_there(path: &Path) -> &'static str {
+    match std::fs::symlink_metadata(path).map(|m| m.file_type()) {
+        Ok(kind) if kind.is_symlink() => " (a symlink)",
+        Ok(kind) if kind.is_dir() => " (a directory)",
+        _ => "",
+    }
+}
+
+/// A file being written beside its final path, put in place by [`Replacement::commit`].
+pub struct Replacement {
+    file: tempfile::NamedTempFile,
+    path: PathBuf,
+}
+
+impl Replacement {
+    /// Starts writing what will replace `path`. Fails at once if `path` names anything
+    /// but a regular file (or nothing), so that a long run does not end in an error.
+    pub fn new(path: &Path) -> Result<Replacement> {
+        if let Ok(meta) = std::fs::symlink_metadata(path) {
+            if !meta.file_type().is_file() {
+                bail!(
+                    "{}{} is not a regular file; memscope replaces only regular files",
+                    path.display(),
+                    what_is_there(path)
+                );
+            }
+        }
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let file = tempfile::Builder::new()
+            .prefix(".memscope-")
+            .tempfile_in(dir)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(Replacement { file, path: path.to_owned() })
+    }
+
+    /// Flushes what was written and renames it over the path.
+    pub fn commit(mut self) -> Result<()> {
+        self.file.flush().with_context(|| format!("cannot write {}", self.path.display()))?;
+        self.file
+            .persist(&self.path)
+            .map_err(|err| err.error)
+            .with_context(|| format!("cannot write {}", self.path.display()))?;
+        Ok(())
+    }
+}
+
+impl Write for Replacement {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.file.write(bytes)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
