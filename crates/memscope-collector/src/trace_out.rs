@@ -42,6 +42,8 @@ pub(crate) struct TraceOut {
     modules: Vec<Module>,
     modules_written: bool,
     rss: Vec<RssSample>,
+    /// The latest event time written: segment stamps and the end come no earlier.
+    latest_ns: u64,
 }
 
 impl TraceOut {
@@ -76,6 +78,7 @@ impl TraceOut {
             modules: Vec::new(),
             modules_written: false,
             rss: Vec::new(),
+            latest_ns: 0,
         };
         trace.start_segment(0);
         trace
@@ -127,6 +130,7 @@ impl TraceOut {
         }
         // Counted once written: the totals are those of the file.
         events.iter().for_each(|event| self.count(event));
+        self.latest_ns = self.latest_ns.max(events.last().map_or(0, |e| e.time_ns));
         self.threads.insert(thread);
         self.segment_events += events.len() as u64;
     }
@@ -180,7 +184,7 @@ impl TraceOut {
     fn start_segment(&mut self, now_ns: u64) {
         let start = SegmentStart {
             index: self.segment_index,
-            time_ns: now_ns,
+            time_ns: now_ns.max(self.latest_ns),
             temporary: self.temporary,
             frees: self.frees,
             stacks: self.totals.iter().filter(|t| t.alloc_blocks > 0).cloned().collect(),
@@ -227,6 +231,7 @@ impl TraceOut {
             sums.leaked_blocks = sums.leaked_blocks.wrapping_add(stack.live_blocks);
             sums.leaked_bytes = sums.leaked_bytes.wrapping_add(stack.live_bytes);
         }
+        end.time_ns = end.time_ns.max(self.latest_ns);
         end.dropped_events += self.unwritten;
         end.totals = Some(sums);
         if let Some(out) = self.out.as_mut() {
