@@ -163,6 +163,7 @@ impl Image {
                     args: record.args,
                     unwind: record.unwind,
                     max_frames: record.max_frames,
+                    sample_rate: header.sample_rate.load(Ordering::Relaxed),
                 };
                 if let Some(destination) = self.destination.take() {
                     self.out = Some(TraceOut::create(destination, &meta));

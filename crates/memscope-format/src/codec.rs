@@ -95,6 +95,7 @@ pub(crate) fn encode_meta(out: &mut Vec<u8>, meta: &Meta) {
     }
     put_bytes(out, meta.unwind.as_bytes());
     put_u64(out, meta.max_frames.into());
+    put_u64(out, meta.sample_rate);
 }
 
 fn decode_meta(cur: &mut Cursor) -> Result<Meta, DecodeError> {
@@ -102,7 +103,11 @@ fn decode_meta(cur: &mut Cursor) -> Result<Meta, DecodeError> {
     let start_unix_ms = cur.u64()?;
     let exe = cur.string()?;
     let args = (0..cur.len_prefix()?).map(|_| cur.string()).collect::<Result<_, _>>()?;
-    Ok(Meta { pid, start_unix_ms, exe, args, unwind: cur.string()?, max_frames: cur.u32()? })
+    let unwind = cur.string()?;
+    let max_frames = cur.u32()?;
+    // Traces written before sampling existed end here: every allocation is in them.
+    let sample_rate = if cur.is_empty() { 0 } else { cur.u64()? };
+    Ok(Meta { pid, start_unix_ms, exe, args, unwind, max_frames, sample_rate })
 }
 
 pub(crate) fn encode_segment_start(out: &mut Vec<u8>, start: &SegmentStart) {

@@ -19,6 +19,9 @@ pub struct Meta {
     pub unwind: String,
     /// The deepest stack recorded.
     pub max_frames: u32,
+    /// Mean bytes between samples: each allocated byte was recorded with probability
+    /// 1/`sample_rate`. 0: every allocation was recorded.
+    pub sample_rate: u64,
 }
 
 /// Whether an event allocated or freed a block.

@@ -76,6 +76,7 @@ fn meta() -> Meta {
         args: vec!["prog".into(), "--flag".into()],
         unwind: "dwarf".into(),
         max_frames: 64,
+        sample_rate: 524_288,
     }
 }
 
