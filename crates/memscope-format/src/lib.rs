@@ -31,7 +31,7 @@
 //!
 //! let trace = Trace::parse(&bytes)?;
 //! // No end record yet: the trace reads as one cut off at a block boundary.
-//! assert_eq!(trace.damage()[0].error.to_string(), "the trace ends at byte 149 without an end record");
+//! assert_eq!(trace.damage()[0].error.to_string(), "the trace ends at byte 150 without an end record");
 //! let records: Vec<Record> = trace.segment_records(0).map(|(_, r)| r.unwrap()).collect();
 //! assert!(matches!(&records[1], Record::Events(batch) if batch.events == [event]));
 //! # Ok::<(), memscope_format::FormatError>(())
