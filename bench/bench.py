@@ -7,6 +7,7 @@ Usage: bench/bench.py [--repeats N] [--memscope PATH] [--only NAME]
 Run bench/run.sh instead: it builds everything first."""
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -18,7 +19,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def timed(cmd, stdin=None, cwd=None):
+def timed(cmd, stdin=None, cwd=None, env=None):
     """Wall seconds, CPU seconds (user + system) and peak resident MiB of one run: the
     command and every process it waited for (the peak is the largest one's, so under
     `memscope run` it is the program's). The command's output is discarded.
@@ -29,7 +30,8 @@ def timed(cmd, stdin=None, cwd=None):
             tempfile.NamedTemporaryFile("r") as peak:
         start = time.perf_counter()
         child = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", peak.name] + cmd, stdin=inp,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd,
+                                 env=dict(os.environ, **(env or {})))
         _, status, usage = os.wait4(child.pid, 0)
         elapsed = time.perf_counter() - start
         peak_kib = int(peak.read().split()[-1])
@@ -37,7 +39,7 @@ def timed(cmd, stdin=None, cwd=None):
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         sys.exit(f"bench: {' '.join(cmd)} exited with {child.returncode}")
-    return elapsed, usage.ru_utime + usage.ru_stime, peak_kib / 1024
+    return elapsed, usage.ru_utime + usage.ru_stime, peak_kib / 1024, peak_kib / 1024
 
 
 def prefixed(directory, prefix):
@@ -58,45 +60,60 @@ def settle(directory, prefix, timeout=20.0):
 
 
 def workloads(build):
-    """Name -> (command, stdin file, prefix). The prefix goes before all three ways of
-    running it: the one-core rows take the second core away from the writer too, so
-    they show whether threads cost more per event without the spare core's help."""
+    """Name -> (command, stdin file, prefix, memscope options, environment). The prefix
+    goes before all three ways of running it: the one-core rows take the second core
+    away from the collector too, so they show whether threads cost more per event
+    without the spare core's help. The environment is every way's (memscope sets
+    PYTHONMALLOC=malloc itself; the others get it so that they run the same program)."""
     churn = os.path.join(build, "churn")
     one_core = ["taskset", "-c", "0"]
+    sampled = ["--sample-rate", "524288"]
+    python = ["python3", "-c", "x = [str(i) for i in range(3000000)]; print(len(x))"]
+    pymalloc_off = {"PYTHONMALLOC": "malloc"}
+    sqlite = (["sqlite3", ":memory:"], os.path.join(HERE, "sqlite_workload.sql"))
     return {
-        "churn 2 threads (8M calls)": ([churn, "2000000", "2"], None, []),
-        "churn 1 thread": ([churn, "2000000", "1"], None, []),
-        "churn 8 threads": ([churn, "500000", "8"], None, []),
-        "churn 1 thread, one core": ([churn, "2000000", "1"], None, one_core),
-        "churn 2 threads, one core": ([churn, "1000000", "2"], None, one_core),
-        "churn 8 threads, one core": ([churn, "250000", "8"], None, one_core),
-        "8 threads freeing each other's blocks": ([os.path.join(build, "endings"), "swap", "8", "500000"], None, []),
-        "C++ std::map workload": ([os.path.join(build, "map_workload"), "400000"], None, []),
-        "sqlite3 200k rows + indexes": (["sqlite3", ":memory:"], os.path.join(HERE, "sqlite_workload.sql"), []),
-        "/bin/true (start-up)": (["/bin/true"], None, []),
+        "churn 2 threads (8M calls)": ([churn, "2000000", "2"], None, [], [], {}),
+        "churn 1 thread": ([churn, "2000000", "1"], None, [], [], {}),
+        "churn 8 threads": ([churn, "500000", "8"], None, [], [], {}),
+        "churn 1 thread, one core": ([churn, "2000000", "1"], None, one_core, [], {}),
+        "churn 2 threads, one core": ([churn, "1000000", "2"], None, one_core, [], {}),
+        "churn 8 threads, one core": ([churn, "250000", "8"], None, one_core, [], {}),
+        "8 threads freeing each other's blocks": ([os.path.join(build, "endings"), "swap", "8", "500000"], None, [], [], {}),
+        "C++ std::map workload": ([os.path.join(build, "map_workload"), "400000"], None, [], [], {}),
+        "sqlite3 200k rows + indexes": (*sqlite, [], [], {}),
+        "/bin/true (start-up)": (["/bin/true"], None, [], [], {}),
+        "python3, 3M live strings": (python, None, [], [], pymalloc_off),
+        "churn 2 threads, sampled 512 KiB": ([churn, "2000000", "2"], None, [], sampled, {}),
+        "C++ std::map workload, sampled 512 KiB": ([os.path.join(build, "map_workload"), "400000"], None, [], sampled, {}),
+        "sqlite3, sampled 512 KiB": (*sqlite, [], sampled, {}),
     }
 
 
 def run_once(workload, memscope, scratch, runs):
-    """Runs one workload once each way, appending (wall, CPU, peak RSS) to `runs`.
+    """Runs one workload once each way, appending (wall, CPU, peak RSS, peak RSS of the
+    process tree) to `runs`. Under memscope the peak RSS is the program's own (VmHWM, as
+    the trace records it), and the tree's is the larger of it and memscope run's.
     Returns the sizes of memscope's and heaptrack's traces."""
-    cmd, stdin, prefix = workload
-    runs["base"].append(timed(prefix + cmd, stdin))
+    cmd, stdin, prefix, options, env = workload
+    runs["base"].append(timed(prefix + cmd, stdin, env=env))
     trace = os.path.join(scratch, "trace")
-    runs["memscope"].append(timed(prefix + [memscope, "run", "-o", trace, "--"] + cmd, stdin))
+    wall, cpu, _, tree = timed(prefix + [memscope, "run"] + options + ["-o", trace, "--"] + cmd, stdin, env=env)
+    summary = json.loads(subprocess.run([memscope, "summary", "--json", "--recorded", trace],
+                                        capture_output=True, check=True).stdout)
+    runs["memscope"].append((wall, cpu, summary["peak_rss_bytes"] / 2**20, tree))
     size = os.path.getsize(trace)
     os.remove(trace)
     ht_size = 0
     if shutil.which("heaptrack"):
-        runs["heaptrack"].append(timed(prefix + ["heaptrack", "-o", "ht"] + cmd, stdin, cwd=scratch))
+        runs["heaptrack"].append(timed(prefix + ["heaptrack", "-o", "ht"] + cmd, stdin, cwd=scratch, env=env))
         ht_size = take_heaptrack_trace(scratch, "ht")
     return size, ht_size
 
 
 def medians(runs):
-    """Per measure (wall, CPU, peak RSS), the median of each way's runs."""
+    """Per measure (wall, CPU, peak RSS, tree's peak RSS), the median of each way's runs."""
     return tuple({k: statistics.median(r[n] for r in v) if v else float("nan") for k, v in runs.items()}
-                 for n in range(3))
+                 for n in range(4))
 
 
 def take_heaptrack_trace(scratch, prefix):
@@ -111,13 +128,14 @@ def take_heaptrack_trace(scratch, prefix):
 
 def print_table(rows):
     print("| workload | uninstrumented | memscope | heaptrack | memscope ÷ base | memscope ÷ heaptrack | heaptrack ÷ base "
-          "| CPU: memscope ÷ base | CPU: heaptrack ÷ base | peak RSS (base / memscope) | trace (memscope / heaptrack) |")
+          "| CPU: memscope ÷ base | CPU: heaptrack ÷ base | peak RSS (base / program under memscope / memscope run) "
+          "| trace (memscope / heaptrack) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for name, wall, cpu, rss, size, ht_size in rows:
+    for name, wall, cpu, rss, tree, size, ht_size in rows:
         b, m, h = wall["base"], wall["memscope"], wall["heaptrack"]
         print(f"| {name} | {b*1000:.0f} ms | {m*1000:.0f} ms | {h*1000:.0f} ms | {m/b:.2f}× | {m/h:.2f} | {h/b:.2f}× "
               f"| {ratio(cpu['memscope'], cpu['base'])} | {ratio(cpu['heaptrack'], cpu['base'])} "
-              f"| {rss['base']:.0f} / {rss['memscope']:.0f} MiB "
+              f"| {rss['base']:.0f} / {rss['memscope']:.0f} / {tree['memscope']:.0f} MiB "
               f"| {size/1e6:.1f} MB / {ht_size/1e6:.1f} MB |")
 
 
