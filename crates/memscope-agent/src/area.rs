@@ -24,11 +24,12 @@
 //! **Order.** A free must be paired with the allocation it ends, although the two may
 //! happen on different threads and glibc may hand the address out again at once. Every
 //! allocation and free therefore takes the next sequence number of its address's
-//! *stripe* (one of [`STRIPES`] counters chosen by hashing the address): frees before
-//! the memory goes back to glibc, allocations after glibc returned it. Two events of one
-//! address are thus numbered in the order they really happened, and the collector
-//! replays each stripe in its own order. Threads touch the same stripe rarely, so the
-//! counters are almost never shared between cores.
+//! *stripe* (one of [`STRIPES`] counters chosen by hashing the address's page): frees
+//! before the memory goes back to glibc, allocations after glibc returned it. Two events
+//! of one address are thus numbered in the order they really happened, and the
+//! collector replays each stripe in its own order. Each counter has a cache line of its
+//! own, and glibc gives each thread pages of its own arena, so threads rarely touch the
+//! same counter: a counter shared by two cores would move between them on every event.
 //!
 //! **Time.** The collector advances [`Header::clock_ns`]; a thread that sees it moved
 //! publishes a [`Kind::Tick`] before its next event, so an event costs one load of the
@@ -54,7 +55,9 @@ pub const CHUNKS: usize = 448;
 pub const LOG_BYTES: usize = 2 << 20;
 
 const STRIPES_AT: usize = 4096;
-const THREADS_AT: usize = STRIPES_AT + STRIPES * size_of::<AtomicU32>();
+/// Bytes between two stripe counters: a cache line.
+const STRIPE_STRIDE: usize = 64;
+const THREADS_AT: usize = STRIPES_AT + STRIPES * STRIPE_STRIDE;
 const LOG_AT: usize = THREADS_AT + MAX_THREADS * size_of::<ThreadRecord>();
 const CHUNKS_AT: usize = LOG_AT + LOG_BYTES;
 /// The size of an area, in bytes.
@@ -108,6 +111,9 @@ pub enum Kind {
     Tick = 6,
     /// `realloc` returned a new block that sampling left out: the old block is freed.
     ReallocUnsampled = 7,
+    /// The thread's next allocation is of this many bytes (`w0`): more than a slot's
+    /// size field holds.
+    LargeSize = 8,
 }
 
 impl Kind {
@@ -121,6 +127,7 @@ impl Kind {
             5 => Kind::ReallocFailed,
             6 => Kind::Tick,
             7 => Kind::ReallocUnsampled,
+            8 => Kind::LargeSize,
             _ => return None,
         })
     }
@@ -219,11 +226,16 @@ pub struct ChunkHeader {
     pub owner: AtomicU32,
     /// The owner record's generation.
     pub owner_generation: AtomicU32,
+    /// How many times the chunk was recycled. Its slots are published with the low
+    /// bits of it, so a recycled chunk needs no clearing: a slot from an earlier use
+    /// carries another tag. (Clearing would write every line of the chunk on the
+    /// collector's core, for the program's core to fetch back.)
+    pub generation: AtomicU32,
 }
 
-/// One event. `w1` holds the kind (top byte) and size (low 56 bits) and is written
-/// last; `w0` the address (or a tick's time); `w2` the stack id (low half) and the
-/// stripe sequence number (high half).
+/// One event. `w1` holds the kind (top byte), the chunk's generation tag (the next 16
+/// bits) and the size (low 40 bits) and is written last; `w0` the address (or a tick's
+/// time); `w2` the stack id (low half) and the stripe sequence number (high half).
 #[repr(C)]
 pub struct Slot {
     /// Address, or time.
@@ -258,12 +270,28 @@ pub struct Event {
     pub seq: u32,
 }
 
-const SIZE_MASK: u64 = (1 << 56) - 1;
+/// Sizes a slot holds; a larger one goes in a [`Kind::LargeSize`] slot before it.
+pub const SLOT_SIZE_LIMIT: u64 = 1 << 40;
+const SIZE_MASK: u64 = SLOT_SIZE_LIMIT - 1;
+const TAG_SHIFT: u32 = 40;
+const TAG_MASK: u64 = 0xffff << TAG_SHIFT;
 
-/// The stripe of an address.
+/// A reserved slot, and the tag its chunk's current use publishes with.
+pub struct Reserved<'a> {
+    slot: &'a Slot,
+    tag: u64,
+}
+
+/// The tag of a chunk's `generation`, placed as in a slot's kind word.
+#[inline(always)]
+pub fn tag_of(generation: u32) -> u64 {
+    (u64::from(generation) << TAG_SHIFT) & TAG_MASK
+}
+
+/// The stripe of an address: a hash of its page.
 #[inline(always)]
 pub fn stripe_of(address: u64) -> usize {
-    ((address >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 52) as usize
+    ((address >> 12).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 52) as usize
 }
 
 /// `cell += n`, returning the old value, in one unlocked instruction: atomic against
@@ -310,6 +338,7 @@ impl Area {
         self.base
     }
 
+    #[inline(always)]
     fn at<T>(&self, offset: usize) -> &T {
         // SAFETY: offsets come from the layout constants, inside the area and aligned
         // for T; every T here is made of atomics, valid at any bit pattern the two
@@ -318,24 +347,28 @@ impl Area {
     }
 
     /// The header.
+    #[inline(always)]
     pub fn header(&self) -> &Header {
         self.at(0)
     }
 
     /// Thread record `index` (below [`MAX_THREADS`]).
+    #[inline]
     pub fn thread(&self, index: usize) -> &ThreadRecord {
         assert!(index < MAX_THREADS);
         self.at(THREADS_AT + index * size_of::<ThreadRecord>())
     }
 
     /// Chunk `index` (below [`CHUNKS`]).
+    #[inline(always)]
     pub fn chunk(&self, index: usize) -> &Chunk {
         assert!(index < CHUNKS);
         self.at(CHUNKS_AT + index * CHUNK_BYTES)
     }
 
+    #[inline(always)]
     fn stripe(&self, address: u64) -> &AtomicU32 {
-        self.at(STRIPES_AT + stripe_of(address) * size_of::<AtomicU32>())
+        self.at(STRIPES_AT + stripe_of(address) * STRIPE_STRIDE)
     }
 
     /// Sets a new area up and marks it ready.
@@ -367,18 +400,19 @@ impl Area {
 
     /// Publishes an event into a reserved slot.
     #[inline(always)]
-    pub fn publish(slot: &Slot, kind: Kind, w0: u64, size: u64, stack: u32, seq: u32) {
+    pub fn publish(reserved: Reserved, kind: Kind, w0: u64, size: u64, stack: u32, seq: u32) {
+        let slot = reserved.slot;
         slot.w0.store(w0, Ordering::Relaxed);
         slot.w2.store(u64::from(stack) | (u64::from(seq) << 32), Ordering::Relaxed);
-        slot.w1.store(((kind as u64) << 56) | (size & SIZE_MASK), Ordering::Release);
+        slot.w1.store(((kind as u64) << 56) | reserved.tag | (size & SIZE_MASK), Ordering::Release);
     }
 
     /// The event in `slot`, if it was published: `Err` with the kind byte if that byte
     /// names no kind (only a damaged area holds one).
     #[inline]
-    pub fn read(slot: &Slot) -> Option<Result<Event, u8>> {
+    pub fn read(slot: &Slot, tag: u64) -> Option<Result<Event, u8>> {
         let w1 = slot.w1.load(Ordering::Acquire);
-        if w1 == 0 {
+        if w1 == 0 || w1 & TAG_MASK != tag {
             return None;
         }
         let byte = (w1 >> 56) as u8;
@@ -391,7 +425,7 @@ impl Area {
     /// Reserves the calling thread's next slot in `record`'s chain, taking a new chunk
     /// when the current one is full; `None` if no chunk is free.
     #[inline]
-    pub fn reserve(&self, record: &ThreadRecord, owner: u32) -> Option<&Slot> {
+    pub fn reserve(&self, record: &ThreadRecord, owner: u32) -> Option<Reserved<'_>> {
         loop {
             let current = record.current_chunk.load(Ordering::Relaxed);
             if current == 0 {
@@ -401,7 +435,8 @@ impl Area {
             let chunk = self.chunk(current as usize - 1);
             let index = local_fetch_add(&chunk.header.reserved, 1) as usize;
             if index < CHUNK_SLOTS {
-                return Some(&chunk.slots[index]);
+                let tag = tag_of(chunk.header.generation.load(Ordering::Relaxed));
+                return Some(Reserved { slot: &chunk.slots[index], tag });
             }
             self.extend_chain(record, current, owner)?;
         }
@@ -506,13 +541,10 @@ impl Area {
         }
     }
 
-    /// Collector side: clears the first `used` slots of a chunk it has read and puts the
-    /// chunk back on the free list.
-    pub fn recycle(&self, index: u32, used: usize) {
-        let chunk = self.chunk(index as usize);
-        for slot in &chunk.slots[..used.min(CHUNK_SLOTS)] {
-            slot.w1.store(0, Ordering::Relaxed);
-        }
+    /// Collector side: a chunk it has read goes back on the free list, under a new
+    /// generation (its slots then read as unpublished).
+    pub fn recycle(&self, index: u32) {
+        self.chunk(index as usize).header.generation.fetch_add(1, Ordering::AcqRel);
         self.give_back(index);
     }
 

@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
-use crate::area::{self, Area, Kind, Slot, ThreadRecord, AREA_BYTES, LOG_BYTES};
+use crate::area::{self, Area, Kind, Reserved, ThreadRecord, AREA_BYTES, LOG_BYTES, SLOT_SIZE_LIMIT};
 use crate::config::{Config, Follow, UnwindMode};
 use crate::control::{self, MetaRecord};
 use crate::heap;
@@ -52,6 +52,7 @@ struct Unwinding {
     stacks: StackCache,
 }
 
+#[inline(always)]
 fn current_area() -> Area {
     // SAFETY: AREA is set before STATE becomes RECORDING and stays mapped while it is.
     unsafe { Area::from_raw(AREA.load(Ordering::Acquire)) }
@@ -381,10 +382,21 @@ fn emit(
     if now != record.last_tick.load(Ordering::Relaxed) {
         tick(area, record, depth, now);
     }
+    if size >= SLOT_SIZE_LIMIT {
+        large_size(area, record, depth, size);
+    }
     let Some(slot) = reserve(area, record, depth) else { return count_dropped(area) };
     let seq =
         if kind.is_ordered() { area.next_seq(w0, THREADED.load(Ordering::Relaxed)) } else { 0 };
     Area::publish(slot, kind, w0, size, stack, seq);
+}
+
+/// A size too large for a slot (a terabyte or more) goes in a slot of its own first.
+#[cold]
+fn large_size(area: &Area, record: &ThreadRecord, depth: u32, size: u64) {
+    if let Some(slot) = reserve(area, record, depth) {
+        Area::publish(slot, Kind::LargeSize, size, 0, 0, 0);
+    }
 }
 
 #[cold]
@@ -399,7 +411,7 @@ fn tick(area: &Area, record: &ThreadRecord, depth: u32, now: u64) {
 }
 
 #[inline(always)]
-fn reserve<'a>(area: &'a Area, record: &ThreadRecord, depth: u32) -> Option<&'a Slot> {
+fn reserve<'a>(area: &'a Area, record: &ThreadRecord, depth: u32) -> Option<Reserved<'a>> {
     let owner = thread::index_of(area, record);
     match area.reserve(record, owner) {
         Some(slot) => Some(slot),
@@ -416,7 +428,7 @@ fn reserve_waiting<'a>(
     record: &ThreadRecord,
     owner: u32,
     depth: u32,
-) -> Option<&'a Slot> {
+) -> Option<Reserved<'a>> {
     if depth > 0 {
         return None;
     }
@@ -442,10 +454,12 @@ fn enter(area: &Area) -> Option<(&'static ThreadRecord, u32)> {
     Some((record, depth))
 }
 
+#[inline(always)]
 fn leave(record: &ThreadRecord, depth: u32) {
     record.depth.store(depth, Ordering::Relaxed);
 }
 
+#[inline(always)]
 fn stack_at(area: &Area, record: &ThreadRecord, depth: u32) -> u32 {
     if depth == 0 {
         capture(area, record)

@@ -109,6 +109,7 @@ pub(crate) fn forget_current() {
 }
 
 /// The record's index in its area.
+#[inline(always)]
 pub(crate) fn index_of(area: &Area, record: &ThreadRecord) -> u32 {
     let first = area.thread(0) as *const ThreadRecord as usize;
     ((record as *const ThreadRecord as usize - first) / core::mem::size_of::<ThreadRecord>()) as u32

@@ -12,8 +12,8 @@ use memscope_format::{
 use crate::destination::Destination;
 use crate::mapping::Mapping;
 use crate::pairing::{Block, Pairing};
-use crate::stream::{Next, Stream};
-use crate::trace_out::TraceOut;
+use crate::stream::{Next, Reading, Stream};
+use crate::trace_thread::TraceThread;
 
 /// Events one stream may take in a row before the others get their turn.
 const TURN: usize = 4096;
@@ -23,6 +23,10 @@ const PASS: usize = 1 << 16;
 const BATCH_EVENTS: usize = 8192;
 /// …or once its oldest event is this old (nanoseconds).
 const BATCH_AGE_NS: u64 = 100_000_000;
+/// How often the chunks threads are still writing are read: the rest of the time only
+/// chunks they have filled are, so that the collector and the program do not pass the
+/// same cache lines back and forth.
+const SWEEP_NS: u64 = 20_000_000;
 /// How long after an event's time its bucket of the heap curve is read: a thread that
 /// read the clock and is held longer than this before it publishes gets a later time.
 const CURVE_MARGIN_NS: u64 = 1_000_000_000;
@@ -55,7 +59,7 @@ pub struct DrainStats {
 pub struct Image {
     mapping: Mapping,
     destination: Option<Destination>,
-    out: Option<TraceOut>,
+    out: Option<TraceThread>,
     streams: Vec<Stream>,
     /// Stream index of each thread record, if it has one.
     by_record: Vec<Option<usize>>,
@@ -65,6 +69,11 @@ pub struct Image {
     modules: Vec<Module>,
     stats: DrainStats,
     clock_ns: u64,
+    /// When the chunks threads are still writing were last read (clock, nanoseconds).
+    swept_ns: u64,
+    /// Whether a stream waits for an event of its stripe that another stream holds,
+    /// which may be in a chunk still being written.
+    waiting: bool,
 }
 
 impl Image {
@@ -82,6 +91,8 @@ impl Image {
             modules: Vec::new(),
             stats: DrainStats::default(),
             clock_ns: 0,
+            swept_ns: 0,
+            waiting: false,
         }
     }
 
@@ -111,7 +122,7 @@ impl Image {
 
     /// Adds a resident-memory sample taken now.
     pub fn sample_rss(&mut self, rss_bytes: u64) {
-        if let Some(out) = &mut self.out {
+        if let Some(out) = &self.out {
             out.push_rss(RssSample { time_ns: self.clock_ns, rss_bytes });
         }
     }
@@ -121,11 +132,20 @@ impl Image {
     pub fn pass(&mut self, ended: bool) -> bool {
         self.read_log();
         self.discover_threads();
+        let reading = if ended {
+            Reading::Ended
+        } else if self.waiting || self.clock_ns.saturating_sub(self.swept_ns) >= SWEEP_NS {
+            self.swept_ns = self.clock_ns;
+            Reading::Published
+        } else {
+            Reading::Full
+        };
+        self.waiting = false;
         let mut taken = 0;
         loop {
             let mut round = 0;
             for index in 0..self.streams.len() {
-                round += self.run(index, ended);
+                round += self.run(index, reading);
             }
             taken += round;
             if round == 0 && !(ended && self.skip_gap()) || taken >= PASS {
@@ -166,7 +186,7 @@ impl Image {
                     sample_rate: header.sample_rate.load(Ordering::Relaxed),
                 };
                 if let Some(destination) = self.destination.take() {
-                    self.out = Some(TraceOut::create(destination, &meta));
+                    self.out = Some(TraceThread::start(destination, meta.clone()));
                 }
                 self.meta = Some(meta);
             }
@@ -180,12 +200,12 @@ impl Image {
                         ranges: m.ranges,
                     })
                     .collect();
-                if let Some(out) = &mut self.out {
+                if let Some(out) = &self.out {
                     out.set_modules(self.modules.clone());
                 }
             }
             Record::Stack(id, frames) => {
-                if let Some(out) = &mut self.out {
+                if let Some(out) = &self.out {
                     out.define_stack(StackDef { id: StackId(id), frames });
                 }
             }
@@ -210,13 +230,14 @@ impl Image {
     }
 
     /// Applies stream `index`'s events while each is next in its stripe; how many.
-    fn run(&mut self, index: usize, ended: bool) -> usize {
+    fn run(&mut self, index: usize, reading: Reading) -> usize {
         let area = *self.mapping.area();
         let closed =
             area.thread(self.streams[index].record).state.load(Ordering::Acquire) == THREAD_CLOSED;
+        let reading = if closed { Reading::Ended } else { reading };
         let mut taken = 0;
         while taken < TURN {
-            let event = match self.streams[index].peek(&area, ended || closed) {
+            let event = match self.streams[index].peek(&area, reading) {
                 Next::Event(event) => event,
                 Next::Nothing => break,
                 Next::Damaged => {
@@ -227,6 +248,7 @@ impl Image {
             };
             if event.kind.is_ordered() {
                 if !self.pairing.is_next(event.w0, event.seq) {
+                    self.waiting = true;
                     break;
                 }
                 self.pairing.take_turn(event.w0, event.seq);
@@ -243,7 +265,11 @@ impl Image {
         let address = event.w0;
         match event.kind {
             Kind::Tick => stream.time_ns = stream.time_ns.max(event.w0),
-            Kind::Alloc => alloc(&mut self.pairing, stream, address, event.size, event.stack),
+            Kind::LargeSize => stream.large_size = Some(event.w0),
+            Kind::Alloc => {
+                let size = stream.large_size.take().unwrap_or(event.size);
+                alloc(&mut self.pairing, stream, address, size, event.stack);
+            }
             Kind::Free => free(&mut self.pairing, stream, address),
             Kind::ReallocFree => {
                 stream.pending_realloc = Some((address, self.pairing.free(address)))
@@ -252,7 +278,8 @@ impl Image {
                 if let Some((old, Some(block))) = stream.pending_realloc.take() {
                     push_free(stream, old, block);
                 }
-                alloc(&mut self.pairing, stream, address, event.size, event.stack);
+                let size = stream.large_size.take().unwrap_or(event.size);
+                alloc(&mut self.pairing, stream, address, size, event.stack);
             }
             Kind::ReallocFailed => {
                 if let Some((old, Some(block))) = stream.pending_realloc.take() {
@@ -273,7 +300,7 @@ impl Image {
         let area = *self.mapping.area();
         let mut best: Option<(u32, u64, u32)> = None;
         for stream in &mut self.streams {
-            if let Next::Event(event) = stream.peek(&area, true) {
+            if let Next::Event(event) = stream.peek(&area, Reading::Ended) {
                 let distance = self.pairing.distance(event.w0, event.seq);
                 if event.kind.is_ordered() && best.is_none_or(|(d, _, _)| distance < d) {
                     best = Some((distance, event.w0, event.seq));
@@ -300,14 +327,12 @@ impl Image {
         }
         // Stacks the batches use were logged before their events were published.
         self.read_log();
-        let Some(out) = &mut self.out else { return };
+        let Some(out) = &self.out else { return };
         for stream in &mut self.streams {
             if due(stream, self.clock_ns) {
                 out.write_events(ThreadId(stream.tid), &mut stream.batch, self.clock_ns);
-                stream.batch.clear();
             }
         }
-        out.flush_rss();
     }
 
     /// Frees the records of threads that ended once their events are all in.
@@ -322,7 +347,7 @@ impl Image {
             let closed = record.state.load(Ordering::Acquire) == THREAD_CLOSED;
             if !closed
                 || !stream.batch.is_empty()
-                || !matches!(stream.peek(&area, true), Next::Nothing)
+                || !matches!(stream.peek(&area, Reading::Ended), Next::Nothing)
             {
                 continue;
             }
@@ -343,7 +368,7 @@ impl Image {
 
     /// Reads the heap curve's buckets that no event can join any more.
     fn close_curve(&mut self, ended: bool) {
-        let Some(out) = &mut self.out else { return };
+        let Some(out) = &self.out else { return };
         if ended {
             return;
         }
@@ -352,7 +377,7 @@ impl Image {
             .iter()
             .flat_map(|s| s.batch.first().map(|e| e.time_ns).into_iter().chain([s.time_ns]));
         let horizon = pending.fold(self.clock_ns.saturating_sub(CURVE_MARGIN_NS), u64::min);
-        out.curve.close_before(horizon);
+        out.close_curve(horizon);
     }
 
     /// Writes the end record; returns what was counted.
@@ -388,20 +413,10 @@ impl Image {
         let dropped =
             header.dropped.load(Ordering::Relaxed) + self.stats.lost_slots + self.stats.skipped;
         let peak = header.peak_rss_bytes.load(Ordering::Relaxed).max(peak_rss_bytes);
-        let Some(out) = &mut self.out else { return (self.stats, None) };
-        out.finish(End {
-            time_ns: end_ns,
-            reason,
-            peak_rss_bytes: peak,
-            dropped_events: dropped,
-            totals: None,
-        });
-        (self.stats, out.error.clone())
-    }
-
-    /// Bytes of trace written so far.
-    pub fn bytes_written(&self) -> u64 {
-        self.out.as_ref().map_or(0, TraceOut::bytes_written)
+        let Some(out) = self.out.take() else { return (self.stats, None) };
+        let end = End { time_ns: end_ns, reason, peak_rss_bytes: peak, dropped_events: dropped, totals: None };
+        let error = out.finish(end);
+        (self.stats, error)
     }
 
     /// Whether the recorder set the area up (its log then holds the meta record).

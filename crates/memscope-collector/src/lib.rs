@@ -42,6 +42,7 @@ mod process;
 mod session;
 mod stream;
 mod trace_out;
+mod trace_thread;
 
 pub use crate::destination::{Destination, Series};
 pub use crate::image::{DrainStats, Ending, Image};

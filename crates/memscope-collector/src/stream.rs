@@ -1,7 +1,7 @@
 //! One thread's events, read from its chain of chunks in the capture area, and what
 //! pairing needs to know about that thread.
 
-use memscope_agent::area::{self, Area, CHUNK_SLOTS};
+use memscope_agent::area::{self, tag_of, Area, CHUNK_SLOTS};
 use memscope_format::Event;
 
 /// What the next slot of a stream holds.
@@ -12,6 +12,19 @@ pub(crate) enum Next {
     Nothing,
     /// A slot whose kind byte names no kind: the area is damaged here.
     Damaged,
+}
+
+/// How much of a stream to read.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Reading {
+    /// Only chunks the thread has moved past: reading the slots a thread is still
+    /// writing would pull their cache lines back and forth between its core and ours.
+    Full,
+    /// Every published slot.
+    Published,
+    /// Everything, skipping slots reserved but never published: the thread can publish
+    /// nothing more.
+    Ended,
 }
 
 /// A block being freed by `realloc`, until the call's outcome is known.
@@ -27,6 +40,13 @@ pub(crate) struct Stream {
     chunk: Option<u32>,
     /// The next slot to read in it.
     slot: usize,
+    /// The tag the chunk's current use publishes with.
+    tag: u64,
+    /// Slots known to be reserved in the chunk: a slot past them that reads as
+    /// published is a leftover of an earlier use of the chunk.
+    known_reserved: usize,
+    /// The size of the next allocation, when it was too large for its slot.
+    pub large_size: Option<u64>,
     /// The thread's clock: the latest tick, nanoseconds since start.
     pub time_ns: u64,
     /// The thread's latest allocation (a free of it is temporary).
@@ -46,6 +66,9 @@ impl Stream {
             tid,
             chunk: None,
             slot: 0,
+            tag: 0,
+            known_reserved: 0,
+            large_size: None,
             time_ns: 0,
             last_alloc: 0,
             pending_realloc: None,
@@ -54,18 +77,26 @@ impl Stream {
         }
     }
 
-    /// The next event. `ended` says the thread can publish nothing more: a slot it
-    /// reserved but never published is then skipped (and counted lost).
-    pub(crate) fn peek(&mut self, area: &Area, ended: bool) -> Next {
+    /// The next event, as far as `reading` allows. A slot reserved but never published
+    /// is skipped (and counted lost) only when the stream has ended.
+    pub(crate) fn peek(&mut self, area: &Area, reading: Reading) -> Next {
+        let ended = reading == Reading::Ended;
         loop {
             let Some(index) = self.chunk.or_else(|| self.first_chunk(area)) else {
                 return Next::Nothing;
             };
-            self.chunk = Some(index);
             let chunk = area.chunk(index as usize);
+            if self.chunk != Some(index) {
+                self.enter_chunk(index, chunk);
+            }
+            let moved_on = chunk.header.next.load(std::sync::atomic::Ordering::Acquire) != 0;
+            if reading == Reading::Full && !moved_on {
+                return Next::Nothing;
+            }
             if self.slot < CHUNK_SLOTS {
-                match Area::read(&chunk.slots[self.slot]) {
-                    Some(Ok(event)) => return Next::Event(event),
+                match Area::read(&chunk.slots[self.slot], self.tag) {
+                    Some(Ok(event)) if self.is_reserved(area, index) => return Next::Event(event),
+                    Some(Ok(_)) => return Next::Nothing,
                     Some(Err(_)) => return Next::Damaged,
                     None if ended && self.slot < reserved(area, index) => {
                         self.lost += 1;
@@ -80,10 +111,28 @@ impl Stream {
             if next == 0 || (self.slot < CHUNK_SLOTS && !ended) {
                 return Next::Nothing;
             }
-            area.recycle(index, CHUNK_SLOTS);
-            self.chunk = Some(next - 1);
+            area.recycle(index);
+            self.chunk = None;
             self.slot = 0;
+            let next_chunk = area.chunk(next as usize - 1);
+            self.enter_chunk(next - 1, next_chunk);
         }
+    }
+
+    fn enter_chunk(&mut self, index: u32, chunk: &memscope_agent::area::Chunk) {
+        self.chunk = Some(index);
+        self.tag = tag_of(chunk.header.generation.load(std::sync::atomic::Ordering::Acquire));
+        self.known_reserved = 0;
+    }
+
+    /// Whether the slot being read was reserved in the chunk's current use (loaded
+    /// afresh only past what was known: the count is on a line the thread writes).
+    fn is_reserved(&mut self, area: &Area, index: u32) -> bool {
+        if self.slot < self.known_reserved {
+            return true;
+        }
+        self.known_reserved = reserved(area, index);
+        self.slot < self.known_reserved
     }
 
     /// Moves past the event [`Stream::peek`] returned.
@@ -99,7 +148,7 @@ impl Stream {
     /// Gives back the chunk of a stream that ended and was read to the end.
     pub(crate) fn release(&mut self, area: &Area) {
         if let Some(index) = self.chunk.take() {
-            area.recycle(index, reserved(area, index));
+            area.recycle(index);
         }
     }
 }

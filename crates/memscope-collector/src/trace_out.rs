@@ -260,10 +260,6 @@ impl TraceOut {
         }
     }
 
-    /// Bytes written so far.
-    pub(crate) fn bytes_written(&self) -> u64 {
-        self.out.as_ref().map_or(0, TraceWriter::bytes_written)
-    }
 }
 
 /// A write error with its cause, in one line.
