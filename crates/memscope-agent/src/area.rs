@@ -211,6 +211,11 @@ pub struct ThreadRecord {
     pub sample_countdown: AtomicU64,
     /// The recorder's own: the thread's random number state (when sampling).
     pub random: AtomicU64,
+    /// The record of the thread's events made in signal handlers that interrupted it
+    /// inside a hook, index + 1 (0: none yet). They go to a chain of their own: in one
+    /// chain, an event interrupted between reserving its slot and numbering it would
+    /// sit before the handler's event that took the number after it.
+    pub nested: AtomicU32,
 }
 
 /// The head of a chunk.

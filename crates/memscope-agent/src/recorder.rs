@@ -10,7 +10,9 @@ use alloc::vec::Vec;
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
-use crate::area::{self, Area, Kind, Reserved, ThreadRecord, AREA_BYTES, LOG_BYTES, SLOT_SIZE_LIMIT};
+use crate::area::{
+    self, Area, Kind, Reserved, ThreadRecord, AREA_BYTES, LOG_BYTES, SLOT_SIZE_LIMIT,
+};
 use crate::config::{Config, Follow, UnwindMode};
 use crate::control::{self, MetaRecord};
 use crate::heap;
@@ -442,16 +444,29 @@ fn reserve_waiting<'a>(
     }
 }
 
-/// Enters the hooks on this thread: its record and how deep it already was.
+/// Enters the hooks on this thread: its record, the record its events go to (its
+/// own, or in a signal handler that interrupted a hook, its handlers'), and how deep
+/// it already was.
 #[inline(always)]
-fn enter(area: &Area) -> Option<(&'static ThreadRecord, u32)> {
+fn enter(area: &Area) -> Option<(&'static ThreadRecord, &'static ThreadRecord, u32)> {
     let Some(record) = thread_record(area) else {
         count_dropped(area);
         return None;
     };
     let depth = record.depth.load(Ordering::Relaxed);
+    let stream = if depth == 0 { record } else { nested(area, record)? };
     record.depth.store(depth + 1, Ordering::Relaxed);
-    Some((record, depth))
+    Some((record, stream, depth))
+}
+
+#[cold]
+fn nested(area: &Area, record: &ThreadRecord) -> Option<&'static ThreadRecord> {
+    // SAFETY: records live in the area, mapped for the rest of the process.
+    let nested = thread::nested_of(area, record).map(|r| unsafe { &*(r as *const ThreadRecord) });
+    if nested.is_none() {
+        count_dropped(area);
+    }
+    nested
 }
 
 #[inline(always)]
@@ -475,10 +490,10 @@ pub fn record_alloc(ptr: *mut c_void, size: usize) {
         return;
     }
     let Some(area) = recording() else { return };
-    let Some((record, depth)) = enter(&area) else { return };
+    let Some((record, stream, depth)) = enter(&area) else { return };
     if is_sampled(&area, record, ptr as u64, size as u64) {
         let stack = stack_at(&area, record, depth);
-        emit(&area, record, depth, Kind::Alloc, ptr as u64, size as u64, stack);
+        emit(&area, stream, depth, Kind::Alloc, ptr as u64, size as u64, stack);
     }
     leave(record, depth);
 }
@@ -504,9 +519,9 @@ pub fn record_free(ptr: *mut c_void) {
         return;
     }
     let Some(area) = recording() else { return };
-    let Some((record, depth)) = enter(&area) else { return };
+    let Some((record, stream, depth)) = enter(&area) else { return };
     if was_sampled(ptr as u64) {
-        emit(&area, record, depth, Kind::Free, ptr as u64, 0, 0);
+        emit(&area, stream, depth, Kind::Free, ptr as u64, 0, 0);
     }
     leave(record, depth);
 }
@@ -520,11 +535,11 @@ pub fn record_realloc(
     real: impl FnOnce() -> *mut c_void,
 ) -> *mut c_void {
     let Some(area) = recording() else { return real() };
-    let Some((record, depth)) = enter(&area) else { return real() };
+    let Some((record, stream, depth)) = enter(&area) else { return real() };
     let (old, new_size) = (ptr as u64, size as u64);
     let old_sampled = was_sampled(old);
     if old_sampled {
-        emit(&area, record, depth, Kind::ReallocFree, old, 0, 0);
+        emit(&area, stream, depth, Kind::ReallocFree, old, 0, 0);
     }
     let new = real();
     if new.is_null() {
@@ -532,13 +547,13 @@ pub fn record_realloc(
             if sampling::is_on() {
                 sampling::remember(&area, old);
             }
-            emit(&area, record, depth, Kind::ReallocFailed, old, 0, 0);
+            emit(&area, stream, depth, Kind::ReallocFailed, old, 0, 0);
         }
     } else if is_sampled(&area, record, new as u64, new_size) {
         let stack = stack_at(&area, record, depth);
-        emit(&area, record, depth, Kind::ReallocAlloc, new as u64, new_size, stack);
+        emit(&area, stream, depth, Kind::ReallocAlloc, new as u64, new_size, stack);
     } else if old_sampled {
-        emit(&area, record, depth, Kind::ReallocUnsampled, old, 0, 0);
+        emit(&area, stream, depth, Kind::ReallocUnsampled, old, 0, 0);
     }
     leave(record, depth);
     new
@@ -620,7 +635,7 @@ unsafe extern "C" fn thread_ended(value: *mut c_void) {
         let state = Box::from_raw(state);
         state.unwinder.report(&area);
     }
-    record.state.store(area::THREAD_CLOSED, Ordering::Release);
+    thread::close(&area, record);
 }
 
 /// In a forked child. With `--follow fork` the child records afresh into an area of its

@@ -48,6 +48,37 @@ pub(crate) fn attach(area: &Area) -> Option<&ThreadRecord> {
     let pid = area.header().pid.load(Ordering::Relaxed);
     let tid = sys::gettid();
     let (index, record) = claim(area, pid)?;
+    set_up(area, index, record, tid);
+    // SAFETY: the key exists; the value is a pointer into the area, which stays mapped.
+    unsafe {
+        libc::pthread_setspecific(KEY.load(Ordering::Relaxed), record as *const _ as *const c_void)
+    };
+    Some(record)
+}
+
+/// The record for the calling thread's events in signal handlers that interrupted a
+/// hook (see [`ThreadRecord::nested`]), claimed at the first such event. Only atomics
+/// and `gettid`: it runs in a signal handler.
+pub(crate) fn nested_of<'a>(area: &'a Area, record: &ThreadRecord) -> Option<&'a ThreadRecord> {
+    if let Some(index) = record.nested.load(Ordering::Acquire).checked_sub(1) {
+        return Some(area.thread(index as usize));
+    }
+    let (index, nested) = claim_free(area)?;
+    set_up(area, index, nested, record.tid.load(Ordering::Relaxed));
+    record.nested.store(index as u32 + 1, Ordering::Release);
+    Some(nested)
+}
+
+/// Closes a thread's record, and the record of its signal handlers' events.
+pub(crate) fn close(area: &Area, record: &ThreadRecord) {
+    if let Some(index) = record.nested.load(Ordering::Acquire).checked_sub(1) {
+        area.thread(index as usize).state.store(THREAD_CLOSED, Ordering::Release);
+    }
+    record.state.store(THREAD_CLOSED, Ordering::Release);
+}
+
+/// Prepares a claimed record for thread `tid` and publishes it to the collector.
+fn set_up(area: &Area, index: usize, record: &ThreadRecord, tid: u32) {
     record.generation.fetch_add(1, Ordering::Relaxed);
     record.tid.store(tid, Ordering::Relaxed);
     record.first_chunk.store(0, Ordering::Relaxed);
@@ -55,14 +86,10 @@ pub(crate) fn attach(area: &Area) -> Option<&ThreadRecord> {
     record.depth.store(0, Ordering::Relaxed);
     record.last_tick.store(u64::MAX, Ordering::Relaxed);
     record.unwinder.store(0, Ordering::Relaxed);
+    record.nested.store(0, Ordering::Relaxed);
     // Published for the collector only once set up.
     record.state.store(THREAD_ACTIVE, Ordering::Release);
     area.header().threads_high.fetch_max(index as u32 + 1, Ordering::AcqRel);
-    // SAFETY: the key exists; the value is a pointer into the area, which stays mapped.
-    unsafe {
-        libc::pthread_setspecific(KEY.load(Ordering::Relaxed), record as *const _ as *const c_void)
-    };
-    Some(record)
 }
 
 /// A free record, claimed. When none is free, records of threads that are gone without

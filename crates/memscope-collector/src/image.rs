@@ -414,7 +414,13 @@ impl Image {
             header.dropped.load(Ordering::Relaxed) + self.stats.lost_slots + self.stats.skipped;
         let peak = header.peak_rss_bytes.load(Ordering::Relaxed).max(peak_rss_bytes);
         let Some(out) = self.out.take() else { return (self.stats, None) };
-        let end = End { time_ns: end_ns, reason, peak_rss_bytes: peak, dropped_events: dropped, totals: None };
+        let end = End {
+            time_ns: end_ns,
+            reason,
+            peak_rss_bytes: peak,
+            dropped_events: dropped,
+            totals: None,
+        };
         let error = out.finish(end);
         (self.stats, error)
     }

@@ -259,7 +259,6 @@ impl TraceOut {
             }
         }
     }
-
 }
 
 /// A write error with its cause, in one line.

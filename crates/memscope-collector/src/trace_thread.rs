@@ -87,7 +87,11 @@ impl TraceThread {
     }
 }
 
-fn write(mut out: TraceOut, messages: Receiver<Message>, give_back: mpsc::Sender<Vec<Event>>) -> Option<String> {
+fn write(
+    mut out: TraceOut,
+    messages: Receiver<Message>,
+    give_back: mpsc::Sender<Vec<Event>>,
+) -> Option<String> {
     for message in messages {
         match message {
             Message::Stack(def) => out.define_stack(def),
