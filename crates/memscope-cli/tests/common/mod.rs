@@ -681,6 +681,7 @@ pub fn compare_with_valgrind<S: AsRef<OsStr>>(
         text(&recorded.stderr)
     );
     assert_eq!(recorded.stdout, checked.stdout, "{name}: the program's output differs");
+    assert!(trace.is_file(), "{name}: no trace was written: {}", text(&recorded.stderr));
     let comparison =
         Comparison { memscope: summary(&trace).heap(), valgrind: parse_valgrind(&log) };
     eprintln!("{name}: {comparison:?}");
