@@ -36,7 +36,7 @@ impl StackCounts {
     }
 
     /// Adds another set of counts.
-    pub(crate) fn add(&mut self, other: &StackCounts) {
+    pub fn add(&mut self, other: &StackCounts) {
         self.live_bytes = self.live_bytes.wrapping_add(other.live_bytes);
         self.live_blocks = self.live_blocks.wrapping_add(other.live_blocks);
         self.alloc_bytes = self.alloc_bytes.wrapping_add(other.alloc_bytes);
