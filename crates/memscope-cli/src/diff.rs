@@ -62,7 +62,7 @@ pub fn run(args: DiffArgs) -> Result<u8> {
             print(&args, diff, &title)?;
             Ok(0)
         }
-        [trace] => run_report(trace, &args.report, |recording, prepared| {
+        [trace] => run_report(trace, &args.report.stacks, |recording, prepared| {
             let (diff, title) = two_moments(&args, recording, prepared)?;
             print(&args, diff, &format!("{title} in {}", trace.display()))
         }),
@@ -91,7 +91,7 @@ fn snapshots(recording: &Recording, prepared: &mut Prepared, moments: &[Moment])
 }
 
 fn two_traces(args: &DiffArgs, base: &Path, new: &Path) -> Result<(Diff, String)> {
-    let filter = args.report.filter()?;
+    let filter = args.report.stacks.filter()?;
     let files: [TraceFile; 2] = [trace_input::open(base)?, trace_input::open(new)?];
     let mut inputs: Vec<Input> = files.iter().map(trace_input::recording).collect::<Result<_>>()?;
     let [base_exe, new_exe] = [0, 1].map(|i| inputs[i].recording.meta().exe.clone());
@@ -100,7 +100,8 @@ fn two_traces(args: &DiffArgs, base: &Path, new: &Path) -> Result<(Diff, String)
         eprintln!("memscope: note: {base} records {base_exe} and {new} records {new_exe}; rows are matched by function");
     }
     let diff = {
-        let mut prepared = [0, 1].map(|i| args.report.prepare(&inputs[i].recording, &filter));
+        let mut prepared =
+            [0, 1].map(|i| args.report.stacks.prepare(&inputs[i].recording, &filter));
         let [before, after] =
             [0, 1].map(|i| snapshots(&inputs[i].recording, &mut prepared[i], &[Moment::End]));
         let [base_symbols, new_symbols] = [0, 1].map(|i| &prepared[i].symbols);

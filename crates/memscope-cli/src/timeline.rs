@@ -41,7 +41,7 @@ struct RowJson {
 }
 
 pub fn run(args: TimelineArgs) -> Result<u8> {
-    run_report(&args.trace, &args.report, |recording, prepared| {
+    run_report(&args.trace, &args.report.stacks, |recording, prepared| {
         let timeline = Timeline::build(recording, args.interval.ns, &prepared.filter)?;
         let rows: Vec<RowJson> = timeline.rows.iter().map(row_json).collect();
         let mut out = std::io::stdout().lock();

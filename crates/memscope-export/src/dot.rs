@@ -43,6 +43,21 @@ pub fn write_dot(
     out.write_all(dot_text(graph, legend).as_bytes()).map_err(ExportError::write("call graph"))
 }
 
+/// Fails unless Graphviz's `dot` can be run, when `format` needs it: a check worth
+/// making before the analysis that the drawing would follow.
+pub fn check_dot(format: DotFormat) -> Result<(), ExportError> {
+    if format == DotFormat::Dot {
+        return Ok(());
+    }
+    match Command::new("dot").arg("-V").stdout(Stdio::null()).stderr(Stdio::null()).status() {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == ErrorKind::NotFound => {
+            Err(ExportError::DotMissing { format: format.name() })
+        }
+        Err(source) => Err(ExportError::Write { what: "call graph", source }),
+    }
+}
+
 /// Draws DOT `text` as `format` with Graphviz's `dot` (DOT itself is returned as is).
 pub fn render_dot(text: &str, format: DotFormat) -> Result<Vec<u8>, ExportError> {
     if format == DotFormat::Dot {

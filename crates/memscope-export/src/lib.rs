@@ -49,7 +49,7 @@ pub mod proto {
 
 pub use crate::aggregate_json::{write_aggregate_json, AggregateInput};
 pub use crate::collapsed::{collapsed_lines, write_collapsed};
-pub use crate::dot::{render_dot, write_dot, DotFormat};
+pub use crate::dot::{check_dot, render_dot, write_dot, DotFormat};
 pub use crate::error::ExportError;
 pub use crate::flame_graph::{write_diff_flame_graph, write_flame_graph, FlameGraphTitle};
 pub use crate::html::{write_html, ReportModel, ReportOptions};

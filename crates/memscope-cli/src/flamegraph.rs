@@ -1,0 +1,176 @@
+//! `memscope flamegraph`: an interactive SVG flame graph of the stacks at a moment, or a
+//! differential one between two recordings or two moments of one.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use clap::Args;
+use memscope_analyze::{Moment, Recording, SampleType, Snapshot, StackProfile};
+use memscope_export::{
+    collapsed_lines, write_diff_flame_graph, write_flame_graph, FlameGraphTitle,
+};
+
+use crate::output::ms;
+use crate::output_file::OutputFile;
+use crate::report::{run_report, By, MomentArgs, Prepared, StackArgs};
+use crate::time_arg::{parse_ms, TimeArg};
+use crate::trace_input::{self, Input};
+
+/// Draw a flame graph (SVG) of the stacks at a moment; with --diff BASE NEW, or one
+/// trace with --from and --to, a differential flame graph: red where memory grew, blue
+/// where it shrank.
+#[derive(Args)]
+pub struct FlamegraphArgs {
+    /// The trace; with --diff, BASE and NEW.
+    #[arg(required = true, num_args = 1..=2, value_name = "TRACE")]
+    traces: Vec<PathBuf>,
+    /// Where to write the SVG.
+    #[arg(short = 'o', value_name = "FILE")]
+    output: PathBuf,
+    /// What the widths count.
+    #[arg(long, value_enum, default_value_t = By::InuseSpace)]
+    by: By,
+    /// Compare two traces at their ends: `--diff BASE NEW`.
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    diff: bool,
+    /// Compare two moments of one trace: from MS...
+    #[arg(long, value_name = "MS", value_parser = parse_ms)]
+    from: Option<TimeArg>,
+    /// ...to MS [default: the end].
+    #[arg(long, value_name = "MS", value_parser = parse_ms)]
+    to: Option<TimeArg>,
+    #[command(flatten)]
+    moment: MomentArgs,
+    #[command(flatten)]
+    stacks: StackArgs,
+}
+
+pub fn run(args: FlamegraphArgs) -> Result<u8> {
+    let sample_type: SampleType = args.by.into();
+    let differential = args.from.is_some() || args.to.is_some();
+    match (&args.traces[..], args.diff) {
+        ([base, new], true) => {
+            let mut output = OutputFile::create(&args.output)?;
+            two_traces(&args, base, new, sample_type, &mut output)?;
+            output.finish()?;
+        }
+        ([_, _], false) => bail!(
+            "give --diff to compare two traces: memscope flamegraph --diff BASE NEW -o FILE.svg"
+        ),
+        ([_], true) => {
+            bail!("--diff compares two traces: memscope flamegraph --diff BASE NEW -o FILE.svg")
+        }
+        ([trace], false) => {
+            if differential && args.moment.given() {
+                bail!("--from and --to compare two moments; --at, --peak and --end choose one");
+            }
+            let mut output = OutputFile::create(&args.output)?;
+            run_report(trace, &args.stacks, |recording, prepared| {
+                if differential {
+                    two_moments(&args, trace, recording, prepared, sample_type, &mut output)
+                } else {
+                    one_moment(&args, trace, recording, prepared, sample_type, &mut output)
+                }
+            })?;
+            output.finish()?;
+        }
+        _ => unreachable!("clap takes one or two traces"),
+    }
+    Ok(0)
+}
+
+/// The folded stacks of `recording` at `moment`.
+fn folded(
+    recording: &Recording,
+    prepared: &mut Prepared,
+    moment: Moment,
+    sample_type: SampleType,
+) -> Vec<String> {
+    let snapshot = Snapshot::take(recording, moment, &prepared.filter);
+    prepared.symbols.resolve(snapshot.counts.keys().copied());
+    collapsed_lines(&StackProfile::compute(&snapshot, &prepared.symbols), sample_type)
+}
+
+fn one_moment(
+    args: &FlamegraphArgs,
+    trace: &Path,
+    recording: &Recording,
+    prepared: &mut Prepared,
+    sample_type: SampleType,
+    output: &mut OutputFile,
+) -> Result<()> {
+    let chosen = args.moment.choose(recording, &prepared.filter)?;
+    let lines = folded(recording, prepared, chosen.moment, sample_type);
+    let title = FlameGraphTitle {
+        title: format!("memscope: {} at {}", sample_type.name(), chosen.label),
+        subtitle: trace.display().to_string(),
+        sample_type,
+    };
+    Ok(write_flame_graph(output.writer(), &lines, &title)?)
+}
+
+fn two_moments(
+    args: &FlamegraphArgs,
+    trace: &Path,
+    recording: &Recording,
+    prepared: &mut Prepared,
+    sample_type: SampleType,
+    output: &mut OutputFile,
+) -> Result<()> {
+    let end_ns = recording.end_ns();
+    let mut ends = Vec::new();
+    for (option, time, default_ns) in [("--from", &args.from, 0), ("--to", &args.to, end_ns)] {
+        ends.push(match time {
+            Some(time) => {
+                time.check_within(option, recording)?;
+                (Moment::At(time.end_of_microsecond()), time.ns)
+            }
+            None => (Moment::At(default_ns), default_ns),
+        });
+    }
+    let before = folded(recording, prepared, ends[0].0, sample_type);
+    let after = folded(recording, prepared, ends[1].0, sample_type);
+    let title = FlameGraphTitle {
+        title: format!(
+            "memscope: {} from {} ms to {} ms (red: grew, blue: shrank)",
+            sample_type.name(),
+            ms(ends[0].1),
+            ms(ends[1].1)
+        ),
+        subtitle: trace.display().to_string(),
+        sample_type,
+    };
+    Ok(write_diff_flame_graph(output.writer(), &before, &after, &title)?)
+}
+
+fn two_traces(
+    args: &FlamegraphArgs,
+    base: &Path,
+    new: &Path,
+    sample_type: SampleType,
+    output: &mut OutputFile,
+) -> Result<()> {
+    if args.moment.given() {
+        bail!("--diff compares two traces at their ends; --at, --peak and --end choose a moment of one");
+    }
+    let filter = args.stacks.filter()?;
+    let files = [trace_input::open(base)?, trace_input::open(new)?];
+    let mut inputs: Vec<Input> = files.iter().map(trace_input::recording).collect::<Result<_>>()?;
+    let mut lines = Vec::new();
+    for input in &inputs {
+        let mut prepared = args.stacks.prepare(&input.recording, &filter);
+        lines.push(folded(&input.recording, &mut prepared, Moment::End, sample_type));
+    }
+    inputs.iter_mut().for_each(Input::warn);
+    let title = FlameGraphTitle {
+        title: format!(
+            "memscope: {} at the end, {} against {} (red: grew, blue: shrank)",
+            sample_type.name(),
+            new.display(),
+            base.display()
+        ),
+        subtitle: format!("base {}, new {}", base.display(), new.display()),
+        sample_type,
+    };
+    Ok(write_diff_flame_graph(output.writer(), &lines[0], &lines[1], &title)?)
+}
