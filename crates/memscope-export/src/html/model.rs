@@ -293,8 +293,8 @@ fn moment_view(
     (view, capped)
 }
 
-/// The nodes at least `min_share` of the total wide whose parents are kept, the widest
-/// `max_nodes` of them; and whether that limit cut any.
+/// The root and the nodes at least `min_share` of the total wide whose parents are
+/// kept, the widest `max_nodes` of them; and whether that limit cut any.
 fn kept_nodes(
     tree: &CallTree,
     values: &TreeValues,
@@ -321,6 +321,7 @@ fn kept_nodes(
     let capped = wide.len() > options.max_nodes;
     wide.truncate(options.max_nodes);
     let mut nodes: Vec<TreeNodeId> = wide.into_iter().map(|(_, i)| TreeNodeId(i as u32)).collect();
+    nodes.push(TreeNodeId::ROOT);
     nodes.sort_unstable();
     (nodes, capped)
 }
