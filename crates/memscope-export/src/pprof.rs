@@ -137,10 +137,11 @@ impl<'r> Builder<'r> {
         let location_id = stack.locations.iter().map(|l| self.location(l)).collect();
         let counts = &stack.counts;
         let value = SAMPLE_TYPES.iter().map(|(kind, _)| kind.value(counts)).collect();
+        // As Go writes it: the key names the unit, and pprof's tag filters only match
+        // a label without num_unit against a range in bytes.
         let label = vec![proto::Label {
             key: self.strings.index("bytes"),
             num: block_size(stack),
-            num_unit: self.strings.index("bytes"),
             ..proto::Label::default()
         }];
         proto::Sample { location_id, value, label }
