@@ -9,7 +9,7 @@
 //!   (checkpoints, stack and module tables, RSS samples), noting any [`Damage`].
 //! - Queries decode events, each segment on its own thread, in bounded memory:
 //!   [`Snapshot::take`] gives per-stack [`StackCounts`] at a [`Moment`] from the nearest
-//!   checkpoint; [`Timeline::build`] and [`Peak::find`] replay events in time order;
+//!   checkpoint, [`Snapshot::series`] many moments from one replay; [`Timeline::build`] and [`Peak::find`] replay events in time order;
 //!   [`Summary::compute`] gives the headline numbers.
 //! - [`StackSymbols`] symbolizes the stacks a report shows (each address once) and trims
 //!   the allocator's own frames ([`is_allocator_frame`]); [`Filter`] picks stacks by
@@ -61,6 +61,7 @@ mod peak;
 mod query;
 mod recording;
 mod snapshot;
+mod snapshot_series;
 mod stack_symbols;
 mod summary;
 mod symbols;

@@ -394,3 +394,56 @@ fn end_of_a_cut_off_trace_is_its_last_event() {
         assert!(recording.damage().is_none());
     });
 }
+
+/// `Snapshot::series` must hand out, at each moment, what `Snapshot::take` counts there.
+fn series_equals_take(recording: &Recording, filter: &EventFilter, times_ms: &[u64]) {
+    let peak = Peak::find(recording, filter);
+    let mut moments: Vec<Moment> = times_ms.iter().map(|&ms| Moment::At(ms * MS)).collect();
+    let at = moments.partition_point(|m| matches!(m, Moment::At(t) if *t < peak.time_ns));
+    moments.insert(at, Moment::Peak(peak));
+    moments.push(Moment::End);
+    let mut seen = Vec::new();
+
+    Snapshot::series(recording, &moments, filter, |index, snapshot| {
+        seen.push((index, snapshot.clone()));
+    });
+
+    let expected: Vec<(usize, Snapshot)> = moments
+        .iter()
+        .enumerate()
+        .map(|(index, &moment)| (index, Snapshot::take(recording, moment, filter)))
+        .collect();
+    for ((index, got), (_, want)) in seen.iter().zip(&expected) {
+        let live = |s: &Snapshot| {
+            let mut counts: Vec<(StackId, StackCounts)> = s
+                .counts
+                .iter()
+                .filter(|(_, c)| **c != StackCounts::default())
+                .map(|(k, v)| (*k, *v))
+                .collect();
+            counts.sort_by_key(|(stack, _)| *stack);
+            counts
+        };
+        assert_eq!((got.time_ns, got.temporary), (want.time_ns, want.temporary), "moment {index}");
+        assert_eq!(live(got), live(want), "moment {index} ({:?})", moments[*index]);
+    }
+    assert_eq!(seen.len(), moments.len());
+}
+
+#[test]
+fn a_series_of_snapshots_from_one_replay_equals_snapshots_taken_one_by_one() {
+    let everything = EventFilter::everything();
+    let thread_2 = Filter::new(None, None, Some(ThreadId(2))).unwrap();
+    analyse(late_block, |recording| {
+        series_equals_take(recording, &everything, &[0, 10, 45, 47, 60, 75, 80])
+    });
+    analyse(five_segments, |recording| {
+        series_equals_take(recording, &everything, &[5, 110, 320, 360, 499])
+    });
+    analyse(one_tick, |recording| series_equals_take(recording, &everything, &[4, 5, 6]));
+    analyse(interleaved, |recording| {
+        let mut symbols = StackSymbols::new(recording, false);
+        let filter = thread_2.resolve(&mut symbols);
+        series_equals_take(recording, &filter, &[15, 25, 35, 45]);
+    });
+}

@@ -143,22 +143,25 @@ impl ReportModel {
     ) -> ReportModel {
         symbols.resolve_all();
         let symbols = &*symbols;
-        let tree = CallTree::build(symbols, symbols.stack_ids());
+        // In id order, so that the same trace always makes the same page.
+        let mut stacks: Vec<StackId> = symbols.stack_ids().collect();
+        stacks.sort_unstable();
+        let tree = CallTree::build(symbols, stacks);
         let meta = recording.meta();
         let end_ns = recording.end_ns();
         let mut ids = Ids::default();
         ids.node(&tree, TreeNodeId::ROOT);
         let mut capped_views = 0;
-        let moments: Vec<MomentView> = moments(recording, filter, options.moments)
-            .into_iter()
-            .map(|(moment, kind)| {
-                let snapshot = Snapshot::take(recording, moment, filter);
-                let values = tree.values(&snapshot);
-                let view = moment_view(&tree, &values, &snapshot, symbols, kind, options, &mut ids);
-                capped_views += view.1;
-                view.0
-            })
-            .collect();
+        let (chosen, kinds): (Vec<Moment>, Vec<&'static str>) =
+            moments(recording, filter, options.moments).into_iter().unzip();
+        let mut moments = Vec::with_capacity(chosen.len());
+        Snapshot::series(recording, &chosen, filter, |index, snapshot| {
+            let values = tree.values(snapshot);
+            let (view, capped) =
+                moment_view(&tree, &values, snapshot, symbols, kinds[index], options, &mut ids);
+            capped_views += capped;
+            moments.push(view);
+        });
         let timeline = chart_timeline(recording, filter, options.chart_points);
         let command = meta.args.join(" ");
         ReportModel {
