@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::output::{ms, place_name, signed_bytes, write_json, write_table};
 use crate::report::{run_report, Prepared, ReportArgs};
-use crate::time_arg::{parse_ms, TimeArg};
+use crate::time_arg::{from_to, parse_ms, TimeArg};
 use crate::top::granularity;
 use crate::trace_input::{self, Input};
 
@@ -116,16 +116,7 @@ fn two_moments(
     recording: &Recording,
     prepared: &mut Prepared,
 ) -> Result<(Diff, String)> {
-    let end_ns = recording.end_ns();
-    let [from, to] = [("--from", &args.from, 0), ("--to", &args.to, end_ns)].map(
-        |(option, time, default_ns)| match time {
-            Some(time) => time
-                .check_within(option, recording)
-                .map(|()| (Moment::At(time.end_of_microsecond()), time.ns)),
-            None => Ok((Moment::At(default_ns), default_ns)),
-        },
-    );
-    let ((from, from_ns), (to, to_ns)) = (from?, to?);
+    let [(from, from_ns), (to, to_ns)] = from_to(args.from.as_ref(), args.to.as_ref(), recording)?;
     let moments = snapshots(recording, prepared, &[from, to]);
     let symbols = &prepared.symbols;
     let diff =

@@ -13,7 +13,7 @@ use memscope_export::{
 use crate::output::ms;
 use crate::output_file::OutputFile;
 use crate::report::{run_report, By, MomentArgs, Prepared, StackArgs};
-use crate::time_arg::{parse_ms, TimeArg};
+use crate::time_arg::{from_to, parse_ms, TimeArg};
 use crate::trace_input::{self, Input};
 
 /// Draw a flame graph (SVG) of the stacks at a moment; with --diff BASE NEW, or one
@@ -46,12 +46,11 @@ pub struct FlamegraphArgs {
 }
 
 pub fn run(args: FlamegraphArgs) -> Result<u8> {
-    let sample_type: SampleType = args.by.into();
     let differential = args.from.is_some() || args.to.is_some();
     match (&args.traces[..], args.diff) {
         ([base, new], true) => {
             let mut output = OutputFile::create(&args.output)?;
-            two_traces(&args, base, new, sample_type, &mut output)?;
+            two_traces(&args, base, new, &mut output)?;
             output.finish()?;
         }
         ([_, _], false) => bail!(
@@ -66,11 +65,7 @@ pub fn run(args: FlamegraphArgs) -> Result<u8> {
             }
             let mut output = OutputFile::create(&args.output)?;
             run_report(trace, &args.stacks, |recording, prepared| {
-                if differential {
-                    two_moments(&args, trace, recording, prepared, sample_type, &mut output)
-                } else {
-                    one_moment(&args, trace, recording, prepared, sample_type, &mut output)
-                }
+                one_trace(&args, trace, recording, prepared, &mut output)
             })?;
             output.finish()?;
         }
@@ -91,55 +86,33 @@ fn folded(
     collapsed_lines(&StackProfile::compute(&snapshot, &prepared.symbols), sample_type)
 }
 
-fn one_moment(
+/// A flame graph of one trace: of one moment, or of what changed between two.
+fn one_trace(
     args: &FlamegraphArgs,
     trace: &Path,
     recording: &Recording,
     prepared: &mut Prepared,
-    sample_type: SampleType,
     output: &mut OutputFile,
 ) -> Result<()> {
-    let chosen = args.moment.choose(recording, &prepared.filter)?;
-    let lines = folded(recording, prepared, chosen.moment, sample_type);
-    let title = FlameGraphTitle {
-        title: format!("memscope: {} at {}", sample_type.name(), chosen.label),
-        subtitle: trace.display().to_string(),
-        sample_type,
-    };
-    Ok(write_flame_graph(output.writer(), &lines, &title)?)
-}
-
-fn two_moments(
-    args: &FlamegraphArgs,
-    trace: &Path,
-    recording: &Recording,
-    prepared: &mut Prepared,
-    sample_type: SampleType,
-    output: &mut OutputFile,
-) -> Result<()> {
-    let end_ns = recording.end_ns();
-    let mut ends = Vec::new();
-    for (option, time, default_ns) in [("--from", &args.from, 0), ("--to", &args.to, end_ns)] {
-        ends.push(match time {
-            Some(time) => {
-                time.check_within(option, recording)?;
-                (Moment::At(time.end_of_microsecond()), time.ns)
-            }
-            None => (Moment::At(default_ns), default_ns),
-        });
+    let sample_type: SampleType = args.by.into();
+    let subtitle = trace.display().to_string();
+    if args.from.is_none() && args.to.is_none() {
+        let chosen = args.moment.choose(recording, &prepared.filter)?;
+        let lines = folded(recording, prepared, chosen.moment, sample_type);
+        let title = format!("memscope: {} at {}", sample_type.name(), chosen.label);
+        let title = FlameGraphTitle { title, subtitle, sample_type };
+        return Ok(write_flame_graph(output.writer(), &lines, &title)?);
     }
-    let before = folded(recording, prepared, ends[0].0, sample_type);
-    let after = folded(recording, prepared, ends[1].0, sample_type);
-    let title = FlameGraphTitle {
-        title: format!(
-            "memscope: {} from {} ms to {} ms (red: grew, blue: shrank)",
-            sample_type.name(),
-            ms(ends[0].1),
-            ms(ends[1].1)
-        ),
-        subtitle: trace.display().to_string(),
-        sample_type,
-    };
+    let [(from, from_ns), (to, to_ns)] = from_to(args.from.as_ref(), args.to.as_ref(), recording)?;
+    let before = folded(recording, prepared, from, sample_type);
+    let after = folded(recording, prepared, to, sample_type);
+    let title = format!(
+        "memscope: {} from {} ms to {} ms (red: grew, blue: shrank)",
+        sample_type.name(),
+        ms(from_ns),
+        ms(to_ns)
+    );
+    let title = FlameGraphTitle { title, subtitle, sample_type };
     Ok(write_diff_flame_graph(output.writer(), &before, &after, &title)?)
 }
 
@@ -147,9 +120,9 @@ fn two_traces(
     args: &FlamegraphArgs,
     base: &Path,
     new: &Path,
-    sample_type: SampleType,
     output: &mut OutputFile,
 ) -> Result<()> {
+    let sample_type: SampleType = args.by.into();
     if args.moment.given() {
         bail!("--diff compares two traces at their ends; --at, --peak and --end choose a moment of one");
     }

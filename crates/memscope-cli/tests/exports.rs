@@ -634,18 +634,20 @@ fn chromium(page: &Path, what: &str) -> Output {
     output
 }
 
-/// The report with a script after it that clicks the chart at `at_ms`, as a person
-/// would (mouse down and up at one point), then writes what the page shows into
-/// `<pre id="result">`: the selection line, then the table's rows as function=flat.
-fn with_click(report: &Path, at_ms: f64) -> PathBuf {
+/// The report with a script after it that presses the mouse on the chart at `from_ms`
+/// and lets go at `to_ms`, as a person would (a click where they are equal, a drag
+/// where not), then writes what the page shows into `<pre id="result">`: the selection
+/// line, then the table's rows as function=flat.
+fn with_gesture(report: &Path, from_ms: f64, to_ms: f64, name: &str) -> PathBuf {
     let script = format!(
         r#"<script>
 (function () {{
   var chart = document.getElementById('chart'), box = chart.getBoundingClientRect();
   var left = +chart.dataset.plotLeft, right = +chart.dataset.plotRight, end = +chart.dataset.endMs;
-  var x = box.left + (left + {at_ms} / end * (right - left)) * box.width / 1000, y = box.top + box.height / 2;
-  chart.dispatchEvent(new MouseEvent('mousedown', {{ clientX: x, clientY: y, bubbles: true }}));
-  chart.dispatchEvent(new MouseEvent('mouseup', {{ clientX: x, clientY: y, bubbles: true }}));
+  function x(t) {{ return box.left + (left + t / end * (right - left)) * box.width / 1000; }}
+  var y = box.top + box.height / 2;
+  chart.dispatchEvent(new MouseEvent('mousedown', {{ clientX: x({from_ms}), clientY: y, bubbles: true }}));
+  chart.dispatchEvent(new MouseEvent('mouseup', {{ clientX: x({to_ms}), clientY: y, bubbles: true }}));
   var rows = [].map.call(document.querySelectorAll('#top tr[data-function]'), function (r) {{ return r.dataset.function + '=' + r.dataset.flat; }});
   var pre = document.createElement('pre');
   pre.id = 'result';
@@ -655,9 +657,15 @@ fn with_click(report: &Path, at_ms: f64) -> PathBuf {
 </script>"#
     );
     let page = fs::read_to_string(report).unwrap().replace("</body>", &format!("{script}</body>"));
-    let clicked = report.with_file_name("report-clicked.html");
-    fs::write(&clicked, page).unwrap();
-    clicked
+    let path = report.with_file_name(format!("report-{name}.html"));
+    fs::write(&path, page).unwrap();
+    path
+}
+
+/// What the script of [`with_gesture`] wrote, line by line.
+fn gesture_result(dom: &str) -> Vec<String> {
+    let result = dom.split("<pre id=\"result\">").nth(1).expect("the gesture's result");
+    result.split("</pre>").next().unwrap().lines().map(str::to_owned).collect()
 }
 
 /// The table rows of a dumped page, as function=flat, in order.
@@ -686,42 +694,38 @@ fn html_report_renders_in_chromium_and_follows_a_click_on_the_chart() {
     let peak = json_of(&succeed(&["peak", arg(&grow.trace), "--json"]));
     let peak_ms = peak["time_ms"].as_f64().unwrap();
 
+    let end_ms =
+        json_of(&succeed(&["summary", arg(&grow.trace), "--json"]))["runtime_ms"].as_f64().unwrap();
+
     let before = text(&chromium(&report, "--dump-dom").stdout);
-    let clicked_page = with_click(&report, peak_ms);
-    let after = text(&chromium(&clicked_page, "--dump-dom").stdout);
+    let clicked_page = with_gesture(&report, peak_ms, peak_ms, "clicked");
+    let clicked = text(&chromium(&clicked_page, "--dump-dom").stdout);
+    let dragged =
+        text(&chromium(&with_gesture(&report, peak_ms, end_ms, "dragged"), "--dump-dom").stdout);
     let screenshot = report.with_file_name("report-clicked.png");
     chromium(&clicked_page, &format!("--screenshot={}", screenshot.display()));
     eprintln!("screenshot of the report after the click: {}", screenshot.display());
 
     assert!(before.contains("data-ready=\"1\""), "the script ran to its end");
-    let heap = before
-        .split("class=\"heap\" points=\"")
-        .nth(1)
-        .expect("the heap curve")
-        .split('"')
-        .next()
-        .unwrap();
-    assert!(heap.split(' ').count() >= 400, "a point per interval: {heap}");
+    let heap = before.split("class=\"heap\" points=\"").nth(1).expect("the heap curve");
+    let points = heap.split('"').next().unwrap().split(' ').count();
+    assert!(points >= 400, "a point per interval of the chart, not {points}");
     assert!(before.contains(">leak_later</div>"), "the flame graph shows the leak at the end");
     assert_eq!(table_rows(&before)[0], format!("leak_later={}", 10 * MIB), "the end: the leak");
     assert!(before.contains("Leaks: stacks live at the end"), "the stack list is of leaks");
-    let result = after
-        .split("<pre id=\"result\">")
-        .nth(1)
-        .expect("the click's result")
-        .split("</pre>")
-        .next()
-        .unwrap();
-    let mut lines = result.lines();
-    assert_eq!(lines.next(), Some(format!("Showing {peak_ms:.3} ms (peak)").as_str()), "{result}");
+    let result = gesture_result(&clicked);
+    assert_eq!(result[0], format!("Showing {peak_ms:.3} ms (peak)"));
+    assert_eq!(result[1], format!("grow_step={}", 40 * MIB), "the peak: 40 steps");
+    assert!(!result.iter().any(|r| r.starts_with("leak_later")), "no leak yet: {result:?}");
+    assert!(clicked.contains(">grow_step</div>"), "the flame graph follows the click");
+    assert!(clicked.contains("Live at ") && clicked.contains("(peak), with full stacks"));
+    let range = gesture_result(&dragged);
     assert_eq!(
-        lines.next(),
-        Some(format!("grow_step={}", 40 * MIB).as_str()),
-        "the peak: 40 steps"
+        range[0],
+        format!("Showing the change from {peak_ms:.3} ms (peak) to {end_ms:.3} ms (end)")
     );
-    assert!(!result.contains("leak_later"), "nothing of the leak yet: {result}");
-    assert_eq!(table_rows(&after)[0], format!("grow_step={}", 40 * MIB));
-    assert!(after.contains(">grow_step</div>"), "the flame graph follows the click");
+    assert!(range.contains(&format!("leak_later={}", 10 * MIB)), "{range:?}");
+    assert!(range.contains(&format!("grow_step={}", -40 * MIB)), "{range:?}");
     assert!(fs::read(&screenshot).unwrap().starts_with(b"\x89PNG"));
 }
 

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use memscope_analyze::{ns_to_ms, Frame, Recording, StackProfile, Summary, Timeline};
+use memscope_analyze::{ns_to_ms, Frame, Recording, StackProfile, Summary, Timeline, TimelineRow};
 use serde::Serialize;
 
 use crate::error::ExportError;
@@ -59,16 +59,34 @@ struct StackJson {
 #[derive(Serialize)]
 struct TimelineJson {
     interval_ms: f64,
-    rows: Vec<RowJson>,
+    rows: Vec<TimelineRowJson>,
 }
 
-#[derive(Serialize)]
-struct RowJson {
-    t_ms: f64,
-    bytes: i64,
-    blocks: i64,
-    high_ms: f64,
-    rss_bytes: Option<u64>,
+/// One timeline row as JSON, as `memscope timeline --json` and the JSON export print it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TimelineRowJson {
+    /// Where the interval starts, ms.
+    pub t_ms: f64,
+    /// The highest live bytes inside it.
+    pub bytes: i64,
+    /// Live blocks at that high.
+    pub blocks: i64,
+    /// When the high was reached, ms.
+    pub high_ms: f64,
+    /// The highest RSS sampled inside it, if any was.
+    pub rss_bytes: Option<u64>,
+}
+
+impl From<&TimelineRow> for TimelineRowJson {
+    fn from(row: &TimelineRow) -> Self {
+        TimelineRowJson {
+            t_ms: ns_to_ms(row.start_ns),
+            bytes: row.bytes,
+            blocks: row.blocks,
+            high_ms: ns_to_ms(row.high_ns),
+            rss_bytes: row.rss_bytes,
+        }
+    }
 }
 
 /// Writes the aggregate model as indented JSON and a newline.
@@ -107,18 +125,7 @@ pub fn write_aggregate_json(
         .collect();
     let timeline = TimelineJson {
         interval_ms: input.timeline.interval_ns as f64 / 1e6,
-        rows: input
-            .timeline
-            .rows
-            .iter()
-            .map(|row| RowJson {
-                t_ms: ns_to_ms(row.start_ns),
-                bytes: row.bytes,
-                blocks: row.blocks,
-                high_ms: ns_to_ms(row.high_ns),
-                rss_bytes: row.rss_bytes,
-            })
-            .collect(),
+        rows: input.timeline.rows.iter().map(TimelineRowJson::from).collect(),
     };
     let json = AggregateJson {
         format: "memscope-aggregate",

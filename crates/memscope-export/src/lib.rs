@@ -47,7 +47,7 @@ pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/perftools.profiles.rs"));
 }
 
-pub use crate::aggregate_json::{write_aggregate_json, AggregateInput};
+pub use crate::aggregate_json::{write_aggregate_json, AggregateInput, TimelineRowJson};
 pub use crate::collapsed::{collapsed_lines, write_collapsed};
 pub use crate::dot::{check_dot, render_dot, write_dot, DotFormat};
 pub use crate::error::ExportError;
