@@ -89,7 +89,7 @@ impl From<&TimelineRow> for TimelineRowJson {
     }
 }
 
-/// Writes the aggregate model as indented JSON and a newline.
+/// Writes the aggregate model as JSON on one line, and a newline.
 pub fn write_aggregate_json(
     out: &mut impl Write,
     input: &AggregateInput,
@@ -139,7 +139,8 @@ pub fn write_aggregate_json(
         stacks,
         timeline,
     };
-    let mut text = serde_json::to_string_pretty(&json)
+    // One line: a stack's frame indexes, one per line, would make most of the file.
+    let mut text = serde_json::to_string(&json)
         .map_err(|e| ExportError::Write { what: "JSON export", source: e.into() })?;
     text.push('\n');
     out.write_all(text.as_bytes()).map_err(ExportError::write("JSON export"))

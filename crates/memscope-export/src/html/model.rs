@@ -46,7 +46,7 @@ impl Default for ReportOptions {
             moments: 100,
             chart_points: 600,
             min_share: 0.001,
-            max_nodes: 2000,
+            max_nodes: 500,
             top_functions: 100,
             top_stacks: 20,
         }
@@ -95,9 +95,11 @@ struct MomentView {
     kind: &'static str,
     /// The total of each sample type.
     totals: [i64; 4],
-    /// Per sample type: `node, total, self` triples of the frames kept, flattened.
+    /// Per sample type: `node, total, self` triples of the frames kept, flattened, as
+    /// changes from the moment before (`node, 0, 0`: no longer kept).
     tree: [Vec<i64>; 4],
-    /// Per sample type: `function, flat, cum` triples, flattened.
+    /// Per sample type: `function, flat, cum` triples, flattened, as changes from the
+    /// moment before (`function, 0, 0`: no longer listed).
     functions: [Vec<i64>; 4],
     /// `stack, inuse_space, inuse_objects, alloc_space, alloc_objects`, flattened: the
     /// stacks with most live bytes.
@@ -119,9 +121,35 @@ struct Pruning {
     capped_views: usize,
 }
 
-/// Global ids of what the moments refer to, given out as they are first used.
+/// What the moment before kept, per sample type, so that a moment lists only what
+/// changed: most of a flame graph stays the same from one moment to the next.
+#[derive(Default)]
+struct Previous {
+    tree: [HashMap<i64, (i64, i64)>; 4],
+    functions: [HashMap<i64, (i64, i64)>; 4],
+}
+
+/// The triples of `current` that differ from `previous`, and `key, 0, 0` for each key
+/// of `previous` that `current` lacks; `previous` becomes `current`.
+fn changes(previous: &mut HashMap<i64, (i64, i64)>, current: Vec<i64>) -> Vec<i64> {
+    let current: HashMap<i64, (i64, i64)> =
+        current.chunks_exact(3).map(|t| (t[0], (t[1], t[2]))).collect();
+    let mut changed: Vec<(i64, (i64, i64))> = current
+        .iter()
+        .filter(|(key, value)| previous.get(key) != Some(value))
+        .map(|(&key, &value)| (key, value))
+        .collect();
+    changed.extend(previous.keys().filter(|key| !current.contains_key(key)).map(|&k| (k, (0, 0))));
+    changed.sort_unstable();
+    *previous = current;
+    changed.into_iter().flat_map(|(key, (a, b))| [key, a, b]).collect()
+}
+
+/// Global ids of what the moments refer to, given out as they are first used, and what
+/// the moment before listed.
 #[derive(Default)]
 struct Ids {
+    previous: Previous,
     nodes: HashMap<TreeNodeId, u32>,
     node_table: Vec<(u32, u32)>,
     functions: HashMap<u32, u32>,
@@ -157,8 +185,9 @@ impl ReportModel {
         let mut moments = Vec::with_capacity(chosen.len());
         Snapshot::series(recording, &chosen, filter, |index, snapshot| {
             let values = tree.values(snapshot);
+            let kind = kinds[index];
             let (view, capped) =
-                moment_view(&tree, &values, snapshot, symbols, kinds[index], options, &mut ids);
+                moment_view(&tree, &values, snapshot, symbols, kind, options, &mut ids);
             capped_views += capped;
             moments.push(view);
         });
@@ -240,7 +269,7 @@ fn moment_view(
 ) -> (MomentView, usize) {
     let root = values.totals[0];
     let mut capped = 0;
-    let trees = SAMPLE_TYPES.map(|sample_type| {
+    let mut trees = SAMPLE_TYPES.map(|sample_type| {
         let (kept, was_capped) = kept_nodes(tree, values, sample_type, options);
         capped += usize::from(was_capped);
         kept.iter()
@@ -255,7 +284,7 @@ fn moment_view(
             .collect()
     });
     let function_values = tree.function_values(values);
-    let functions = SAMPLE_TYPES.map(|sample_type| {
+    let mut functions = SAMPLE_TYPES.map(|sample_type| {
         let value = |index: usize, cum: bool| {
             let f = &function_values[index];
             sample_type.value(if cum { &f.cum } else { &f.flat })
@@ -276,6 +305,10 @@ fn moment_view(
             })
             .collect()
     });
+    for (index, (tree, functions)) in trees.iter_mut().zip(&mut functions).enumerate() {
+        *tree = changes(&mut ids.previous.tree[index], std::mem::take(tree));
+        *functions = changes(&mut ids.previous.functions[index], std::mem::take(functions));
+    }
     let mut live = snapshot.live_stacks();
     live.truncate(options.top_stacks);
     let stacks = live

@@ -40,13 +40,26 @@
 
   // Per moment and sample type: node -> [total, self], function -> [flat, cum];
   // per moment: stack -> the four values.
-  function triples(flat) {
-    var map = new Map();
-    for (var i = 0; i < flat.length; i += 3) map.set(flat[i], [flat[i + 1], flat[i + 2]]);
-    return map;
+  // A moment lists what changed since the moment before ([key, 0, 0]: gone), so a
+  // moment's map is its predecessor's with those changes; each is built once.
+  var built = { tree: [], functions: [] };
+  function triples(part, m, type) {
+    var cache = built[part][type] || (built[part][type] = []);
+    var from = m;
+    while (from > 0 && !cache[from - 1]) from--;
+    for (var k = from; k <= m; k++) {
+      if (cache[k]) continue;
+      var map = new Map(k > 0 ? cache[k - 1] : undefined), flat = D.moments[k][part][type];
+      for (var i = 0; i < flat.length; i += 3) {
+        if (flat[i + 1] === 0 && flat[i + 2] === 0) map.delete(flat[i]);
+        else map.set(flat[i], [flat[i + 1], flat[i + 2]]);
+      }
+      cache[k] = map;
+    }
+    return cache[m];
   }
-  function nodeValues(m, type) { return triples(D.moments[m].tree[type]); }
-  function functionValues(m, type) { return triples(D.moments[m].functions[type]); }
+  function nodeValues(m, type) { return triples('tree', m, type); }
+  function functionValues(m, type) { return triples('functions', m, type); }
   function stackValues(m) {
     var flat = D.moments[m].stacks, map = new Map();
     for (var i = 0; i < flat.length; i += 5) map.set(flat[i], flat.slice(i + 1, i + 5));
