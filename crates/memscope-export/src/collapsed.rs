@@ -49,3 +49,14 @@ pub fn write_collapsed(
 fn frame_name(function: &str) -> String {
     function.replace(';', ":").replace(['\n', '\r'], " ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn separators_in_names_cannot_split_a_frame_or_a_line() {
+        assert_eq!(frame_name("operator;(int)"), "operator:(int)");
+        assert_eq!(frame_name("a\nb"), "a b");
+    }
+}

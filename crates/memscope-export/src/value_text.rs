@@ -21,3 +21,16 @@ pub(crate) fn value_text(value: i64, kind: SampleType) -> String {
         format!("{sign}{scaled:.1} {}", UNITS[unit])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_in_binary_units_and_counts_as_they_are() {
+        assert_eq!(value_text(41_943_040, SampleType::InuseSpace), "40.0 MiB");
+        assert_eq!(value_text(-1536, SampleType::AllocSpace), "-1.5 KiB");
+        assert_eq!(value_text(1023, SampleType::InuseSpace), "1023 B");
+        assert_eq!(value_text(40, SampleType::AllocObjects), "40");
+    }
+}

@@ -417,3 +417,19 @@ impl Ids {
         id
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_moment_lists_what_changed_and_what_went() {
+        let mut previous = HashMap::new();
+
+        let first = changes(&mut previous, vec![1, 10, 5, 2, 20, 0]);
+        let second = changes(&mut previous, vec![1, 10, 5, 3, 7, 7]);
+
+        assert_eq!(first, [1, 10, 5, 2, 20, 0]);
+        assert_eq!(second, [2, 0, 0, 3, 7, 7], "2 went, 3 came, 1 stayed as it was");
+    }
+}
