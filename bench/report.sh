@@ -48,7 +48,7 @@ chromium_run() {
         >"$work/dom.html" 2>/dev/null
     end=$(date +%s.%N)
     local drawn
-    drawn=$(grep -o 'data-render-ms="[^"]*"' "$work/dom.html" | head -1 | cut -d'"' -f2)
+    drawn=$(grep -o 'data-render-ms="[^"]*"' "$work/dom.html" | head -1 | cut -d'"' -f2 || true)
     echo "$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.2f", e - s }') ${drawn:--}"
 }
 
