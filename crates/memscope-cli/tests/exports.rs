@@ -640,9 +640,9 @@ fn chromium(page: &Path, what: &str) -> Output {
 
 /// The report with a script after it that presses the mouse on the chart at `from_ms`
 /// and lets go at `to_ms`, as a person would (a click where they are equal, a drag
-/// where not), then writes what the page shows into `<pre id="result">`: the selection
-/// line, then the table's rows as function=flat.
-fn with_gesture(report: &Path, from_ms: f64, to_ms: f64, name: &str) -> PathBuf {
+/// where not), runs `then` (more clicks), and writes what the page shows into
+/// `<pre id="result">`: the selection line, then the table's rows as function=flat.
+fn with_gesture(report: &Path, from_ms: f64, to_ms: f64, then: &str, name: &str) -> PathBuf {
     let script = format!(
         r#"<script>
 (function () {{
@@ -652,6 +652,7 @@ fn with_gesture(report: &Path, from_ms: f64, to_ms: f64, name: &str) -> PathBuf 
   var y = box.top + box.height / 2;
   chart.dispatchEvent(new MouseEvent('mousedown', {{ clientX: x({from_ms}), clientY: y, bubbles: true }}));
   chart.dispatchEvent(new MouseEvent('mouseup', {{ clientX: x({to_ms}), clientY: y, bubbles: true }}));
+  {then}
   var rows = [].map.call(document.querySelectorAll('#top tr[data-function]'), function (r) {{ return r.dataset.function + '=' + r.dataset.flat; }});
   var pre = document.createElement('pre');
   pre.id = 'result';
@@ -702,10 +703,13 @@ fn html_report_renders_in_chromium_and_follows_a_click_on_the_chart() {
         json_of(&succeed(&["summary", arg(&grow.trace), "--json"]))["runtime_ms"].as_f64().unwrap();
 
     let before = text(&chromium(&report, "--dump-dom").stdout);
-    let clicked_page = with_gesture(&report, peak_ms, peak_ms, "clicked");
+    let clicked_page = with_gesture(&report, peak_ms, peak_ms, "", "clicked");
     let clicked = text(&chromium(&clicked_page, "--dump-dom").stdout);
-    let dragged =
-        text(&chromium(&with_gesture(&report, peak_ms, end_ms, "dragged"), "--dump-dom").stdout);
+    let dragged = with_gesture(&report, peak_ms, end_ms, "", "dragged");
+    let dragged = text(&chromium(&dragged, "--dump-dom").stdout);
+    let objects = "document.querySelector('#types button[data-type=alloc_objects]').click();";
+    let objects = with_gesture(&report, end_ms, end_ms, objects, "objects");
+    let objects = text(&chromium(&objects, "--dump-dom").stdout);
     let screenshot = report.with_file_name("report-clicked.png");
     chromium(&clicked_page, &format!("--screenshot={}", screenshot.display()));
     eprintln!("screenshot of the report after the click: {}", screenshot.display());
@@ -730,6 +734,9 @@ fn html_report_renders_in_chromium_and_follows_a_click_on_the_chart() {
     );
     assert!(range.contains(&format!("leak_later={}", 10 * MIB)), "{range:?}");
     assert!(range.contains(&format!("grow_step={}", -40 * MIB)), "{range:?}");
+    let objects = gesture_result(&objects);
+    assert_eq!(objects[1..3], ["grow_step=40", "leak_later=1"], "allocations up to the end");
+    assert!(objects.iter().all(|row| !row.contains("=10485760")), "no bytes: {objects:?}");
     assert!(fs::read(&screenshot).unwrap().starts_with(b"\x89PNG"));
 }
 
