@@ -183,8 +183,9 @@ impl ReportModel {
         let (chosen, kinds): (Vec<Moment>, Vec<&'static str>) =
             moments(recording, filter, options.moments).into_iter().unzip();
         let mut moments = Vec::with_capacity(chosen.len());
+        let mut values = TreeValues::default();
         Snapshot::series(recording, &chosen, filter, |index, snapshot| {
-            let values = tree.values(snapshot);
+            tree.values_into(snapshot, &mut values);
             let kind = kinds[index];
             let (view, capped) =
                 moment_view(&tree, &values, snapshot, symbols, kind, options, &mut ids);
