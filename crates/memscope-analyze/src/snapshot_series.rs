@@ -64,7 +64,10 @@ impl Series<'_> {
 impl Snapshot {
     /// Calls `visit` with the index and the snapshot of each of `moments`, which must be
     /// in time order, replaying `recording` once; each snapshot equals
-    /// [`Snapshot::take`]'s for its moment.
+    /// [`Snapshot::take`]'s for its moment. (The replay starts from the first segment's
+    /// checkpoint and adds events from there, where `take` starts from the nearest one;
+    /// the two agree wherever checkpoints agree with the events, as the recorder writes
+    /// them.)
     pub fn series(
         recording: &Recording,
         moments: &[Moment],
