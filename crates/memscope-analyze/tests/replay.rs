@@ -6,8 +6,9 @@ mod support;
 use std::fs;
 
 use memscope_analyze::{
-    Diff, EventFilter, Filter, Granularity, Moment, Peak, Recording, SampleType, Snapshot,
-    StackCounts, StackSymbols, Summary, Timeline, TimelineRow, Top, TraceFile,
+    CallEdge, CallGraph, CallTree, Diff, EventFilter, Filter, Granularity, Moment, Peak, Recording,
+    SampleType, Snapshot, StackCounts, StackProfile, StackSymbols, Summary, Timeline, TimelineRow,
+    Top, TraceFile,
 };
 use memscope_format::{StackDef, StackId, StackTotals, ThreadId};
 use support::trace_builder::{alloc, free, TraceBuilder};
@@ -445,5 +446,68 @@ fn a_series_of_snapshots_from_one_replay_equals_snapshots_taken_one_by_one() {
         let mut symbols = StackSymbols::new(recording, false);
         let filter = thread_2.resolve(&mut symbols);
         series_equals_take(recording, &filter, &[15, 25, 35, 45]);
+    });
+}
+
+/// Stack 1 (0x20 calls 0x10) keeps 100 bytes, stack 3 (0x10 calls 0x20 calls 0x10) keeps
+/// 50, stack 2 (0x20 calls 0x30) allocates 200 and frees them.
+fn three_paths(builder: &mut TraceBuilder<&mut Vec<u8>>) {
+    builder.segment(0).unwrap();
+    builder
+        .events(
+            1,
+            &[alloc(MS, 100, 1), alloc(2 * MS, 200, 2), free(3 * MS, 200, 2), alloc(4 * MS, 50, 3)],
+        )
+        .unwrap();
+    builder.finish(5 * MS).unwrap();
+}
+
+#[test]
+fn profile_call_tree_and_call_graph_of_three_paths() {
+    analyse(three_paths, |recording| {
+        let end = Snapshot::take(recording, Moment::End, &EventFilter::everything());
+        let mut symbols = StackSymbols::new(recording, false);
+        symbols.resolve_all();
+
+        let profile = StackProfile::compute(&end, &symbols);
+        let mut ids: Vec<_> = symbols.stack_ids().collect();
+        ids.sort();
+        let tree = CallTree::build(&symbols, ids);
+        let values = tree.values(&end);
+        let functions = tree.function_values(&values);
+        let graph = CallGraph::compute(&end, &symbols, SampleType::InuseSpace, 0);
+
+        let leaves: Vec<(&str, i64, i64)> = profile
+            .stacks
+            .iter()
+            .map(|s| {
+                (
+                    s.locations[0].frames[0].function.as_str(),
+                    s.counts.live_bytes,
+                    s.counts.alloc_bytes,
+                )
+            })
+            .collect();
+        assert_eq!(leaves, [("??+0x10", 100, 100), ("??+0x10", 50, 50), ("??+0x30", 0, 200)]);
+        assert_eq!(profile.stacks[1].locations.len(), 3, "one location per address");
+        assert_eq!((values.totals[0].live_bytes, values.totals[0].alloc_bytes), (150, 350));
+        let function = |name: &str| {
+            let index = tree.functions().iter().position(|p| p.function == name).unwrap();
+            (functions[index].flat.live_bytes, functions[index].cum.live_bytes)
+        };
+        assert_eq!(function("??+0x10"), (150, 150), "the recursive path counts once in cum");
+        assert_eq!(function("??+0x20"), (0, 150));
+        assert_eq!(function("??+0x30"), (0, 0));
+        assert_eq!(graph.total, 150);
+        let names: Vec<&str> = graph.nodes.iter().map(|n| n.place.function.as_str()).collect();
+        let index = |name: &str| names.iter().position(|n| *n == name).unwrap();
+        let (f10, f20) = (index("??+0x10"), index("??+0x20"));
+        assert_eq!(
+            graph.edges,
+            [
+                CallEdge { caller: f20, callee: f10, weight: 150, residual: false },
+                CallEdge { caller: f10, callee: f20, weight: 50, residual: false },
+            ]
+        );
     });
 }
