@@ -710,9 +710,12 @@ fn html_report_renders_in_chromium_and_follows_a_click_on_the_chart() {
     let objects = "document.querySelector('#types button[data-type=alloc_objects]').click();";
     let objects = with_gesture(&report, end_ms, end_ms, objects, "objects");
     let objects = text(&chromium(&objects, "--dump-dom").stdout);
-    let screenshot = report.with_file_name("report-clicked.png");
+    let screenshot = work_dir().join("report-clicked.png");
     chromium(&clicked_page, &format!("--screenshot={}", screenshot.display()));
-    eprintln!("screenshot of the report after the click: {}", screenshot.display());
+    // Written to stderr itself, past the test harness's capture of eprintln!, so that
+    // the log of a passing run shows it too.
+    let note = format!("screenshot of the report after the click: {}\n", screenshot.display());
+    std::io::Write::write_all(&mut std::io::stderr(), note.as_bytes()).unwrap();
 
     assert!(before.contains("data-ready=\"1\""), "the script ran to its end");
     let heap = before.split("class=\"heap\" points=\"").nth(1).expect("the heap curve");

@@ -23,8 +23,8 @@ const SAMPLE_TYPES: [SampleType; 4] = [
 /// The limits that bound the report's size.
 #[derive(Copy, Clone, Debug, PartialEq)]
 pub struct ReportOptions {
-    /// Moments the page can show, spread evenly over the recording (the peak and the end
-    /// come on top).
+    /// Moments the page can show, spread evenly over the recording, the last of them the
+    /// end; the peak comes on top.
     pub moments: usize,
     /// Points of the memory-over-time chart.
     pub chart_points: usize,
