@@ -835,3 +835,47 @@ fn a_trace_with_zero_events_exports_well_formed_empty_output() {
     assert!(dot.starts_with("digraph") && dot.contains("of 0 B total"), "{dot}");
     assert!(html.contains("\"moments\":[") && html.ends_with("</html>\n"));
 }
+
+// ---------------------------------------------------------------------------------
+// Golden files
+
+/// `text` with what changes from run to run (the fixture's paths, the moment's time)
+/// put as placeholders.
+fn normalised(text: &str, fixture: &Fixture) -> String {
+    let text =
+        text.replace(arg(&fixture.binary), "<program>").replace(arg(&fixture.trace), "<trace>");
+    match text.split_once("At: ") {
+        Some((before, after)) => {
+            let rest = after.split_once(" ms").map_or(after, |(_, rest)| rest);
+            format!("{before}At: <time> ms{rest}")
+        }
+        None => text,
+    }
+}
+
+/// Compares `text` with the golden file `name`, or writes it there when
+/// MEMSCOPE_BLESS=1.
+fn assert_golden(name: &str, text: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    if std::env::var("MEMSCOPE_BLESS").as_deref() == Ok("1") {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, text).unwrap();
+        return;
+    }
+    let golden = fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (MEMSCOPE_BLESS=1 writes it)", path.display()));
+    assert_eq!(text, golden, "{} differs (MEMSCOPE_BLESS=1 rewrites it)", path.display());
+}
+
+#[test]
+fn call_graph_and_collapsed_stacks_match_their_golden_files() {
+    let grow = grow();
+    let dot = export("golden.dot", &["callgraph", arg(&grow.trace), "--by", "alloc_objects"]);
+    let folded = export(
+        "golden.folded",
+        &["export", arg(&grow.trace), "--format", "collapsed", "--by", "alloc_objects"],
+    );
+
+    assert_golden("grow-alloc_objects.dot", &normalised(&fs::read_to_string(dot).unwrap(), grow));
+    assert_golden("grow-alloc_objects.folded", &fs::read_to_string(folded).unwrap());
+}
