@@ -1,7 +1,7 @@
 //! Writes a synthetic trace for the analysis benchmark (`bench/analysis.sh`):
 //!
 //! ```text
-//! cargo run --release -p memscope-analyze --example synth_trace -- OUT [EVENTS] [THREADS]
+//! cargo run --release -p memscope-analyze --example synth_trace -- OUT [EVENTS] [THREADS] [STACKS] [SEGMENT_EVENTS]
 //! ```
 //!
 //! EVENTS (default 100 million) allocations and frees from THREADS (default 4) threads,
@@ -13,6 +13,13 @@
 //! 2000 stacks 8 to 31 frames deep), as `shared/bench/churn.c` does; the window widens
 //! from 1024 to 32768 slots over the first 60% of the run, is cut back to 1024 there (the
 //! peak), and one block in 10000 is leaked.
+//!
+//! With STACKS (default 2000) above 2000, the stacks are the leaves of a call tree
+//! instead, as a program with many distinct paths makes them (the HTML report's
+//! benchmark: a million distinct stacks): 10 levels below the outermost frame, each
+//! frame calling 4 others, drawn from up to 5000 functions per level. SEGMENT_EVENTS
+//! (default 2^21) sets how often a segment starts: every segment repeats the whole
+//! stack table.
 
 // Shared with the tests, which use all of it.
 #[allow(dead_code)]
@@ -28,6 +35,8 @@ use trace_builder::{alloc, free, TraceBuilder};
 const BLOCK_EVENTS: usize = 4096;
 const SEGMENT_EVENTS: u64 = 1 << 21;
 const STACKS: u32 = 2000;
+/// Distinct frames of one level of the call tree of [`tree_stacks`].
+const FRAMES_PER_LEVEL: u64 = 5000;
 const SMALL_WINDOW: usize = 1024;
 const LARGE_WINDOW: usize = 32768;
 /// Time between one thread's events.
@@ -56,7 +65,7 @@ impl Thread {
     }
 
     /// Frees and allocates until a block's worth of events is ready.
-    fn fill_block(&mut self, window: usize, leak: &mut u64) {
+    fn fill_block(&mut self, window: usize, stacks: u32, leak: &mut u64) {
         self.events.clear();
         while self.events.len() + 2 <= BLOCK_EVENTS {
             let slot = self.random() as usize % window;
@@ -68,7 +77,7 @@ impl Thread {
                 }
             }
             let (size, stack) =
-                (16 + self.random() % 512, 1 + (self.random() % u64::from(STACKS)) as u32);
+                (16 + self.random() % 512, 1 + (self.random() % u64::from(stacks)) as u32);
             self.push(alloc(self.time_ns, size, stack));
             self.slots[slot] = Some((size, stack));
         }
@@ -101,13 +110,37 @@ fn stacks() -> Vec<StackDef> {
         .collect()
 }
 
+/// `count` stacks, the leaves of a tree in which each frame calls 4 others: stack `id`
+/// shares its outer `k` frames with the stacks whose ids agree in their lowest `2k` bits.
+fn tree_stacks(count: u32) -> Vec<StackDef> {
+    (1..=count)
+        .map(|id| {
+            let path = u64::from(id - 1);
+            let frames = (0..10u64)
+                .rev()
+                .map(|level| {
+                    let branch = path % (1 << (2 * (level + 1)));
+                    let frame = branch.wrapping_mul(2654435761) % FRAMES_PER_LEVEL;
+                    0x5555_0000_0000 + level * 0x100_0000 + frame * 0x40
+                })
+                .collect();
+            StackDef { id: StackId(id), frames }
+        })
+        .collect()
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let out = args.next().ok_or("usage: synth_trace OUT [EVENTS] [THREADS]")?;
+    let usage = "usage: synth_trace OUT [EVENTS] [THREADS] [STACKS] [SEGMENT_EVENTS]";
+    let out = args.next().ok_or(usage)?;
     let total: u64 = args.next().map_or(Ok(100_000_000), |a| a.parse())?;
     let threads: u32 = args.next().map_or(Ok(4), |a| a.parse())?;
+    let stack_count: u32 = args.next().map_or(Ok(STACKS), |a| a.parse())?;
+    let segment_events: u64 = args.next().map_or(Ok(SEGMENT_EVENTS), |a| a.parse())?;
+    let defs = if stack_count > STACKS { tree_stacks(stack_count) } else { stacks() };
+    let stack_count = stack_count.min(defs.len() as u32);
     let mut builder =
-        TraceBuilder::new(BufWriter::with_capacity(1 << 20, File::create(&out)?), stacks())?;
+        TraceBuilder::new(BufWriter::with_capacity(1 << 20, File::create(&out)?), defs)?;
     let mut threads: Vec<Thread> = (0..threads)
         .map(|t| Thread {
             id: 1000 + t,
@@ -119,7 +152,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             events: Vec::with_capacity(BLOCK_EVENTS),
         })
         .collect();
-    let (mut written, mut in_segment, mut leak) = (0u64, SEGMENT_EVENTS, 0u64);
+    let (mut written, mut in_segment, mut leak) = (0u64, segment_events, 0u64);
     let mut latest_ns = 0;
     while written < total {
         for thread in &mut threads {
@@ -134,10 +167,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 thread.cut = true;
                 blocks.extend(thread.cut_back(SMALL_WINDOW));
             }
-            thread.fill_block(window, &mut leak);
+            thread.fill_block(window, stack_count, &mut leak);
             blocks.push(thread.events.clone());
             for events in blocks {
-                if in_segment >= SEGMENT_EVENTS {
+                if in_segment >= segment_events {
                     // The writer stamps a segment after every event written before it.
                     builder.segment(latest_ns)?;
                     in_segment = 0;

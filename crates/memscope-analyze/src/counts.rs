@@ -37,7 +37,7 @@ impl StackCounts {
     }
 
     /// Adds another set of counts.
-    pub(crate) fn add(&mut self, other: &StackCounts) {
+    pub fn add(&mut self, other: &StackCounts) {
         self.live_bytes = self.live_bytes.saturating_add(other.live_bytes);
         self.live_blocks = self.live_blocks.saturating_add(other.live_blocks);
         self.alloc_bytes = self.alloc_bytes.saturating_add(other.alloc_bytes);

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use memscope_format::FormatError;
 
 /// Why a trace cannot be analysed at all. Damage after a readable prefix is not an
-/// error: it is reported in [`crate::Profile::damage`].
+/// error: it is reported in [`crate::Recording::damage`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AnalyzeError {

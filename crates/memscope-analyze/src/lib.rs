@@ -9,13 +9,16 @@
 //!   (checkpoints, stack and module tables, RSS samples), noting any [`Damage`].
 //! - Queries decode events, each segment on its own thread, in bounded memory:
 //!   [`Snapshot::take`] gives per-stack [`StackCounts`] at a [`Moment`] from the nearest
-//!   checkpoint; [`Timeline::build`] and [`Peak::find`] replay events in time order;
+//!   checkpoint, [`Snapshot::series`] many moments from one replay; [`Timeline::build`] and [`Peak::find`] replay events in time order;
 //!   [`Summary::compute`] gives the headline numbers.
 //! - [`StackSymbols`] symbolizes the stacks a report shows (each address once) and trims
 //!   the allocator's own frames ([`is_allocator_frame`]); [`Filter`] picks stacks by
 //!   function name and thread.
 //! - Reports are data: [`Top`] (pprof's flat and cum) and [`Diff`], grouped by
-//!   [`Granularity`].
+//!   [`Granularity`]; for exports, [`StackProfile`] (every stack with all four sample
+//!   types, its frames grouped into [`Location`]s), [`CallGraph`] (functions and the
+//!   calls between them) and [`CallTree`] (stacks merged by path, built once and
+//!   evaluated at many snapshots).
 //! - [`Symbolizer`] turns runtime addresses into [`Frame`]s (function, file, line; inlined
 //!   functions as frames of their own), given the [`ModuleRef`]s the recorder saw. It reads
 //!   DWARF from the module or from separate debug files and falls back to the ELF symbol
@@ -60,6 +63,7 @@ mod problems;
 mod query;
 mod recording;
 mod snapshot;
+mod snapshot_series;
 mod stack_symbols;
 mod summary;
 mod symbols;
@@ -74,11 +78,16 @@ pub use crate::error::AnalyzeError;
 pub use crate::filter::{EventFilter, Filter};
 pub use crate::group::{Granularity, Place};
 pub use crate::peak::Peak;
+pub use crate::query::call_graph::{CallEdge, CallGraph, CallNode};
+pub use crate::query::call_tree::{
+    CallTree, FunctionId, FunctionValues, TreeNode, TreeNodeId, TreeValues,
+};
 pub use crate::query::diff::{Diff, DiffRow};
+pub use crate::query::profile::{ProfileStack, StackProfile};
 pub use crate::query::top::{SampleType, Top, TopRow};
 pub use crate::recording::Recording;
 pub use crate::snapshot::{Moment, Snapshot};
-pub use crate::stack_symbols::StackSymbols;
+pub use crate::stack_symbols::{Location, StackSymbols};
 pub use crate::summary::Summary;
 pub use crate::time::ns_to_ms;
 pub use crate::timeline::{Timeline, TimelineRow};

@@ -68,16 +68,54 @@ impl<'r> StackSymbols<'r> {
     /// their own, without the allocator's frames at the innermost end unless asked to
     /// keep them.
     pub fn frames(&self, stack: StackId) -> Vec<&Frame> {
-        let Some(addresses) = self.stacks.get(&stack).filter(|frames| !frames.is_empty()) else {
-            return self.placeholders.get(&stack).into_iter().collect();
-        };
-        let mut frames: Vec<&Frame> =
-            addresses.iter().filter_map(|address| self.resolved.get(address)).flatten().collect();
-        if !self.keep_frames {
-            frames.drain(..allocator_frames(&frames));
-        }
-        frames
+        self.locations(stack).into_iter().flat_map(|location| location.frames).collect()
     }
+
+    /// The same frames grouped by the return address they were found at, innermost
+    /// first: what pprof calls locations, each with its inlined frames (innermost
+    /// first). Trimming the allocator's frames can leave an address with only the
+    /// frames it was inlined into.
+    pub fn locations(&self, stack: StackId) -> Vec<Location<'_>> {
+        let Some(addresses) = self.stacks.get(&stack).filter(|frames| !frames.is_empty()) else {
+            let placeholder = self.placeholders.get(&stack).map(std::slice::from_ref);
+            return placeholder.into_iter().map(|frames| Location { address: 0, frames }).collect();
+        };
+        let mut locations: Vec<Location> = addresses
+            .iter()
+            .filter_map(|&address| {
+                let frames = self.resolved.get(&address)?;
+                Some(Location { address, frames })
+            })
+            .collect();
+        if !self.keep_frames {
+            let all: Vec<&Frame> = locations.iter().flat_map(|l| l.frames).collect();
+            let mut hidden = allocator_frames(&all);
+            let whole = locations
+                .iter()
+                .take_while(|location| {
+                    let all_hidden = location.frames.len() <= hidden;
+                    hidden -= if all_hidden { location.frames.len() } else { 0 };
+                    all_hidden
+                })
+                .count();
+            locations.drain(..whole);
+            // The outermost frame is always kept, so a location is left.
+            if let Some(first) = locations.first_mut() {
+                first.frames = &first.frames[hidden..];
+            }
+        }
+        locations
+    }
+}
+
+/// One return address of a stack and the frames symbolized there, innermost first: the
+/// functions inlined at the address, then the function it belongs to.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Location<'s> {
+    /// The return address (0 for a stack the recorder could not capture).
+    pub address: u64,
+    /// Its frames, innermost first.
+    pub frames: &'s [Frame],
 }
 
 /// The frame shown for a stack the recorder could not capture, or one the trace does not

@@ -6,8 +6,9 @@ mod support;
 use std::fs;
 
 use memscope_analyze::{
-    Diff, EventFilter, Filter, Granularity, Moment, Peak, Recording, SampleType, Snapshot,
-    StackCounts, StackSymbols, Summary, Timeline, TimelineRow, Top, TraceFile,
+    CallEdge, CallGraph, CallTree, Diff, EventFilter, Filter, Granularity, Moment, Peak, Recording,
+    SampleType, Snapshot, StackCounts, StackProfile, StackSymbols, Summary, Timeline, TimelineRow,
+    Top, TraceFile,
 };
 use memscope_format::{StackDef, StackId, StackTotals, ThreadId};
 use support::trace_builder::{alloc, free, TraceBuilder};
@@ -393,4 +394,120 @@ fn end_of_a_cut_off_trace_is_its_last_event() {
     assert_eq!(damage.len(), 1, "{damage:?}");
     assert_eq!((damage[0].offset, damage[0].length, &damage[0].message), (len, 0, &message));
     assert_eq!((damage[0].events_lost, damage[0].last_read_ns), (None, Some(3 * MS)));
+}
+
+/// `Snapshot::series` must hand out, at each moment, what `Snapshot::take` counts there.
+fn series_equals_take(recording: &Recording, filter: &EventFilter, times_ms: &[u64]) {
+    let peak = Peak::find(recording, filter);
+    let mut moments: Vec<Moment> = times_ms.iter().map(|&ms| Moment::At(ms * MS)).collect();
+    let at = moments.partition_point(|m| matches!(m, Moment::At(t) if *t < peak.time_ns));
+    moments.insert(at, Moment::Peak(peak));
+    moments.push(Moment::End);
+    let mut seen = Vec::new();
+
+    Snapshot::series(recording, &moments, filter, |index, snapshot| {
+        seen.push((index, snapshot.clone()));
+    });
+
+    let expected: Vec<(usize, Snapshot)> = moments
+        .iter()
+        .enumerate()
+        .map(|(index, &moment)| (index, Snapshot::take(recording, moment, filter)))
+        .collect();
+    for ((index, got), (_, want)) in seen.iter().zip(&expected) {
+        let live = |s: &Snapshot| {
+            let mut counts: Vec<(StackId, StackCounts)> = s
+                .counts
+                .iter()
+                .filter(|(_, c)| **c != StackCounts::default())
+                .map(|(k, v)| (*k, *v))
+                .collect();
+            counts.sort_by_key(|(stack, _)| *stack);
+            counts
+        };
+        assert_eq!((got.time_ns, got.temporary), (want.time_ns, want.temporary), "moment {index}");
+        assert_eq!(live(got), live(want), "moment {index} ({:?})", moments[*index]);
+    }
+    assert_eq!(seen.len(), moments.len());
+}
+
+#[test]
+fn a_series_of_snapshots_from_one_replay_equals_snapshots_taken_one_by_one() {
+    let everything = EventFilter::everything();
+    let thread_2 = Filter::new(None, None, Some(ThreadId(2))).unwrap();
+    analyse(late_block, |recording| {
+        series_equals_take(recording, &everything, &[0, 10, 45, 47, 60, 75, 80])
+    });
+    analyse(five_segments, |recording| {
+        series_equals_take(recording, &everything, &[5, 110, 320, 360, 499])
+    });
+    analyse(one_tick, |recording| series_equals_take(recording, &everything, &[4, 5, 6]));
+    analyse(interleaved, |recording| {
+        let mut symbols = StackSymbols::new(recording, false);
+        let filter = thread_2.resolve(&mut symbols);
+        series_equals_take(recording, &filter, &[15, 25, 35, 45]);
+    });
+}
+
+/// Stack 1 (0x20 calls 0x10) keeps 100 bytes, stack 3 (0x10 calls 0x20 calls 0x10) keeps
+/// 50, stack 2 (0x20 calls 0x30) allocates 200 and frees them.
+fn three_paths(builder: &mut TraceBuilder<&mut Vec<u8>>) {
+    builder.segment(0).unwrap();
+    builder
+        .events(
+            1,
+            &[alloc(MS, 100, 1), alloc(2 * MS, 200, 2), free(3 * MS, 200, 2), alloc(4 * MS, 50, 3)],
+        )
+        .unwrap();
+    builder.finish(5 * MS).unwrap();
+}
+
+#[test]
+fn profile_call_tree_and_call_graph_of_three_paths() {
+    analyse(three_paths, |recording| {
+        let end = Snapshot::take(recording, Moment::End, &EventFilter::everything());
+        let mut symbols = StackSymbols::new(recording, false);
+        symbols.resolve_all();
+
+        let profile = StackProfile::compute(&end, &symbols);
+        let mut ids: Vec<_> = symbols.stack_ids().collect();
+        ids.sort();
+        let tree = CallTree::build(&symbols, ids);
+        let values = tree.values(&end);
+        let functions = tree.function_values(&values);
+        let graph = CallGraph::compute(&end, &symbols, SampleType::InuseSpace, 0);
+
+        let leaves: Vec<(&str, i64, i64)> = profile
+            .stacks
+            .iter()
+            .map(|s| {
+                (
+                    s.locations[0].frames[0].function.as_str(),
+                    s.counts.live_bytes,
+                    s.counts.alloc_bytes,
+                )
+            })
+            .collect();
+        assert_eq!(leaves, [("??+0x10", 100, 100), ("??+0x10", 50, 50), ("??+0x30", 0, 200)]);
+        assert_eq!(profile.stacks[1].locations.len(), 3, "one location per address");
+        assert_eq!((values.totals[0].live_bytes, values.totals[0].alloc_bytes), (150, 350));
+        let function = |name: &str| {
+            let index = tree.functions().iter().position(|p| p.function == name).unwrap();
+            (functions[index].flat.live_bytes, functions[index].cum.live_bytes)
+        };
+        assert_eq!(function("??+0x10"), (150, 150), "the recursive path counts once in cum");
+        assert_eq!(function("??+0x20"), (0, 150));
+        assert_eq!(function("??+0x30"), (0, 0));
+        assert_eq!(graph.total, 150);
+        let names: Vec<&str> = graph.nodes.iter().map(|n| n.place.function.as_str()).collect();
+        let index = |name: &str| names.iter().position(|n| *n == name).unwrap();
+        let (f10, f20) = (index("??+0x10"), index("??+0x20"));
+        assert_eq!(
+            graph.edges,
+            [
+                CallEdge { caller: f20, callee: f10, weight: 150, residual: false },
+                CallEdge { caller: f10, callee: f20, weight: 50, residual: false },
+            ]
+        );
+    });
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::output::{ms, place_name, signed_bytes, write_json, write_table};
 use crate::report::{run_report, Prepared, ReportArgs};
-use crate::time_arg::{parse_ms, TimeArg};
+use crate::time_arg::{from_to, parse_ms, TimeArg};
 use crate::top::granularity;
 use crate::trace_input::{self, Input};
 
@@ -62,7 +62,7 @@ pub fn run(args: DiffArgs) -> Result<u8> {
             print(&args, diff, &title)?;
             Ok(0)
         }
-        [trace] => run_report(trace, &args.report, |recording, prepared| {
+        [trace] => run_report(trace, &args.report.stacks, |recording, prepared| {
             let (diff, title) = two_moments(&args, recording, prepared)?;
             print(&args, diff, &format!("{title} in {}", trace.display()))
         }),
@@ -91,7 +91,7 @@ fn snapshots(recording: &Recording, prepared: &mut Prepared, moments: &[Moment])
 }
 
 fn two_traces(args: &DiffArgs, base: &Path, new: &Path) -> Result<(Diff, String)> {
-    let filter = args.report.filter()?;
+    let filter = args.report.stacks.filter()?;
     let files: [TraceFile; 2] = [trace_input::open(base)?, trace_input::open(new)?];
     let mut inputs: Vec<Input> = files.iter().map(trace_input::recording).collect::<Result<_>>()?;
     let [base_exe, new_exe] = [0, 1].map(|i| inputs[i].recording.meta().exe.clone());
@@ -100,7 +100,8 @@ fn two_traces(args: &DiffArgs, base: &Path, new: &Path) -> Result<(Diff, String)
         eprintln!("memscope: note: {base} records {base_exe} and {new} records {new_exe}; rows are matched by function");
     }
     let diff = {
-        let mut prepared = [0, 1].map(|i| args.report.prepare(&inputs[i].recording, &filter));
+        let mut prepared =
+            [0, 1].map(|i| args.report.stacks.prepare(&inputs[i].recording, &filter));
         let [before, after] =
             [0, 1].map(|i| snapshots(&inputs[i].recording, &mut prepared[i], &[Moment::End]));
         let [base_symbols, new_symbols] = [0, 1].map(|i| &prepared[i].symbols);
@@ -115,16 +116,7 @@ fn two_moments(
     recording: &Recording,
     prepared: &mut Prepared,
 ) -> Result<(Diff, String)> {
-    let end_ns = recording.end_ns();
-    let [from, to] = [("--from", &args.from, 0), ("--to", &args.to, end_ns)].map(
-        |(option, time, default_ns)| match time {
-            Some(time) => time
-                .check_within(option, recording)
-                .map(|()| (Moment::At(time.end_of_microsecond()), time.ns)),
-            None => Ok((Moment::At(default_ns), default_ns)),
-        },
-    );
-    let ((from, from_ns), (to, to_ns)) = (from?, to?);
+    let [(from, from_ns), (to, to_ns)] = from_to(args.from.as_ref(), args.to.as_ref(), recording)?;
     let moments = snapshots(recording, prepared, &[from, to]);
     let symbols = &prepared.symbols;
     let diff =

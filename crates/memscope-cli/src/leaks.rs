@@ -25,7 +25,7 @@ pub struct LeaksArgs {
 }
 
 pub fn run(args: LeaksArgs) -> Result<u8> {
-    run_report(&args.trace, &args.report, |recording, prepared| {
+    run_report(&args.trace, &args.report.stacks, |recording, prepared| {
         let snapshot = Snapshot::take(recording, Moment::End, &prepared.filter);
         let rows = live_stack_rows(&snapshot, &mut prepared.symbols, args.limit);
         let mut out = std::io::stdout().lock();

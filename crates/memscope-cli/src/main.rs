@@ -3,7 +3,11 @@
 //! Each subcommand lives in a module named after it; this file only parses the
 //! command line, dispatches, and turns errors into one line on stderr.
 
+mod callgraph;
 mod diff;
+mod export;
+mod flamegraph;
+mod html_report;
 mod info;
 mod leaks;
 mod output;
@@ -42,6 +46,10 @@ enum Command {
     Timeline(timeline::TimelineArgs),
     Diff(diff::DiffArgs),
     Info(info::InfoArgs),
+    Export(export::ExportArgs),
+    Flamegraph(flamegraph::FlamegraphArgs),
+    Callgraph(callgraph::CallgraphArgs),
+    Report(html_report::HtmlReportArgs),
     #[command(flatten)]
     System(system::SystemCommand),
 }
@@ -57,6 +65,10 @@ fn main() -> ExitCode {
         Command::Timeline(args) => timeline::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Info(args) => info::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Flamegraph(args) => flamegraph::run(args),
+        Command::Callgraph(args) => callgraph::run(args),
+        Command::Report(args) => html_report::run(args),
         Command::System(cmd) => system::run(cmd),
     };
     match result {

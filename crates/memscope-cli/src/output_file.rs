@@ -5,13 +5,14 @@
 //!   created new with `O_EXCL`, owner-only, and `O_NOFOLLOW`, so an existing file is
 //!   never truncated and a symlink at the path is never followed, even one planted
 //!   while memscope starts; either is a clear error.
-//! - [`Replacement`] is for exports (charts): it writes a new file next to the path and
-//!   renames it over a regular file there once complete, as other tools' `-o` does. The
-//!   rename replaces the name, never a symlink's target, and a reader never sees half a
-//!   file.
+//! - [`Replacement`] is for exports (profiles, charts, reports): it writes a new
+//!   owner-only file next to the path and renames it over a regular file there once
+//!   complete, as other tools' `-o` does. The rename replaces the name, never a
+//!   symlink's target; a reader never sees half a file, and a failed export (dropped
+//!   before [`Replacement::commit`]) leaves nothing behind and the old file as it was.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, ErrorKind, Write};
+use std::io::{self, BufWriter, ErrorKind, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -47,7 +48,7 @@ fn what_is_there(path: &Path) -> &'static str {
 
 /// A file being written beside its final path, put in place by [`Replacement::commit`].
 pub struct Replacement {
-    file: tempfile::NamedTempFile,
+    file: BufWriter<tempfile::NamedTempFile>,
     path: PathBuf,
 }
 
@@ -72,17 +73,24 @@ impl Replacement {
             .prefix(".memscope-")
             .tempfile_in(dir)
             .with_context(|| format!("cannot create {}", path.display()))?;
-        Ok(Replacement { file, path: path.to_owned() })
+        Ok(Replacement { file: BufWriter::new(file), path: path.to_owned() })
     }
 
     /// Flushes what was written and renames it over the path.
-    pub fn commit(mut self) -> Result<()> {
-        self.file.flush().with_context(|| format!("cannot write {}", self.path.display()))?;
-        self.file
-            .persist(&self.path)
+    pub fn commit(self) -> Result<()> {
+        let path = self.path;
+        let file = self.file.into_inner().map_err(|err| err.into_error());
+        file.with_context(|| format!("cannot write {}", path.display()))?
+            .persist(&path)
             .map_err(|err| err.error)
-            .with_context(|| format!("cannot write {}", self.path.display()))?;
+            .with_context(|| format!("cannot write {}", path.display()))?;
         Ok(())
+    }
+
+    /// Writes `bytes`, with the path in the error.
+    pub fn write_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        let path = &self.path;
+        self.file.write_all(bytes).with_context(|| format!("cannot write {}", path.display()))
     }
 }
 

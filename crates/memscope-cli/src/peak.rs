@@ -33,7 +33,7 @@ struct PeakJson<'s> {
 }
 
 pub fn run(args: PeakArgs) -> Result<u8> {
-    run_report(&args.trace, &args.report, |recording, prepared| {
+    run_report(&args.trace, &args.report.stacks, |recording, prepared| {
         let peak = Peak::find(recording, &prepared.filter);
         let snapshot = Snapshot::take(recording, Moment::Peak(peak), &prepared.filter);
         let stacks = live_stack_rows(&snapshot, &mut prepared.symbols, args.limit);

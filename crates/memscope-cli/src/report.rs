@@ -1,11 +1,11 @@
-//! What every report shares: output format, filters, frame trimming, and for reports
-//! about one moment, which moment.
+//! What every report shares: output format, filters, frame trimming, what is counted,
+//! and for reports about one moment, which moment.
 
 use std::path::Path;
 
 use anyhow::Result;
-use clap::Args;
-use memscope_analyze::{EventFilter, Filter, Moment, Peak, Recording, StackSymbols};
+use clap::{Args, ValueEnum};
+use memscope_analyze::{EventFilter, Filter, Moment, Peak, Recording, SampleType, StackSymbols};
 use memscope_format::ThreadId;
 
 use crate::output::ms;
@@ -18,6 +18,14 @@ pub struct ReportArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub stacks: StackArgs,
+}
+
+/// Which stacks and threads count, and how stacks are shown: the options of every
+/// report and export.
+#[derive(Args, Default)]
+pub struct StackArgs {
     /// Keep only stacks with a frame whose function matches REGEX.
     #[arg(long, value_name = "REGEX")]
     focus: Option<String>,
@@ -45,7 +53,7 @@ pub struct Prepared<'r> {
 /// warns on stderr of damage found on opening or while decoding.
 pub fn run_report(
     trace: &Path,
-    args: &ReportArgs,
+    args: &StackArgs,
     report: impl FnOnce(&Recording, &mut Prepared) -> Result<()>,
 ) -> Result<u8> {
     let filter = args.filter()?;
@@ -58,7 +66,7 @@ pub fn run_report(
     Ok(0)
 }
 
-impl ReportArgs {
+impl StackArgs {
     /// The filters, checked before any work is done.
     pub fn filter(&self) -> Result<Filter> {
         Ok(Filter::new(self.focus.as_deref(), self.ignore.as_deref(), self.thread.map(ThreadId))?)
@@ -96,6 +104,11 @@ pub struct ChosenMoment {
 }
 
 impl MomentArgs {
+    /// Whether any of --at, --peak and --end was given.
+    pub fn given(&self) -> bool {
+        self.at.is_some() || self.peak || self.end
+    }
+
     /// The moment asked for; fails for a time outside the recording.
     pub fn choose(&self, recording: &Recording, filter: &EventFilter) -> Result<ChosenMoment> {
         if self.end || (self.at.is_none() && !self.peak) {
@@ -117,6 +130,30 @@ impl MomentArgs {
                     label: format!("{} ms (peak)", ms(peak.time_ns)),
                 })
             }
+        }
+    }
+}
+
+/// What to count, in pprof's names.
+#[derive(Copy, Clone, ValueEnum)]
+pub enum By {
+    #[value(name = "inuse_space")]
+    InuseSpace,
+    #[value(name = "inuse_objects")]
+    InuseObjects,
+    #[value(name = "alloc_space")]
+    AllocSpace,
+    #[value(name = "alloc_objects")]
+    AllocObjects,
+}
+
+impl From<By> for SampleType {
+    fn from(by: By) -> Self {
+        match by {
+            By::InuseSpace => SampleType::InuseSpace,
+            By::InuseObjects => SampleType::InuseObjects,
+            By::AllocSpace => SampleType::AllocSpace,
+            By::AllocObjects => SampleType::AllocObjects,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Times given on the command line, in milliseconds since the process started.
 
 use anyhow::{bail, Result};
-use memscope_analyze::Recording;
+use memscope_analyze::{Moment, Recording};
 
 use crate::output::short_ms;
 
@@ -52,6 +52,26 @@ impl TimeArg {
         }
         Ok(())
     }
+}
+
+/// The two moments of `--from` (default: the start) and `--to` (default: the end) of
+/// one recording, each with its time in nanoseconds; fails for a time outside it.
+pub fn from_to(
+    from: Option<&TimeArg>,
+    to: Option<&TimeArg>,
+    recording: &Recording,
+) -> Result<[(Moment, u64); 2]> {
+    let end_ns = recording.end_ns();
+    let moment = |option: &str, time: Option<&TimeArg>, default_ns: u64| -> Result<_> {
+        match time {
+            Some(time) => {
+                time.check_within(option, recording)?;
+                Ok((Moment::At(time.end_of_microsecond()), time.ns))
+            }
+            None => Ok((Moment::At(default_ns), default_ns)),
+        }
+    };
+    Ok([moment("--from", from, 0)?, moment("--to", to, end_ns)?])
 }
 
 #[cfg(test)]

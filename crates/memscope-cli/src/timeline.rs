@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use memscope_analyze::{ns_to_ms, Timeline, TimelineRow};
-use serde::Serialize;
+use memscope_analyze::Timeline;
+use memscope_export::TimelineRowJson;
 
 use crate::output::{bytes, ms, write_json, write_table};
 use crate::report::{run_report, ReportArgs};
@@ -31,19 +31,10 @@ pub struct TimelineArgs {
     report: ReportArgs,
 }
 
-#[derive(Serialize)]
-struct RowJson {
-    t_ms: f64,
-    bytes: i64,
-    blocks: i64,
-    high_ms: f64,
-    rss_bytes: Option<u64>,
-}
-
 pub fn run(args: TimelineArgs) -> Result<u8> {
-    run_report(&args.trace, &args.report, |recording, prepared| {
+    run_report(&args.trace, &args.report.stacks, |recording, prepared| {
         let timeline = Timeline::build(recording, args.interval.ns, &prepared.filter)?;
-        let rows: Vec<RowJson> = timeline.rows.iter().map(row_json).collect();
+        let rows: Vec<TimelineRowJson> = timeline.rows.iter().map(TimelineRowJson::from).collect();
         let mut out = std::io::stdout().lock();
         if args.report.json {
             return write_json(&mut out, &rows);
@@ -58,16 +49,6 @@ pub fn run(args: TimelineArgs) -> Result<u8> {
         }
         Ok(())
     })
-}
-
-fn row_json(row: &TimelineRow) -> RowJson {
-    RowJson {
-        t_ms: ns_to_ms(row.start_ns),
-        bytes: row.bytes,
-        blocks: row.blocks,
-        high_ms: ns_to_ms(row.high_ns),
-        rss_bytes: row.rss_bytes,
-    }
 }
 
 fn write_text(out: &mut impl Write, timeline: &Timeline) -> Result<()> {

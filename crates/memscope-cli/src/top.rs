@@ -5,12 +5,12 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Args, ValueEnum};
-use memscope_analyze::{ns_to_ms, Granularity, Place, SampleType, Snapshot, Top};
+use clap::Args;
+use memscope_analyze::{ns_to_ms, Granularity, Place, Snapshot, Top};
 use serde::Serialize;
 
 use crate::output::{bytes, place_name, write_json, write_table};
-use crate::report::{run_report, MomentArgs, ReportArgs};
+use crate::report::{run_report, By, MomentArgs, ReportArgs};
 
 /// Rank functions by the memory they hold (or allocated) at a moment, with pprof's flat,
 /// sum and cum columns.
@@ -34,29 +34,6 @@ pub struct TopArgs {
     moment: MomentArgs,
     #[command(flatten)]
     report: ReportArgs,
-}
-
-#[derive(Copy, Clone, ValueEnum)]
-enum By {
-    #[value(name = "inuse_space")]
-    InuseSpace,
-    #[value(name = "inuse_objects")]
-    InuseObjects,
-    #[value(name = "alloc_space")]
-    AllocSpace,
-    #[value(name = "alloc_objects")]
-    AllocObjects,
-}
-
-impl From<By> for SampleType {
-    fn from(by: By) -> Self {
-        match by {
-            By::InuseSpace => SampleType::InuseSpace,
-            By::InuseObjects => SampleType::InuseObjects,
-            By::AllocSpace => SampleType::AllocSpace,
-            By::AllocObjects => SampleType::AllocObjects,
-        }
-    }
 }
 
 /// The JSON form.
@@ -86,7 +63,7 @@ pub fn granularity(lines: bool) -> Granularity {
 }
 
 pub fn run(args: TopArgs) -> Result<u8> {
-    run_report(&args.trace, &args.report, |recording, prepared| {
+    run_report(&args.trace, &args.report.stacks, |recording, prepared| {
         let chosen = args.moment.choose(recording, &prepared.filter)?;
         let snapshot = Snapshot::take(recording, chosen.moment, &prepared.filter);
         prepared.symbols.resolve(snapshot.counts.keys().copied());

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 /// One frame of a symbolized address. Inlined functions are frames of their own, innermost
 /// first.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Frame {
     /// Demangled function name, or `module+0xOFFSET` when no symbol is known (`OFFSET` is the
     /// address minus the module's load bias), or `??+0xADDRESS` when no module contains it.
