@@ -31,8 +31,6 @@ pub fn run(args: HtmlReportArgs) -> Result<u8> {
 
 /// Writes the HTML report of `trace` to `out`, counting everything: what
 /// `memscope run --report FILE.html` calls when the run ends.
-// Its caller, `run --report`, comes with the recorder's redesign.
-#[allow(dead_code)]
 pub fn write_html_report(trace: &Path, out: &Path) -> Result<()> {
     write_report(trace, out, &StackArgs::default())
 }

@@ -69,10 +69,12 @@ impl Replacement {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
         };
+        // The temporary file's own name would only confuse the message.
         let file = tempfile::Builder::new()
             .prefix(".memscope-")
             .tempfile_in(dir)
-            .with_context(|| format!("cannot create {}", path.display()))?;
+            .map_err(|err| err.raw_os_error().map_or(err, io::Error::from_raw_os_error))
+            .with_context(|| format!("cannot write {}", path.display()))?;
         Ok(Replacement { file: BufWriter::new(file), path: path.to_owned() })
     }
 

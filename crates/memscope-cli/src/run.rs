@@ -56,6 +56,10 @@ pub struct RunArgs {
     /// With --max-size: how many files to keep.
     #[arg(long, value_name = "N", requires = "max_size", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     keep: u32,
+    /// When the program ends, also write the HTML report of its trace to FILE (see
+    /// `memscope report`).
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<PathBuf>,
     /// Leave Python's own small-object allocator on (by default memscope sets
     /// PYTHONMALLOC=malloc, so that every Python allocation reaches malloc).
     #[arg(long)]
@@ -106,6 +110,9 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let exit = collect(&mut session, pid);
     let traces = session.finish();
     report(&traces);
+    if let Some(html) = &args.report {
+        write_report(&traces, html);
+    }
     Ok(exit_code(exit.status))
 }
 
@@ -368,6 +375,16 @@ fn exit_code(status: ExitStatus) -> u8 {
         (Some(code), _) => code as u8,
         (None, Some(signal)) => 128 + signal as u8,
         _ => 1,
+    }
+}
+
+/// `--report`: the HTML report of the program's trace. A failure is said, and does not
+/// change `run`'s exit status, which is the program's.
+fn write_report(traces: &[TraceResult], html: &Path) {
+    let Some(root) = traces.iter().find(|t| t.is_root) else { return };
+    match crate::html_report::write_html_report(&root.path, html) {
+        Ok(()) => eprintln!("report: {}", html.display()),
+        Err(err) => eprintln!("memscope: cannot write the report: {err:#}"),
     }
 }
 

@@ -390,3 +390,25 @@ fn an_installed_memscope_records_with_no_other_file() {
     let mode = cached[0].metadata().unwrap().permissions().mode();
     assert_eq!(mode & 0o077, 0, "the cached library is the user's alone: {mode:o}");
 }
+
+/// Issue 11: `run --report FILE.html` writes the HTML report of the program's trace
+/// when it ends: the same page `memscope report` makes of that trace.
+#[test]
+fn run_report_writes_the_html_report_of_the_programs_trace() {
+    let endings = build_plain("endings.c");
+    let run = common::record_with(&["--report", "report.html"], &endings, &["exit", "0"]);
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    let written = run.dir.path().join("report.html");
+    assert!(run.stderr().contains(&format!("report: {}", "report.html")), "{}", run.stderr());
+    let again = run.dir.path().join("again.html");
+    let made = common::memscope(&[
+        "report".as_ref(),
+        run.trace.as_os_str(),
+        "-o".as_ref(),
+        again.as_os_str(),
+    ]);
+    assert!(made.status.success(), "{}", common::text(&made.stderr));
+    let page = std::fs::read_to_string(&written).unwrap();
+    assert!(page.contains("ending_site"), "the page names the leaking function");
+    assert_eq!(page, std::fs::read_to_string(&again).unwrap());
+}
