@@ -380,7 +380,12 @@ fn emit(
     size: u64,
     stack: u32,
 ) {
-    let now = area.header().clock_ns.load(Ordering::Relaxed);
+    let now = match area.header().clock_ns.load(Ordering::Relaxed) {
+        // The collector has not attached yet (the program's first moments): the time is
+        // read precisely until it has.
+        0 => unattached_clock(area),
+        now => now,
+    };
     if now != record.last_tick.load(Ordering::Relaxed) {
         tick(area, record, depth, now);
     }
@@ -391,6 +396,13 @@ fn emit(
     let seq =
         if kind.is_ordered() { area.next_seq(w0, THREADED.load(Ordering::Relaxed)) } else { 0 };
     Area::publish(slot, kind, w0, size, stack, seq);
+}
+
+/// Nanoseconds since the start, in whole microseconds, read from the system clock.
+#[cold]
+fn unattached_clock(area: &Area) -> u64 {
+    let start = area.header().start_ns.load(Ordering::Relaxed);
+    sys::monotonic_ns().saturating_sub(start) / 1000 * 1000
 }
 
 /// A size too large for a slot (a terabyte or more) goes in a slot of its own first.

@@ -56,6 +56,34 @@ fn format(name: &str) -> Result<Format> {
     }
 }
 
+/// `memscope run --export FILE`: the export of `trace` at its end, in the format its
+/// name says (`.pb.gz` or `.pprof`: pprof; `.json`: JSON; otherwise collapsed stacks).
+pub fn export_by_name(trace: &std::path::Path, output: &std::path::Path) -> Result<()> {
+    #[derive(clap::Parser)]
+    struct Command {
+        #[command(flatten)]
+        export: ExportArgs,
+    }
+    let name = output.to_string_lossy();
+    let format = if name.ends_with(".pb.gz") || name.ends_with(".pprof") {
+        "pprof"
+    } else if name.ends_with(".json") {
+        "json"
+    } else {
+        "collapsed"
+    };
+    let words = [
+        "export".as_ref(),
+        trace.as_os_str(),
+        "--format".as_ref(),
+        format.as_ref(),
+        "-o".as_ref(),
+        output.as_os_str(),
+    ];
+    let command = <Command as clap::Parser>::try_parse_from(words)?;
+    run(command.export).map(drop)
+}
+
 pub fn run(args: ExportArgs) -> Result<u8> {
     let format = format(&args.format)?;
     if format == Format::Json && args.by.is_some() {

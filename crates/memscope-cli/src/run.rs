@@ -15,9 +15,11 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, ValueEnum};
-use memscope_analyze::Summary;
+use memscope_analyze::{Summary, TraceFile};
 use memscope_collector::{create_private, RootExit, Session, TraceResult};
+use memscope_endpoint::{snapshot_trace, ServeConfig, Server, Source};
 use memscope_format::EndReason;
+use std::sync::Arc;
 
 use crate::{summary, trace_input};
 
@@ -56,6 +58,26 @@ pub struct RunArgs {
     /// With --max-size: how many files to keep.
     #[arg(long, value_name = "N", requires = "max_size", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     keep: u32,
+    /// Serve a live /debug/pprof endpoint from memscope (not from the program) while it
+    /// runs, at ADDR [default: 127.0.0.1:6060; `:0` picks a free port]. Loopback only,
+    /// unless --allow-remote is given with a token.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:6060")]
+    serve: Option<String>,
+    /// live: keep only the in-memory state (no trace file; the default with --serve);
+    /// trace: also write the trace (the default).
+    #[arg(long, value_enum)]
+    mode: Option<Mode>,
+    /// Let --serve listen on a non-loopback address. Every request must then carry
+    /// `Authorization: Bearer TOKEN`, the token coming from MEMSCOPE_TOKEN or --token-file.
+    #[arg(long, requires = "serve")]
+    allow_remote: bool,
+    /// The file holding the endpoint's token (its first line).
+    #[arg(long, value_name = "FILE", requires = "serve")]
+    token_file: Option<PathBuf>,
+    /// When the program ends, also write an export of its state there: the format
+    /// follows the name (`.pb.gz` pprof, `.json` JSON, otherwise collapsed stacks).
+    #[arg(long, value_name = "FILE")]
+    export: Option<PathBuf>,
     /// When the program ends, also write the HTML report of its trace to FILE (see
     /// `memscope report`).
     #[arg(long, value_name = "FILE.html")]
@@ -80,6 +102,12 @@ enum Unwind {
     Fp,
 }
 
+#[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    Live,
+    Trace,
+}
+
 #[derive(Copy, Clone, ValueEnum)]
 enum Follow {
     None,
@@ -97,6 +125,11 @@ pub fn run(args: RunArgs) -> Result<u8> {
     if let Some(max_bytes) = args.max_size {
         session.rotate(max_bytes, args.keep as usize);
     }
+    let live = args.mode.unwrap_or(if args.serve.is_some() { Mode::Live } else { Mode::Trace });
+    if live == Mode::Live {
+        session.keep_in_memory();
+    }
+    let server = args.serve.as_ref().map(|address| serve(&args, address, &session)).transpose()?;
     let mut command = Command::new(program);
     command.args(&args.command[1..]);
     configure(&mut command, &args, &preload, session.dir());
@@ -108,11 +141,11 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let base = explicit.unwrap_or_else(|| default_trace(program, pid));
     session.set_root(pid, base);
     let exit = collect(&mut session, pid);
+    drop(server);
     let traces = session.finish();
     report(&traces);
-    if let Some(html) = &args.report {
-        write_report(&traces, html);
-    }
+    let outputs = Outputs { html: args.report.as_deref(), export: args.export.as_deref() };
+    outputs.write(&traces);
     Ok(exit_code(exit.status))
 }
 
@@ -378,13 +411,66 @@ fn exit_code(status: ExitStatus) -> u8 {
     }
 }
 
-/// `--report`: the HTML report of the program's trace. A failure is said, and does not
-/// change `run`'s exit status, which is the program's.
-fn write_report(traces: &[TraceResult], html: &Path) {
-    let Some(root) = traces.iter().find(|t| t.is_root) else { return };
-    match crate::html_report::write_html_report(&root.path, html) {
-        Ok(()) => eprintln!("report: {}", html.display()),
-        Err(err) => eprintln!("memscope: cannot write the report: {err:#}"),
+/// Starts the live endpoint on `address`, serving the program's current image.
+fn serve(args: &RunArgs, address: &str, session: &Session) -> Result<Server> {
+    let token = match (&args.token_file, std::env::var("MEMSCOPE_TOKEN")) {
+        (Some(file), _) => Some(read_token(file)?),
+        (None, Ok(token)) if !token.is_empty() => Some(token),
+        _ => None,
+    };
+    let config =
+        ServeConfig { address: address.to_owned(), allow_remote: args.allow_remote, token };
+    let source: Arc<dyn Source> = Arc::new(session.current_live());
+    let server = Server::start(&config, source, None)?;
+    eprintln!("memscope: serving http://{}/debug/pprof/", server.local_addr());
+    Ok(server)
+}
+
+/// The first line of `file`.
+fn read_token(file: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the token file {}", file.display()))?;
+    let token = text.lines().next().unwrap_or("").trim().to_owned();
+    if token.is_empty() {
+        bail!("the token file {} is empty", file.display());
+    }
+    Ok(token)
+}
+
+/// What `run` writes when the program ends, besides the trace.
+struct Outputs<'a> {
+    html: Option<&'a Path>,
+    export: Option<&'a Path>,
+}
+
+impl Outputs<'_> {
+    /// Writes the outputs of the program's trace (or, in live mode, of its last state).
+    /// A failure is said, and does not change `run`'s exit status, which is the
+    /// program's.
+    fn write(&self, traces: &[TraceResult]) {
+        if self.html.is_none() && self.export.is_none() {
+            return;
+        }
+        let Some(root) = traces.iter().find(|t| t.is_root) else { return };
+        let in_memory =
+            root.last.as_ref().map(|(snapshot, end)| snapshot_trace(snapshot, None, Some(end)));
+        let path = match &in_memory {
+            Some(Ok(trace)) => trace.file().path().to_owned(),
+            Some(Err(err)) => return eprintln!("memscope: cannot lay out the last state: {err}"),
+            None => root.path.clone(),
+        };
+        if let Some(html) = self.html {
+            match crate::html_report::write_html_report(&path, html) {
+                Ok(()) => eprintln!("report: {}", html.display()),
+                Err(err) => eprintln!("memscope: cannot write the report: {err:#}"),
+            }
+        }
+        if let Some(export) = self.export {
+            match crate::export::export_by_name(&path, export) {
+                Ok(()) => eprintln!("export: {}", export.display()),
+                Err(err) => eprintln!("memscope: cannot write the export: {err:#}"),
+            }
+        }
     }
 }
 
@@ -412,6 +498,15 @@ fn report(traces: &[TraceResult]) {
         list_traces(traces);
         return;
     };
+    if let Some((snapshot, end)) = &root.last {
+        // Live mode: the summary of the last state, kept in memory only.
+        match snapshot_trace(snapshot, None, Some(end)) {
+            Ok(trace) => print_summary_of(trace.file()),
+            Err(err) => eprintln!("memscope: cannot lay out the last state: {err}"),
+        }
+        eprintln!("(live mode: no trace was written)");
+        return;
+    }
     print_summary(&root.path);
     if traces.len() > 1 {
         list_traces(traces);
@@ -422,19 +517,24 @@ fn print_summary(trace: &Path) {
     // A rotated series: its newest file holds the end record with the run's totals.
     let newest = trace.is_dir().then(|| newest_file(trace)).flatten();
     let file_path = newest.as_deref().unwrap_or(trace);
-    let loaded = trace_input::open(file_path).and_then(|file| {
-        let input = trace_input::recording(&file)?;
-        // The recorder's own totals make this instant; a trace cut off is replayed.
-        let recording = &input.recording;
-        let summary =
-            Summary::from_recorder(recording).unwrap_or_else(|| Summary::compute(recording));
-        let _ = summary::write_text(&mut std::io::stderr().lock(), recording.meta(), &summary);
-        Ok(())
-    });
-    if let Err(e) = loaded {
-        eprintln!("memscope: cannot read the trace: {e:#}");
+    match trace_input::open(file_path) {
+        Ok(file) => print_summary_of(&file),
+        Err(e) => eprintln!("memscope: cannot read the trace: {e:#}"),
     }
     eprintln!("trace: {}", trace.display());
+}
+
+fn print_summary_of(file: &TraceFile) {
+    match trace_input::recording(file) {
+        Ok(input) => {
+            // The collector's own totals make this instant; a trace cut off is replayed.
+            let recording = &input.recording;
+            let summary =
+                Summary::from_recorder(recording).unwrap_or_else(|| Summary::compute(recording));
+            let _ = summary::write_text(&mut std::io::stderr().lock(), recording.meta(), &summary);
+        }
+        Err(e) => eprintln!("memscope: cannot read the trace: {e:#}"),
+    }
 }
 
 /// The last file of a rotated series (files are numbered in the order written).

@@ -12,12 +12,14 @@ use std::path::PathBuf;
 
 use crate::session::create_private;
 
-/// One file, or a series.
+/// One file, a series, or nowhere.
 pub enum Destination {
     /// The whole trace in one file.
     File(File),
     /// A rotated series in a directory.
     Series(Series),
+    /// No file: only the live state is kept (`memscope run --mode live`).
+    Nowhere,
 }
 
 /// A series of trace files in a directory.

@@ -11,6 +11,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::live::{LocalHigh, HIGHS_WINDOW_NS};
+
 /// A run of events' change of the live heap.
 #[derive(Copy, Clone, Debug, Default)]
 struct Bucket {
@@ -40,6 +42,9 @@ pub struct HeapCurve {
     peak: (i64, u64),
     /// Consecutive events of one time not yet put in their bucket.
     pending: Option<(u64, Bucket)>,
+    /// The highest level of each window of time read so far (for the live endpoint's
+    /// timeline).
+    highs: Vec<LocalHigh>,
 }
 
 impl HeapCurve {
@@ -78,6 +83,7 @@ impl HeapCurve {
             }
             let (at, bucket) = entry.remove_entry();
             self.note(self.level + bucket.high, at);
+            self.note_window(self.level + bucket.high, at);
             self.level += bucket.net;
         }
         self.closed_before = self.closed_before.max(time);
@@ -87,6 +93,47 @@ impl HeapCurve {
         if level > self.peak.0 {
             self.peak = (level, time);
         }
+    }
+
+    fn note_window(&mut self, level: i64, time: u64) {
+        let window_ns = time / HIGHS_WINDOW_NS * HIGHS_WINDOW_NS;
+        let bytes = level.max(0) as u64;
+        match self.highs.last_mut() {
+            Some(high) if high.window_ns == window_ns => {
+                if bytes > high.bytes {
+                    *high = LocalHigh { window_ns, bytes, time_ns: time };
+                }
+            }
+            _ => self.highs.push(LocalHigh { window_ns, bytes, time_ns: time }),
+        }
+    }
+
+    /// The highest level of each window read so far, in time order.
+    pub fn highs(&self) -> &[LocalHigh] {
+        &self.highs
+    }
+
+    /// The highest live heap so far, counting the buckets not read yet as they stand
+    /// (for a live view: the totals wait for late events, a glance need not).
+    pub fn peak_so_far(&self) -> (u64, u64) {
+        let mut level = self.level;
+        let mut peak = self.peak;
+        let pending = self.pending.iter().map(|&(at, run)| (at, run));
+        let mut open: Vec<(u64, Bucket)> = self.open.iter().map(|(&at, &b)| (at, b)).collect();
+        for (at, run) in pending {
+            match open.iter_mut().find(|(time, _)| *time == at) {
+                Some((_, bucket)) => *bucket = bucket.then(run),
+                None => open.push((at, run)),
+            }
+        }
+        open.sort_by_key(|&(at, _)| at);
+        for (at, bucket) in open {
+            if level + bucket.high > peak.0 {
+                peak = (level + bucket.high, at);
+            }
+            level += bucket.net;
+        }
+        (peak.0.max(0) as u64, peak.1)
     }
 
     /// The highest live heap in bytes and when it was first reached, over the buckets

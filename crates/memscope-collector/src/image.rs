@@ -55,6 +55,19 @@ pub struct DrainStats {
     pub captures: (u64, u64),
 }
 
+/// What draining an image to its end gave.
+#[derive(Debug)]
+pub struct Finished {
+    /// What the collector counted.
+    pub stats: DrainStats,
+    /// Why writing stopped early, if it did.
+    pub write_error: Option<String>,
+    /// The state after every event (`None` if the recorder never described the process).
+    pub last: Option<crate::live::LiveSnapshot>,
+    /// The end record written (its totals are the trace's own).
+    pub end: End,
+}
+
 /// A recorded image being drained.
 pub struct Image {
     mapping: Mapping,
@@ -106,6 +119,11 @@ impl Image {
         self.meta.as_ref().map(|meta| meta.args.as_slice())
     }
 
+    /// A handle for the live endpoint, once the recorder described the process.
+    pub fn live_handle(&self) -> Option<crate::live::LiveHandle> {
+        self.out.as_ref().map(TraceThread::live_handle)
+    }
+
     /// Whether the recorder says the process is calling `exec`.
     pub fn exec_pending(&self) -> bool {
         self.mapping.area().header().state.load(Ordering::Acquire) == area::STATE_EXEC
@@ -132,9 +150,16 @@ impl Image {
     pub fn pass(&mut self, ended: bool) -> bool {
         self.read_log();
         self.discover_threads();
+        // A snapshot asked for: everything published so far must be read and written.
+        let asked = self.out.as_ref().map_or(0, |out| out.freshness.asked.load(Ordering::Acquire));
+        let catch_up = asked
+            > self.out.as_ref().map_or(0, |out| out.freshness.caught_up.load(Ordering::Relaxed));
         let reading = if ended {
             Reading::Ended
-        } else if self.waiting || self.clock_ns.saturating_sub(self.swept_ns) >= SWEEP_NS {
+        } else if catch_up
+            || self.waiting
+            || self.clock_ns.saturating_sub(self.swept_ns) >= SWEEP_NS
+        {
             self.swept_ns = self.clock_ns;
             Reading::Published
         } else {
@@ -152,9 +177,14 @@ impl Image {
                 break;
             }
         }
-        self.write_batches(ended);
+        self.write_batches(ended || catch_up);
         self.retire_threads(ended);
         self.close_curve(ended);
+        if catch_up && taken < PASS {
+            if let Some(out) = &self.out {
+                out.freshness.caught_up.store(asked, Ordering::Release);
+            }
+        }
         taken > 0
     }
 
@@ -377,11 +407,11 @@ impl Image {
             .iter()
             .flat_map(|s| s.batch.first().map(|e| e.time_ns).into_iter().chain([s.time_ns]));
         let horizon = pending.fold(self.clock_ns.saturating_sub(CURVE_MARGIN_NS), u64::min);
-        out.close_curve(horizon);
+        out.close_curve(self.clock_ns, horizon);
     }
 
     /// Writes the end record; returns what was counted.
-    pub fn finish(mut self, ending: Ending, peak_rss_bytes: u64) -> (DrainStats, Option<String>) {
+    pub fn finish(mut self, ending: Ending, peak_rss_bytes: u64) -> Finished {
         while self.pass(true) {}
         let area = *self.mapping.area();
         let header = area.header();
@@ -413,7 +443,6 @@ impl Image {
         let dropped =
             header.dropped.load(Ordering::Relaxed) + self.stats.lost_slots + self.stats.skipped;
         let peak = header.peak_rss_bytes.load(Ordering::Relaxed).max(peak_rss_bytes);
-        let Some(out) = self.out.take() else { return (self.stats, None) };
         let end = End {
             time_ns: end_ns,
             reason,
@@ -421,8 +450,13 @@ impl Image {
             dropped_events: dropped,
             totals: None,
         };
-        let error = out.finish(end);
-        (self.stats, error)
+        let Some(out) = self.out.take() else {
+            return Finished { stats: self.stats, write_error: None, last: None, end };
+        };
+        // The last state, for a recording that keeps no trace (`--mode live`).
+        let last = out.live_handle().snapshot_written();
+        let write_error = out.finish(end.clone());
+        Finished { stats: self.stats, write_error, last, end }
     }
 
     /// Whether the recorder set the area up (its log then holds the meta record).

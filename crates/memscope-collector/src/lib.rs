@@ -36,6 +36,7 @@
 mod destination;
 mod heap_curve;
 mod image;
+mod live;
 mod mapping;
 mod pairing;
 mod process;
@@ -45,6 +46,9 @@ mod trace_out;
 mod trace_thread;
 
 pub use crate::destination::{Destination, Series};
-pub use crate::image::{DrainStats, Ending, Image};
+pub use crate::image::{DrainStats, Ending, Finished, Image};
+pub use crate::live::{
+    CurrentLive, LiveHandle, LiveSnapshot, LocalHigh, SharedStacks, HIGHS_WINDOW_NS,
+};
 pub use crate::mapping::Mapping;
 pub use crate::session::{create_private, RootExit, Session, TraceResult};

@@ -26,6 +26,7 @@ use memscope_format::EndReason;
 
 use crate::destination::{Destination, Series};
 use crate::image::{DrainStats, Ending, Image};
+use crate::live::{CurrentLive, LiveSnapshot};
 use crate::mapping::Mapping;
 use crate::process::Process;
 
@@ -53,6 +54,9 @@ pub struct TraceResult {
     pub stats: DrainStats,
     /// Why writing stopped early (a full disk, say).
     pub write_error: Option<String>,
+    /// The state at the end, kept for a session that writes no traces (`path` is then
+    /// empty).
+    pub last: Option<(LiveSnapshot, memscope_format::End)>,
 }
 
 struct Recorded {
@@ -85,6 +89,10 @@ pub struct Session {
     /// Rotation: each trace a directory of files of about this many bytes, this many
     /// kept.
     rotation: Option<(u64, usize)>,
+    /// Whether traces are kept in memory only (`--mode live`).
+    live_only: bool,
+    /// The live state of the program's current image, for the endpoint.
+    current: CurrentLive,
 }
 
 /// How the process `memscope run` started ended.
@@ -115,6 +123,8 @@ impl Session {
             spares_made: 0,
             spare_failed: false,
             rotation: None,
+            live_only: false,
+            current: CurrentLive::default(),
         })
     }
 
@@ -143,7 +153,16 @@ impl Session {
         }
         self.sample_memory();
         self.end_images(root_exit);
+        self.follow_root();
         progress
+    }
+
+    /// Points the endpoint at the program's latest image.
+    fn follow_root(&mut self) {
+        let Some(root) = self.root else { return };
+        let latest = self.images.range((root, 0)..=(root, u32::MAX)).next_back();
+        let handle = latest.and_then(|(_, recorded)| recorded.image.live_handle());
+        *self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = handle;
     }
 
     /// Whether every recorded process is gone and its trace complete.
@@ -229,6 +248,17 @@ impl Session {
         self.rotation = Some((max_bytes, keep));
     }
 
+    /// Keeps no trace files: only the live state, and at the end the last snapshot.
+    pub fn keep_in_memory(&mut self) {
+        self.live_only = true;
+    }
+
+    /// The live state of the program's current image (it changes when the program
+    /// execs), for the endpoint.
+    pub fn current_live(&self) -> CurrentLive {
+        self.current.clone()
+    }
+
     /// Makes the first spare areas, before the program starts.
     pub fn prepare(&mut self) {
         for _ in 0..SPARES {
@@ -254,6 +284,9 @@ impl Session {
 
     /// A new file, or with rotation a new directory, at `path` (or the next free name).
     fn destination(&self, path: &Path) -> io::Result<(Destination, PathBuf)> {
+        if self.live_only {
+            return Ok((Destination::Nowhere, PathBuf::new()));
+        }
         let Some((max_bytes, keep)) = self.rotation else {
             let (file, path) = create_private(path)?;
             return Ok((Destination::File(file), path));
@@ -321,7 +354,8 @@ impl Session {
         let Recorded { image, pid, number, area_path, partial } = recorded;
         let command = image.command().map(<[String]>::to_vec).unwrap_or_default();
         let described = image.is_described();
-        let (stats, write_error) = image.finish(ending, peak_rss);
+        let finished = image.finish(ending, peak_rss);
+        let (stats, write_error) = (finished.stats, finished.write_error);
         self.ended.insert((pid, number));
         // Emptied, not removed: the name stays taken (see `ended`).
         let _ = OpenOptions::new().write(true).truncate(true).open(&area_path);
@@ -330,6 +364,22 @@ impl Session {
             return;
         }
         let exec = ending == Ending::Exec;
+        if self.live_only {
+            let last = finished.last.map(|snapshot| (snapshot, finished.end));
+            let path = PathBuf::new();
+            self.done.push(TraceResult {
+                path,
+                wanted: None,
+                pid,
+                command,
+                is_root,
+                exec,
+                stats,
+                write_error,
+                last,
+            });
+            return;
+        }
         let wanted = match (is_root, exec) {
             (true, _) => self.base.clone(),
             (false, false) => sibling(&self.base, &format!(".{pid}")),
@@ -352,6 +402,7 @@ impl Session {
             exec,
             stats,
             write_error,
+            last: None,
         });
     }
 }

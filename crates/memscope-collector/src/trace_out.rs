@@ -14,6 +14,7 @@ use memscope_format::{
 
 use crate::destination::{Destination, Series};
 use crate::heap_curve::HeapCurve;
+use crate::live::{LiveSnapshot, SharedStacks};
 
 /// Events per segment: small enough that segments decode in parallel, large enough that
 /// their headers (the full stack table) stay a small share of the file.
@@ -37,28 +38,34 @@ pub(crate) struct TraceOut {
     threads: HashSet<ThreadId>,
     segment_index: u32,
     segment_events: u64,
-    stacks: Vec<StackDef>,
+    stacks: SharedStacks,
     stacks_written: usize,
     modules: Vec<Module>,
     modules_written: bool,
     rss: Vec<RssSample>,
+    /// The latest resident set sample, and the highest.
+    rss_now: (u64, u64),
     /// The latest event time written: segment stamps and the end come no earlier.
     latest_ns: u64,
+    /// The collector's clock as last told.
+    pub(crate) clock_ns: u64,
 }
 
 impl TraceOut {
     /// Starts the trace at `destination` with its header and first segment.
     pub(crate) fn create(destination: Destination, meta: &Meta) -> TraceOut {
         let (file, series) = match destination {
-            Destination::File(file) => (Ok(file), None),
-            Destination::Series(mut series) => (series.next_file(), Some(series)),
+            Destination::File(file) => (Some(Ok(file)), None),
+            Destination::Series(mut series) => (Some(series.next_file()), Some(series)),
+            Destination::Nowhere => (None, None),
         };
-        let (out, error) = match file
-            .map_err(FormatError::Write)
-            .and_then(|f| TraceWriter::new(f, meta, ZSTD_LEVEL))
-        {
-            Ok(out) => (Some(out), None),
-            Err(err) => (None, Some(describe(&err))),
+        let opened = file.map(|file| {
+            file.map_err(FormatError::Write).and_then(|f| TraceWriter::new(f, meta, ZSTD_LEVEL))
+        });
+        let (out, error) = match opened {
+            Some(Ok(out)) => (Some(out), None),
+            Some(Err(err)) => (None, Some(describe(&err))),
+            None => (None, None),
         };
         let mut trace = TraceOut {
             out,
@@ -73,12 +80,14 @@ impl TraceOut {
             threads: HashSet::new(),
             segment_index: 0,
             segment_events: 0,
-            stacks: Vec::new(),
+            stacks: SharedStacks::default(),
             stacks_written: 0,
             modules: Vec::new(),
             modules_written: false,
             rss: Vec::new(),
+            rss_now: (0, 0),
             latest_ns: 0,
+            clock_ns: 0,
         };
         trace.start_segment(0);
         trace
@@ -86,7 +95,11 @@ impl TraceOut {
 
     /// A new stack definition, written before the next events.
     pub(crate) fn define_stack(&mut self, def: StackDef) {
-        self.stacks.push(def);
+        self.lock_stacks().push(def);
+    }
+
+    fn lock_stacks(&self) -> std::sync::MutexGuard<'_, Vec<StackDef>> {
+        self.stacks.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The module map changed.
@@ -97,6 +110,7 @@ impl TraceOut {
 
     /// A resident-memory sample, written with the next batch of samples.
     pub(crate) fn push_rss(&mut self, sample: RssSample) {
+        self.rss_now = (sample.rss_bytes, self.rss_now.1.max(sample.rss_bytes));
         self.rss.push(sample);
     }
 
@@ -203,12 +217,32 @@ impl TraceOut {
             let map = ModuleMap { time_ns: 0, modules: self.modules.clone() };
             self.attempt(|out| out.write_modules(&map));
         }
-        if self.stacks_written < self.stacks.len() {
-            let from = self.stacks_written;
-            self.stacks_written = self.stacks.len();
-            let stacks = std::mem::take(&mut self.stacks);
-            self.attempt(|out| out.write_stacks(&stacks[from..]));
-            self.stacks = stacks;
+        let defined = self.lock_stacks().len();
+        if self.stacks_written < defined && self.out.is_some() {
+            let new = self.lock_stacks()[self.stacks_written..defined].to_vec();
+            self.stacks_written = defined;
+            self.attempt(|out| out.write_stacks(&new));
+        }
+    }
+
+    /// The state after every event written so far.
+    pub(crate) fn live_snapshot(&self) -> LiveSnapshot {
+        let (peak_bytes, peak_time_ns) = self.curve.peak_so_far();
+        LiveSnapshot {
+            meta: self.meta.clone(),
+            time_ns: self.latest_ns.max(self.clock_ns),
+            totals: self.totals.iter().filter(|t| t.alloc_blocks > 0).cloned().collect(),
+            stacks: self.stacks.clone(),
+            stack_count: self.lock_stacks().len(),
+            modules: self.modules.clone(),
+            frees: self.frees,
+            temporary: self.temporary,
+            threads: self.threads.len() as u64,
+            peak_bytes,
+            peak_time_ns,
+            rss_bytes: self.rss_now.0,
+            peak_rss_bytes: self.rss_now.1,
+            highs: self.curve.highs().to_vec(),
         }
     }
 
@@ -247,7 +281,11 @@ impl TraceOut {
         &mut self,
         write: impl FnOnce(&mut TraceWriter<File>) -> Result<(), FormatError>,
     ) -> bool {
-        let Some(out) = self.out.as_mut().filter(|_| self.error.is_none()) else { return false };
+        if self.error.is_some() {
+            return false;
+        }
+        // Live mode: nothing is written, everything is counted.
+        let Some(out) = self.out.as_mut() else { return true };
         match write(out) {
             Ok(()) => true,
             Err(err) => {

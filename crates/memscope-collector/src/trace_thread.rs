@@ -4,12 +4,13 @@
 //! compressing (this one) run side by side. Messages keep their order, so the trace is
 //! what one thread would have written.
 
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::thread::JoinHandle;
 
 use memscope_format::{End, Event, Meta, Module, RssSample, StackDef, ThreadId};
 
 use crate::destination::Destination;
+use crate::live::{Freshness, LiveHandle, LiveSnapshot};
 use crate::trace_out::TraceOut;
 
 /// Batches in flight to the writing thread at most: past it, the image waits (and so,
@@ -17,20 +18,28 @@ use crate::trace_out::TraceOut;
 const IN_FLIGHT: usize = 32;
 
 /// What the writing thread is asked to do, in order.
-enum Message {
+pub(crate) enum Message {
     Stack(StackDef),
     Modules(Vec<Module>),
     Rss(RssSample),
     /// One thread's batch, and the clock (a segment opened before it is stamped so).
     Events(ThreadId, Vec<Event>, u64),
-    /// Reads the heap curve up to this time: no event before it can come any more.
-    CloseCurve(u64),
+    /// The collector's clock, and the time up to which the heap curve can be read: no
+    /// event before it can come any more.
+    CloseCurve {
+        clock_ns: u64,
+        horizon_ns: u64,
+    },
     Finish(End),
+    /// The state after every event written so far.
+    Snapshot(Sender<LiveSnapshot>),
 }
 
 /// The thread writing one image's trace.
 pub(crate) struct TraceThread {
     to_writer: SyncSender<Message>,
+    /// Snapshots asked for, which the image catches up with.
+    pub(crate) freshness: std::sync::Arc<Freshness>,
     /// Written batches come back empty, for reuse.
     spent: Receiver<Vec<Event>>,
     thread: JoinHandle<Option<String>>,
@@ -45,7 +54,7 @@ impl TraceThread {
             .name("memscope-writer".into())
             .spawn(move || write(TraceOut::create(destination, &meta), messages, give_back))
             .expect("start the trace writing thread");
-        TraceThread { to_writer, spent, thread }
+        TraceThread { to_writer, freshness: Default::default(), spent, thread }
     }
 
     fn send(&self, message: Message) {
@@ -74,9 +83,14 @@ impl TraceThread {
         self.send(Message::Events(thread, std::mem::replace(batch, room), now_ns));
     }
 
-    /// No event older than `time_ns` can come any more.
-    pub(crate) fn close_curve(&self, time_ns: u64) {
-        self.send(Message::CloseCurve(time_ns));
+    /// A handle for taking snapshots from another thread.
+    pub(crate) fn live_handle(&self) -> LiveHandle {
+        LiveHandle { to_writer: self.to_writer.clone(), freshness: self.freshness.clone() }
+    }
+
+    /// The clock is at `clock_ns`, and no event older than `horizon_ns` can come any more.
+    pub(crate) fn close_curve(&self, clock_ns: u64, horizon_ns: u64) {
+        self.send(Message::CloseCurve { clock_ns, horizon_ns });
     }
 
     /// Writes the end record and waits for the thread; the write error, if any.
@@ -103,10 +117,16 @@ fn write(
                 events.clear();
                 let _ = give_back.send(events);
             }
-            Message::CloseCurve(time_ns) => out.curve.close_before(time_ns),
+            Message::CloseCurve { clock_ns, horizon_ns } => {
+                out.clock_ns = clock_ns;
+                out.curve.close_before(horizon_ns);
+            }
             Message::Finish(end) => {
                 out.finish(end);
                 break;
+            }
+            Message::Snapshot(reply) => {
+                let _ = reply.send(out.live_snapshot());
             }
         }
     }

@@ -5,6 +5,8 @@
 //! Each test binary uses only part of this module.
 #![allow(dead_code)]
 
+pub mod pprof;
+
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
