@@ -65,6 +65,7 @@ pub const AREA_BYTES: usize = CHUNKS_AT + CHUNKS * CHUNK_BYTES;
 
 const _: () = assert!(size_of::<Header>() <= STRIPES_AT);
 const _: () = assert!(size_of::<Chunk>() <= CHUNK_BYTES);
+const _: () = assert!(size_of::<ThreadRecord>() == 64, "a thread record is one cache line");
 const _: () = assert!(LOG_AT.is_multiple_of(4096) && CHUNKS_AT.is_multiple_of(4096));
 
 /// [`Header::state`]: the recorder records.
@@ -216,6 +217,9 @@ pub struct ThreadRecord {
     /// chain, an event interrupted between reserving its slot and numbering it would
     /// sit before the handler's event that took the number after it.
     pub nested: AtomicU32,
+    /// The recorder's own: nonzero for a thread whose allocations are not recorded (a
+    /// collector running in the process it records).
+    pub ignored: AtomicU32,
 }
 
 /// The head of a chunk.

@@ -86,13 +86,7 @@ fn begin() -> Option<Area> {
     if config.follow == Follow::None && sys::getppid() != config.parent {
         return None;
     }
-    MAX_FRAMES.store(config.max_frames, Ordering::Relaxed);
-    FRAME_POINTERS.store(config.unwind == UnwindMode::FramePointer, Ordering::Relaxed);
     FOLLOW_FORKS.store(config.follow == Follow::Fork, Ordering::Relaxed);
-    if !thread::create_key(thread_ended) {
-        sys::complain(&[b"memscope: cannot create a thread key; not recording"]);
-        return None;
-    }
     let area = match create_area(&config.session) {
         Ok(area) => area,
         Err(errno) => {
@@ -105,25 +99,87 @@ fn begin() -> Option<Area> {
             return None;
         }
     };
-    let seed = config.sample_seed.unwrap_or_else(sys::monotonic_ns);
-    if !sampling::configure(config.sample_rate, seed) {
+    let settings = Settings {
+        max_frames: config.max_frames,
+        unwind: config.unwind,
+        sample_rate: config.sample_rate,
+        sample_seed: config.sample_seed,
+    };
+    describe(area, &settings).then_some(area)
+}
+
+/// How the recorder records, whoever starts it.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The deepest stack captured (1 to 256).
+    pub max_frames: usize,
+    /// How stacks are captured.
+    pub unwind: UnwindMode,
+    /// Mean bytes between samples (0: every allocation).
+    pub sample_rate: u64,
+    /// Seeds the sampling (`None`: the clock).
+    pub sample_seed: Option<u64>,
+}
+
+/// Makes `area` the one events go to, with `settings`, and describes the process in its
+/// log (meta record, module map).
+fn describe(area: Area, settings: &Settings) -> bool {
+    MAX_FRAMES.store(settings.max_frames.clamp(1, crate::config::FRAMES_LIMIT), Ordering::Relaxed);
+    FRAME_POINTERS.store(settings.unwind == UnwindMode::FramePointer, Ordering::Relaxed);
+    if !thread::create_key(thread_ended) {
+        sys::complain(&[b"memscope: cannot create a thread key; not recording"]);
+        return false;
+    }
+    let seed = settings.sample_seed.unwrap_or_else(sys::monotonic_ns);
+    if !sampling::configure(settings.sample_rate, seed) {
         sys::complain(&[
             b"memscope: cannot map the table of sampled blocks; recording every allocation",
         ]);
     }
     area.header().sample_rate.store(sampling::rate(), Ordering::Relaxed);
     AREA.store(area.base(), Ordering::Release);
-    let (kind, meta) = control::encode_meta(&meta(&config));
+    let (kind, meta) = control::encode_meta(&meta(settings));
     append(&area, kind, &[&meta]);
     refresh_modules(&area, true);
     if !ATFORK_REGISTERED.swap(true, Ordering::AcqRel) {
         // SAFETY: registers a child handler; glibc calls it in the child after fork.
         unsafe { libc::pthread_atfork(None, None, Some(in_forked_child)) };
     }
-    Some(area)
+    true
 }
 
-fn meta(config: &Config) -> MetaRecord {
+/// Starts recording into the area at `base`, for a recorder linked into the program
+/// (the `memscope` Rust library) rather than preloaded. Its collector runs in the same
+/// process and reads the same memory. Returns false if recording already started (or
+/// cannot start).
+///
+/// # Safety
+/// `base` points to [`AREA_BYTES`] of zeroed, page-aligned memory that stays mapped for
+/// the rest of the process.
+pub unsafe fn start_embedded(base: *mut u8, settings: &Settings) -> bool {
+    if STATE.compare_exchange(UNINIT, STARTING, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        return false;
+    }
+    let area = Area::from_raw(base);
+    area.initialise(sys::getpid(), sys::monotonic_ns(), sys::unix_ms());
+    let started = describe(area, settings);
+    STATE.store(if started { RECORDING } else { OFF }, Ordering::Release);
+    started
+}
+
+/// Makes the calling thread's allocations go unrecorded: a collector or server thread
+/// running inside the program it records.
+pub fn ignore_current_thread() {
+    // Never starts a recorder: the collector's own process has none to ignore.
+    if STATE.load(Ordering::Acquire) == RECORDING {
+        let area = current_area();
+        if let Some(record) = thread_record(&area) {
+            record.ignored.store(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn meta(settings: &Settings) -> MetaRecord {
     let exe =
         alloc::string::String::from_utf8_lossy(&sys::read_link(c"/proc/self/exe")).into_owned();
     let cmdline = sys::read_file(c"/proc/self/cmdline").unwrap_or_default();
@@ -135,8 +191,8 @@ fn meta(config: &Config) -> MetaRecord {
     MetaRecord {
         exe,
         args,
-        unwind: config.unwind.name().into(),
-        max_frames: config.max_frames as u32,
+        unwind: settings.unwind.name().into(),
+        max_frames: settings.max_frames as u32,
     }
 }
 
@@ -465,6 +521,9 @@ fn enter(area: &Area) -> Option<(&'static ThreadRecord, &'static ThreadRecord, u
         count_dropped(area);
         return None;
     };
+    if record.ignored.load(Ordering::Relaxed) != 0 {
+        return None;
+    }
     let depth = record.depth.load(Ordering::Relaxed);
     let stream = if depth == 0 { record } else { nested(area, record)? };
     record.depth.store(depth + 1, Ordering::Relaxed);

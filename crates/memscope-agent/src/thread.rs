@@ -87,6 +87,7 @@ fn set_up(area: &Area, index: usize, record: &ThreadRecord, tid: u32) {
     record.last_tick.store(u64::MAX, Ordering::Relaxed);
     record.unwinder.store(0, Ordering::Relaxed);
     record.nested.store(0, Ordering::Relaxed);
+    record.ignored.store(0, Ordering::Relaxed);
     // Published for the collector only once set up.
     record.state.store(THREAD_ACTIVE, Ordering::Release);
     area.header().threads_high.fetch_max(index as u32 + 1, Ordering::AcqRel);

@@ -52,7 +52,12 @@ impl TraceThread {
         let (give_back, spent) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("memscope-writer".into())
-            .spawn(move || write(TraceOut::create(destination, &meta), messages, give_back))
+            .spawn(move || {
+                // In a program that records itself (the Rust library), this thread's
+                // own allocations are not the program's.
+                memscope_agent::ignore_current_thread();
+                write(TraceOut::create(destination, &meta), messages, give_back)
+            })
             .expect("start the trace writing thread");
         TraceThread { to_writer, freshness: Default::default(), spent, thread }
     }

@@ -64,7 +64,12 @@ impl Server {
         let accepting = http.clone();
         let thread = std::thread::Builder::new()
             .name("memscope-http".into())
-            .spawn(move || accept(&accepting, &checks))
+            .spawn(move || {
+                // In a program that serves itself (the Rust library), the server's own
+                // allocations are not the program's.
+                memscope_agent::ignore_current_thread();
+                accept(&accepting, &checks)
+            })
             .map_err(|err| EndpointError::Listen {
                 address: bound.to_string(),
                 reason: err.to_string(),
