@@ -41,6 +41,7 @@ mod sampling;
 mod spin;
 mod stacks;
 mod sys;
+pub mod tags;
 mod thread;
 mod unwind;
 
@@ -52,5 +53,5 @@ pub use crate::config::UnwindMode;
 pub use crate::recorder::{
     after_failed_exec, before_exec, before_immediate_exit, before_thread_start,
     ignore_current_thread, modules_changed, on_load, on_unload, record_alloc, record_free,
-    record_realloc, start_embedded, Settings,
+    record_realloc, set_thread_tag, start_embedded, tag_id, Settings,
 };

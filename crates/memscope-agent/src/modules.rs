@@ -68,6 +68,11 @@ pub(crate) fn scan() -> Vec<LoadedModule> {
     found
 }
 
+/// Adds a module no scan finds (an owner tag's pseudo-module) to the map.
+pub(crate) fn add_pseudo(module: ModuleRecord) {
+    SEEN.lock().push(module);
+}
+
 /// Every module ever found, in the order found.
 pub(crate) fn seen() -> Vec<ModuleRecord> {
     SEEN.lock().clone()

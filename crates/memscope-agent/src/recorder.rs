@@ -19,7 +19,7 @@ use crate::heap;
 use crate::spin::SpinLock;
 use crate::stacks::{self, StackCache};
 use crate::unwind::{self, ThreadUnwinder};
-use crate::{modules, sampling, sys, thread};
+use crate::{modules, sampling, sys, tags, thread};
 
 const UNINIT: u8 = 0;
 const STARTING: u8 = 1;
@@ -52,6 +52,8 @@ const ROOM_WAIT_US: u64 = 50;
 struct Unwinding {
     unwinder: ThreadUnwinder,
     stacks: StackCache,
+    /// The owner tag the thread's allocations get (0: none).
+    tag: u32,
 }
 
 #[inline(always)]
@@ -165,6 +167,37 @@ pub unsafe fn start_embedded(base: *mut u8, settings: &Settings) -> bool {
     let started = describe(area, settings);
     STATE.store(if started { RECORDING } else { OFF }, Ordering::Release);
     started
+}
+
+/// The id of owner tag `name`, defined (in the module map) at first use; `None` if
+/// nothing is recorded.
+pub fn tag_id(name: &str) -> Option<u32> {
+    if STATE.load(Ordering::Acquire) != RECORDING {
+        return None;
+    }
+    let area = current_area();
+    let (id, new) = tags::id_of(name);
+    if let Some(module) = new {
+        let _held = MODULE_SCAN.lock();
+        modules::add_pseudo(module);
+        let (kind, payload) = control::encode_modules(&modules::seen());
+        append(&area, kind, &[&payload]);
+    }
+    Some(id)
+}
+
+/// Gives the calling thread's next allocations owner tag `id` (0: none); returns the
+/// tag it had.
+pub fn set_thread_tag(id: u32) -> u32 {
+    if STATE.load(Ordering::Acquire) != RECORDING {
+        return 0;
+    }
+    let area = current_area();
+    let Some(record) = thread_record(&area) else { return 0 };
+    match unwinding(&area, record) {
+        Some(unwinding) => core::mem::replace(&mut unwinding.tag, id),
+        None => 0,
+    }
 }
 
 /// Makes the calling thread's allocations go unrecorded: a collector or server thread
@@ -405,7 +438,8 @@ fn capture(area: &Area, record: &ThreadRecord) -> u32 {
         return 0;
     };
     let depth = MAX_FRAMES.load(Ordering::Relaxed);
-    unwinding.unwinder.capture(&mut unwinding.stacks, depth, area, append)
+    let tag = unwinding.tag;
+    unwinding.unwinder.capture(&mut unwinding.stacks, depth, tag, area, append)
 }
 
 fn unwinding(area: &Area, record: &ThreadRecord) -> Option<&'static mut Unwinding> {
@@ -418,6 +452,7 @@ fn unwinding(area: &Area, record: &ThreadRecord) -> Option<&'static mut Unwindin
         state = Box::into_raw(Box::new(Unwinding {
             unwinder: ThreadUnwinder::new(),
             stacks: StackCache::new(),
+            tag: 0,
         }));
         record.unwinder.store(state as u64, Ordering::Relaxed);
     }

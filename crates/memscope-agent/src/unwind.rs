@@ -83,6 +83,8 @@ const MEMO_READS: usize = 40;
 #[derive(Clone, Copy)]
 struct Memo {
     stack: u32,
+    /// The owner tag the stack was taken under.
+    tag: u32,
     len: u32,
     /// Where each return-address slot is, in words above the stack pointer.
     offsets: [u16; MEMO_READS],
@@ -91,7 +93,7 @@ struct Memo {
 }
 
 const EMPTY_MEMO: Memo =
-    Memo { stack: 0, len: 0, offsets: [0; MEMO_READS], values: [0; MEMO_READS] };
+    Memo { stack: 0, tag: 0, len: 0, offsets: [0; MEMO_READS], values: [0; MEMO_READS] };
 
 /// Every word one unwind read, as (address, value).
 struct Reads {
@@ -173,10 +175,12 @@ impl ThreadUnwinder {
     /// The interned stack of the caller of the hooked function, at most `depth` frames;
     /// new stacks are defined through `append` (see [`stacks::intern`]).
     #[inline(never)]
+    /// A nonzero `tag` ends the stack with the tag's pseudo-frame (see `tags`).
     pub(crate) fn capture(
         &mut self,
         stacks: &mut StackCache,
         depth: usize,
+        tag: u32,
         area: &Area,
         append: impl FnOnce(&Area, u8, &[&[u8]]) -> bool,
     ) -> u32 {
@@ -194,20 +198,25 @@ impl ThreadUnwinder {
             * MEMO_WAYS;
         let ways = set..set + MEMO_WAYS;
         let recalled = ways.clone().find_map(|way| {
-            (self.memo_sps[way] == sp).then(|| self.memos[way].recall(sp)).flatten()
+            let memo = &self.memos[way];
+            (self.memo_sps[way] == sp && memo.tag == tag).then(|| memo.recall(sp)).flatten()
         });
         if let Some(stack) = recalled {
             self.memo_hits += 1;
             return stack;
         }
-        let mut frames = [0u64; FRAMES_LIMIT];
-        let (count, memo) = self.unwind(ip, sp, bp, &mut frames[..depth]);
+        let mut frames = [0u64; FRAMES_LIMIT + 1];
+        let (mut count, memo) = self.unwind(ip, sp, bp, &mut frames[..depth]);
+        if tag != 0 {
+            frames[count] = crate::tags::frame_of(tag);
+            count += 1;
+        }
         let stack = stacks::intern(&frames[..count], stacks, area, append);
         if let (Some(memo), true) = (memo, stack != 0) {
             self.memo_sps[ways.clone()].rotate_right(1);
             self.memos[ways].rotate_right(1);
             self.memo_sps[set] = sp;
-            self.memos[set] = Memo { stack, ..memo };
+            self.memos[set] = Memo { stack, tag, ..memo };
         }
         stack
     }

@@ -87,7 +87,7 @@ pub use crate::query::profile::{ProfileStack, StackProfile};
 pub use crate::query::top::{SampleType, Top, TopRow};
 pub use crate::recording::Recording;
 pub use crate::snapshot::{Moment, Snapshot};
-pub use crate::stack_symbols::{Location, StackSymbols};
+pub use crate::stack_symbols::{tag_of, Location, StackSymbols};
 pub use crate::summary::Summary;
 pub use crate::time::ns_to_ms;
 pub use crate::timeline::{Timeline, TimelineRow};

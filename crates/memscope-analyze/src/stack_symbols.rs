@@ -15,6 +15,8 @@ use crate::trim::allocator_frames;
 pub struct StackSymbols<'r> {
     stacks: &'r HashMap<StackId, Vec<u64>>,
     symbolizer: Symbolizer,
+    /// Owner tags: the pseudo-frame each tag's allocations end in, and its name.
+    tags: Vec<(u64, String)>,
     resolved: HashMap<u64, Vec<Frame>>,
     placeholders: HashMap<StackId, Frame>,
     keep_frames: bool,
@@ -28,6 +30,7 @@ impl<'r> StackSymbols<'r> {
         StackSymbols {
             stacks: recording.stacks(),
             symbolizer: Symbolizer::new(modules),
+            tags: tag_frames(recording.modules()),
             resolved: HashMap::new(),
             placeholders: HashMap::new(),
             keep_frames,
@@ -49,7 +52,13 @@ impl<'r> StackSymbols<'r> {
         }
         addresses.sort_unstable();
         addresses.dedup();
-        self.resolved.extend(self.symbolizer.resolve(&addresses));
+        let (tagged, code): (Vec<u64>, Vec<u64>) =
+            addresses.into_iter().partition(|a| self.tags.iter().any(|(frame, _)| frame == a));
+        self.resolved.extend(self.symbolizer.resolve(&code));
+        for address in tagged {
+            let name = self.tags.iter().find(|(frame, _)| *frame == address).map(|(_, n)| n);
+            self.resolved.insert(address, vec![tag_frame(address, name.map_or("", String::as_str))]);
+        }
     }
 
     /// Resolves every stack of the recording, for reports that group or filter by
@@ -130,6 +139,30 @@ fn placeholder(stack: StackId) -> Frame {
 }
 
 /// The kernel's vDSO has no file to read symbols from.
+/// The pseudo-module of an owner tag is named `[tag] NAME` and covers one address, the
+/// frame that ends the stacks of the tag's allocations.
+const TAG_MODULE_PREFIX: &str = "[tag] ";
+
+fn tag_frames(modules: &[Module]) -> Vec<(u64, String)> {
+    modules
+        .iter()
+        .filter_map(|m| {
+            let name = m.path.strip_prefix(TAG_MODULE_PREFIX)?;
+            Some((m.ranges.first()?.start, name.to_owned()))
+        })
+        .collect()
+}
+
+/// The frame that stands for owner tag `name`: `[tag NAME]`, outermost in its stacks.
+fn tag_frame(address: u64, name: &str) -> Frame {
+    Frame { function: format!("[tag {name}]"), file: None, line: None, module: "[tag]".into(), address }
+}
+
+/// The owner tag a frame stands for, if it is a tag's frame.
+pub fn tag_of(frame: &Frame) -> Option<&str> {
+    (frame.module == "[tag]").then(|| frame.function.strip_prefix("[tag ")?.strip_suffix(']')).flatten()
+}
+
 fn is_file_backed(module: &Module) -> bool {
     let path = &module.path;
     !path.is_empty() && !path.starts_with("linux-vdso") && !path.starts_with('[')

@@ -9,9 +9,12 @@ use std::path::Path;
 
 use memscope_agent::area::{Area, AREA_BYTES};
 
-/// An area mapped for as long as this value lives.
+/// An area mapped for as long as this value lives (or, for the memory a recorder in
+/// this very process writes into, for the rest of the process).
 pub struct Mapping {
     area: Area,
+    /// Unmapped on drop: false for memory the process's own recorder may still write.
+    owned: bool,
 }
 
 // SAFETY: the mapping is plain shared memory, made only of atomics (see `Area`).
@@ -45,11 +48,12 @@ impl Mapping {
         }
         // SAFETY: AREA_BYTES of page-aligned shared memory, zero where the recorder
         // has not written yet (a fresh file), mapped until `drop`.
-        Ok(Some(Mapping { area: unsafe { Area::from_raw(base.cast()) } }))
+        Ok(Some(Mapping { area: unsafe { Area::from_raw(base.cast()) }, owned: true }))
     }
 
-    /// Zeroed anonymous memory for an area (the Rust library's recorder and collector
-    /// share it within one process).
+    /// Zeroed anonymous memory for an area that the Rust library's recorder and
+    /// collector share within one process. It is never unmapped: the recorder may write
+    /// into it until the process is gone.
     pub fn anonymous() -> io::Result<Mapping> {
         // SAFETY: a private anonymous mapping; the address is the kernel's choice.
         let base = unsafe {
@@ -66,7 +70,7 @@ impl Mapping {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: as in `open`.
-        Ok(Mapping { area: unsafe { Area::from_raw(base.cast()) } })
+        Ok(Mapping { area: unsafe { Area::from_raw(base.cast()) }, owned: false })
     }
 
     /// The area.
@@ -77,7 +81,9 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        // SAFETY: mapped in `open` or `anonymous` with this size, not used after.
-        unsafe { libc::munmap(self.area.base().cast(), AREA_BYTES) };
+        if self.owned {
+            // SAFETY: mapped in `open` with this size, not used after.
+            unsafe { libc::munmap(self.area.base().cast(), AREA_BYTES) };
+        }
     }
 }

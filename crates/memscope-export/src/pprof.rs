@@ -6,7 +6,7 @@ use std::io::Write;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use memscope_analyze::{Frame, Location, ProfileStack, Recording, SampleType, StackProfile};
+use memscope_analyze::{tag_of, Frame, Location, ProfileStack, Recording, SampleType, StackProfile};
 use memscope_format::Module;
 use prost::Message;
 
@@ -139,11 +139,17 @@ impl<'r> Builder<'r> {
         let value = SAMPLE_TYPES.iter().map(|(kind, _)| kind.value(counts)).collect();
         // As Go writes it: the key names the unit, and pprof's tag filters only match
         // a label without num_unit against a range in bytes.
-        let label = vec![proto::Label {
+        let mut label = vec![proto::Label {
             key: self.strings.index("bytes"),
             num: block_size(stack),
             ..proto::Label::default()
         }];
+        // An owner tag (the Rust library's `memscope::tag`) is a label, for -tagfocus.
+        let tag = stack.locations.iter().flat_map(|l| l.frames.iter()).find_map(|f| tag_of(f));
+        if let Some(tag) = tag {
+            let (key, str) = (self.strings.index("tag"), self.strings.index(tag));
+            label.push(proto::Label { key, str, ..proto::Label::default() });
+        }
         proto::Sample { location_id, value, label }
     }
 
