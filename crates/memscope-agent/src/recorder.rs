@@ -164,6 +164,7 @@ pub unsafe fn start_embedded(base: *mut u8, settings: &Settings) -> bool {
     }
     let area = Area::from_raw(base);
     area.initialise(sys::getpid(), sys::monotonic_ns(), sys::unix_ms());
+    EMBEDDED.store(true, Ordering::Relaxed);
     let started = describe(area, settings);
     STATE.store(if started { RECORDING } else { OFF }, Ordering::Release);
     started
@@ -388,10 +389,15 @@ fn refresh_modules(area: &Area, force: bool) {
     }
     let _held = MODULE_SCAN.lock();
     LOADER_GENERATION.store(generation, Ordering::Relaxed);
-    unwind::install(modules::scan(), unwind_mode());
+    unwind::install(modules::scan(), unwind_mode(), !EMBEDDED.load(Ordering::Relaxed));
     let (kind, payload) = control::encode_modules(&modules::seen());
     append(area, kind, &[&payload]);
 }
+
+/// Set when the recorder is linked into the program (`start_embedded`): its module is
+/// the program's, so its frames cannot be told from the program's by module, and are
+/// left for the analysis to trim by name.
+static EMBEDDED: AtomicBool = AtomicBool::new(false);
 
 fn unwind_mode() -> UnwindMode {
     if FRAME_POINTERS.load(Ordering::Relaxed) {
@@ -419,11 +425,27 @@ fn first_event(area: &Area) -> Option<&'static ThreadRecord> {
     if sampling::is_on() {
         sampling::start_thread(record, thread::index_of(area, record));
     }
+    if EMBEDDED.load(Ordering::Relaxed) && is_memscope_thread() {
+        record.ignored.store(1, Ordering::Relaxed);
+    }
     if area.header().threads_high.load(Ordering::Relaxed) > 1 {
         // A thread started without pthread_create (a raw clone) is seen here.
         THREADED.store(true, Ordering::SeqCst);
     }
     Some(record)
+}
+
+/// The prefix of the names of memscope's own threads inside a program that links the
+/// recorder in. A thread another library starts from one of them inherits the name
+/// (Linux copies it), so the HTTP server's worker threads are known too.
+const OWN_THREAD_PREFIX: &[u8] = b"memscope-";
+
+/// Whether the calling thread is one of memscope's, by its name.
+fn is_memscope_thread() -> bool {
+    let mut name = [0u8; 16];
+    // SAFETY: PR_GET_NAME writes at most 16 bytes into `name`.
+    let got = unsafe { libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr()) } == 0;
+    got && name.starts_with(OWN_THREAD_PREFIX)
 }
 
 fn count_dropped(area: &Area) {

@@ -34,14 +34,16 @@ static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// Replaces the shared unwinder after the module list changed. In frame-pointer mode
 /// only the agent's own module gets DWARF rules; every other address falls back to
-/// framehop's frame-pointer rule.
-pub(crate) fn install(modules: Vec<LoadedModule>, mode: UnwindMode) {
+/// framehop's frame-pointer rule. With `drop_own`, frames in the agent's own module are
+/// left out of stacks (the preload library's; a recorder linked into the program
+/// shares its module with the program, and keeps them).
+pub(crate) fn install(modules: Vec<LoadedModule>, mode: UnwindMode, drop_own: bool) {
     let own_address = ThreadUnwinder::unwind as *const () as usize as u64;
     let mut unwinder = UnwinderX86_64::new();
     let mut own = 0..0;
     for module in modules {
         let is_own = module.record.ranges.iter().any(|r| r.contains(&own_address));
-        if is_own {
+        if is_own && drop_own {
             own = module.record.ranges.iter().map(|r| r.start).min().unwrap_or(0)
                 ..module.record.ranges.iter().map(|r| r.end).max().unwrap_or(0);
         }

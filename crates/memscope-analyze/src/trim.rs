@@ -43,6 +43,7 @@ const PLUMBING_PREFIXES: &[&str] = &[
     "std::allocator_traits<",
     "__rust_alloc",
     "__rust_realloc",
+    "__rustc::__rust_",
     "__rust_alloc_zeroed",
     "__rdl_",
     "__rg_",
@@ -83,11 +84,29 @@ pub fn is_allocator_frame(frame: &Frame) -> bool {
         || name.contains(" as core::alloc::")
 }
 
-/// How many of the innermost `frames` are allocator frames to hide. The outermost frame
-/// is always kept, so a stack never becomes empty.
+/// True for the global allocator of the `memscope` Rust library. Its recorder is linked
+/// into the program, so the frames inside it (the agent's capture, thread-local
+/// lookups) share the program's module and are told apart only by being inside this.
+/// Inlined, its frames carry a bare name (`alloc<std::alloc::System>`) but keep their
+/// file, `…/memscope/src/profiler.rs` (`…/memscope-0.1.0/src/…` from a registry).
+fn is_embedded_allocator_frame(frame: &Frame) -> bool {
+    if frame.function.contains("memscope::profiler::Profiler<") {
+        return true;
+    }
+    let Some(crate_dir) = frame.file.as_deref().and_then(|f| f.strip_suffix("/src/profiler.rs")) else {
+        return false;
+    };
+    let name = crate_dir.rsplit('/').next().unwrap_or_default();
+    name == "memscope" || name.strip_prefix("memscope-").is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+}
+
+/// How many of the innermost `frames` are allocator frames to hide: those of a linked-in
+/// recorder up to its global allocator, then the allocator's and the runtime's. The
+/// outermost frame is always kept, so a stack never becomes empty.
 pub(crate) fn allocator_frames(frames: &[&Frame]) -> usize {
-    let leading = frames.iter().take_while(|frame| is_allocator_frame(frame)).count();
-    leading.min(frames.len().saturating_sub(1))
+    let recorder = frames.iter().rposition(|frame| is_embedded_allocator_frame(frame)).map_or(0, |at| at + 1);
+    let leading = frames[recorder..].iter().take_while(|frame| is_allocator_frame(frame)).count();
+    (recorder + leading).min(frames.len().saturating_sub(1))
 }
 
 #[cfg(test)]
@@ -151,6 +170,28 @@ mod tests {
 
         assert_eq!(allocator_frames(&frames), 3);
         assert!(!is_allocator_frame(&stack[4]), "core's iterators are not plumbing");
+    }
+
+    #[test]
+    fn the_rust_library_s_recorder_is_hidden_down_to_its_allocator() {
+        let in_file = |function: &str, file: &str| Frame { file: Some(file.into()), ..frame(function, "app") };
+        let stack = [
+            in_file("memscope_agent::recorder::capture", "/w/crates/memscope-agent/src/recorder.rs"),
+            frame("std::thread::local::LocalKey<T>::try_with", "app"),
+            in_file("alloc<std::alloc::System>", "/home/u/.cargo/registry/src/i/memscope-0.1.0/src/profiler.rs"),
+            frame("__rust_alloc", "app"),
+            frame("alloc::alloc::alloc", "app"),
+            frame("app::leak", "app"),
+            frame("memscope::testing::measure", "app"),
+            frame("main", "app"),
+        ];
+        let frames: Vec<&Frame> = stack.iter().collect();
+
+        assert_eq!(allocator_frames(&frames), 5);
+        let by_name = [frame("<memscope::profiler::Profiler<System> as core::alloc::global::GlobalAlloc>::alloc", "app"), frame("main", "app")];
+        assert_eq!(allocator_frames(&by_name.iter().collect::<Vec<_>>()), 1);
+        let elsewhere = [in_file("f", "/src/other/src/profiler.rs"), frame("main", "app")];
+        assert_eq!(allocator_frames(&elsewhere.iter().collect::<Vec<_>>()), 0);
     }
 
     #[test]

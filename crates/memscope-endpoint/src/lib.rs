@@ -25,7 +25,7 @@ mod snapshot_trace;
 
 pub use crate::error::EndpointError;
 pub use crate::go_text::write_go_heap_text;
-pub use crate::profiles::{heap_profile, Rendering};
+pub use crate::profiles::{heap_profile, with_live_profile, Rendering};
 pub use crate::routes::{answer, Answer, Source, MAX_SECONDS};
 pub use crate::server::{Routes, ServeConfig, Server};
 pub use crate::snapshot_trace::{snapshot_trace, SnapshotTrace};

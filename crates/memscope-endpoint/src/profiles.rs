@@ -1,8 +1,10 @@
 //! The heap profiles the endpoint answers with, made from a snapshot's trace by the same
 //! queries and writers as `memscope export`.
 
+use std::sync::OnceLock;
+
 use memscope_analyze::{
-    EventFilter, Moment, Recording, SampleType, Snapshot, StackProfile, StackSymbols, TraceFile,
+    EventFilter, Moment, Recording, SampleType, Snapshot, StackProfile, StackSymbols,
 };
 use memscope_collector::LiveSnapshot;
 use memscope_export::{write_pprof, PprofHeader};
@@ -27,33 +29,55 @@ pub fn heap_profile(
     default: SampleType,
     rendering: Rendering,
 ) -> Result<Vec<u8>, EndpointError> {
-    let trace = snapshot_trace(snapshot, baseline, None).map_err(EndpointError::Snapshot)?;
-    render(trace.file(), snapshot, baseline.is_some(), default, rendering)
+    with_live_profile(snapshot, baseline, |recording, profile| {
+        let mut out = Vec::new();
+        match rendering {
+            Rendering::Pprof => {
+                let comments = comments(snapshot, baseline.is_some());
+                let header = PprofHeader { default_sample_type: default, comments };
+                write_pprof(&mut out, recording, profile, &header).map_err(EndpointError::Export)?;
+            }
+            Rendering::Text => write_go_heap_text(&mut out, profile, snapshot.meta.sample_rate),
+        }
+        Ok(out)
+    })?
 }
 
-fn render(
-    file: &TraceFile,
+/// Runs `f` on the per-stack profile of `snapshot` (less `baseline`), symbolized, and on
+/// the small trace it was made from. The work runs on memscope's own analysis threads,
+/// named `memscope-analysis-N`: in a program that records itself, the program's own
+/// rayon pool is left alone, and these threads' allocations are left out by name.
+pub fn with_live_profile<T: Send>(
     snapshot: &LiveSnapshot,
-    delta: bool,
-    default: SampleType,
-    rendering: Rendering,
-) -> Result<Vec<u8>, EndpointError> {
-    let recording = Recording::open(file).map_err(EndpointError::Analysis)?;
-    let everything = EventFilter::everything();
-    let state = Snapshot::take(&recording, Moment::End, &everything);
-    let mut symbols = StackSymbols::new(&recording, false);
-    symbols.resolve(state.counts.keys().copied());
-    let profile = StackProfile::compute(&state, &symbols);
-    let mut out = Vec::new();
-    match rendering {
-        Rendering::Pprof => {
-            let header =
-                PprofHeader { default_sample_type: default, comments: comments(snapshot, delta) };
-            write_pprof(&mut out, &recording, &profile, &header).map_err(EndpointError::Export)?;
-        }
-        Rendering::Text => write_go_heap_text(&mut out, &profile, snapshot.meta.sample_rate),
+    baseline: Option<&LiveSnapshot>,
+    f: impl FnOnce(&Recording, &StackProfile) -> T + Send,
+) -> Result<T, EndpointError> {
+    let analyse = || {
+        let trace = snapshot_trace(snapshot, baseline, None).map_err(EndpointError::Snapshot)?;
+        let recording = Recording::open(trace.file()).map_err(EndpointError::Analysis)?;
+        let state = Snapshot::take(&recording, Moment::End, &EventFilter::everything());
+        let mut symbols = StackSymbols::new(&recording, false);
+        symbols.resolve(state.counts.keys().copied());
+        Ok(f(&recording, &StackProfile::compute(&state, &symbols)))
+    };
+    match analysis_pool() {
+        Some(pool) => pool.install(analyse),
+        None => analyse(),
     }
-    Ok(out)
+}
+
+/// The analysis threads (none if they cannot be started: the caller's pool then works).
+fn analysis_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|index| format!("memscope-analysis-{index}"))
+            .build()
+            .ok()
+    })
+    .as_ref()
 }
 
 fn comments(snapshot: &LiveSnapshot, delta: bool) -> Vec<String> {

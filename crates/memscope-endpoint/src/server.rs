@@ -54,27 +54,37 @@ impl Server {
         if config.allow_remote && config.token.as_deref().is_none_or(str::is_empty) {
             return Err(EndpointError::NoToken);
         }
-        let http = tiny_http::Server::http(address).map_err(|err| EndpointError::Listen {
-            address: address.to_string(),
-            reason: err.to_string(),
-        })?;
-        let bound = http.server_addr().to_ip().unwrap_or(address);
-        let http = Arc::new(http);
         let checks = Arc::new(Checks { token: config.token.clone(), source, extra });
-        let accepting = http.clone();
+        let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+        // The server is made on the accepting thread: its worker threads inherit that
+        // thread's name, by which a program that records itself (the Rust library)
+        // knows them as memscope's and leaves their allocations out.
         let thread = std::thread::Builder::new()
             .name("memscope-http".into())
             .spawn(move || {
-                // In a program that serves itself (the Rust library), the server's own
-                // allocations are not the program's.
                 memscope_agent::ignore_current_thread();
-                accept(&accepting, &checks)
+                match tiny_http::Server::http(address) {
+                    Ok(http) => {
+                        let http = Arc::new(http);
+                        let bound = http.server_addr().to_ip().unwrap_or(address);
+                        let _ = bound_tx.send(Ok((bound, http.clone())));
+                        accept(&http, &checks);
+                    }
+                    Err(err) => drop(bound_tx.send(Err(err.to_string()))),
+                }
             })
             .map_err(|err| EndpointError::Listen {
-                address: bound.to_string(),
+                address: address.to_string(),
                 reason: err.to_string(),
             })?;
-        Ok(Server { address: bound, http, thread: Some(thread) })
+        let listening = bound_rx.recv().unwrap_or_else(|_| Err("the server thread ended".into()));
+        match listening {
+            Ok((bound, http)) => Ok(Server { address: bound, http, thread: Some(thread) }),
+            Err(reason) => {
+                let _ = thread.join();
+                Err(EndpointError::Listen { address: address.to_string(), reason })
+            }
+        }
     }
 
     /// The address it listens on (with the port picked, for port 0).
@@ -126,6 +136,7 @@ fn accept(http: &tiny_http::Server, checks: &Arc<Checks>) {
         let (checks, working) = (checks.clone(), in_flight.clone());
         let spawned =
             std::thread::Builder::new().name("memscope-request".into()).spawn(move || {
+                memscope_agent::ignore_current_thread();
                 let answer = checks.answer(&request);
                 respond(request, answer);
                 working.fetch_sub(1, Ordering::AcqRel);
