@@ -9,7 +9,8 @@
 //!
 //! `--config FILE` reads the `[memscope]` table of a TOML file instead (the service's
 //! own configuration, as a real service would); `--requests N` handles N requests and
-//! then only burns CPU in `checksum_forever` (for CPU profiles) without allocating.
+//! then only burns CPU in `checksum_forever` (for CPU profiles) without allocating, or
+//! with `--exit` ends there (a trace gets its end at exit).
 
 use std::alloc::System;
 use std::hint::black_box;
@@ -51,7 +52,9 @@ fn main() {
         }
     }
     println!("handled {} requests", options.requests.unwrap_or(MAX_REQUESTS as u64));
-    checksum_forever();
+    if !options.exit {
+        checksum_forever();
+    }
 }
 
 /// One request: every rule looks at it, each under its own owner tag.
@@ -88,12 +91,13 @@ fn checksum_forever() -> ! {
 struct Options {
     config: Config,
     requests: Option<u64>,
+    exit: bool,
 }
 
 impl Options {
     fn parse() -> Result<Options, String> {
         let mut config = Config { listen: Some("127.0.0.1:6060".into()), ..Config::default() };
-        let mut requests = None;
+        let (mut requests, mut exit) = (None, false);
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
             let mut value = || args.next().ok_or(format!("{arg} needs a value"));
@@ -104,9 +108,10 @@ impl Options {
                     config = Config::from_toml_str(&text).map_err(|e| e.to_string())?;
                 }
                 "--requests" => requests = Some(value()?.parse().map_err(|_| "--requests needs a number")?),
+                "--exit" => exit = true,
                 _ => return Err(format!("unknown argument {arg}")),
             }
         }
-        Ok(Options { config, requests })
+        Ok(Options { config, requests, exit })
     }
 }
