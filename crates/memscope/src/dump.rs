@@ -34,10 +34,8 @@ struct Dump {
     more_sites: usize,
 }
 
-/// Starts the dumping thread. An existing `path` is replaced only if it is an earlier
-/// memscope dump.
+/// Starts the dumping thread (see [`check_replaceable`] first).
 pub(crate) fn start(path: &Path, interval: Duration) -> Result<(), Error> {
-    check_replaceable(path)?;
     let path = path.to_owned();
     let dump = move || {
         memscope_agent::ignore_current_thread();
@@ -55,7 +53,8 @@ pub(crate) fn start(path: &Path, interval: Duration) -> Result<(), Error> {
         .map_err(|e| Error::CannotRecord(format!("cannot start the dump thread: {e}")))
 }
 
-fn check_replaceable(path: &Path) -> Result<(), Error> {
+/// An existing `path` is replaced only if it is an earlier memscope dump.
+pub(crate) fn check_replaceable(path: &Path) -> Result<(), Error> {
     let refuse = |why: &str| Error::Config(format!("dump_path {}: {why}", path.display()));
     match std::fs::symlink_metadata(path) {
         Err(_) => Ok(()),

@@ -59,6 +59,9 @@ pub(crate) use crate::profiler::unrecorded as inside_memscope;
 /// A server started here runs for the rest of the process.
 pub fn start(config: Config) -> Result<(), Error> {
     inside_memscope(|| {
+        if let Some(path) = &config.dump_path {
+            dump::check_replaceable(path)?;
+        }
         let started = runtime::start(&config)?;
         if started.is_none() {
             return Ok(());

@@ -71,6 +71,7 @@ pub(crate) fn start(config: &Config) -> Result<Option<Arc<Runtime>>, Error> {
         keeps_trace: config.mode == Mode::Trace,
     });
     spawn_collector(Image::new(mapping, destination), runtime.clone())?;
+    runtime.wait_for_collector()?;
     profiler::report_from_now();
     if !profiler::is_global_allocator() {
         runtime.finish.store(true, Ordering::Release);
@@ -133,7 +134,23 @@ extern "C" fn at_exit() {
     }
 }
 
+/// How long the collector may take to read the recorder's description of the process.
+const COLLECTOR_START: Duration = Duration::from_secs(5);
+
 impl Runtime {
+    /// Waits until the collector has read the process's description, so that the
+    /// figures asked for right after [`start`] are those of the recording.
+    fn wait_for_collector(&self) -> Result<(), Error> {
+        let deadline = Instant::now() + COLLECTOR_START;
+        while self.current.lock().unwrap_or_else(PoisonError::into_inner).is_none() {
+            if Instant::now() > deadline {
+                return Err(Error::CannotRecord("the collector did not start".into()));
+            }
+            std::thread::sleep(IDLE);
+        }
+        Ok(())
+    }
+
     /// The state now (after every event published before the call).
     pub(crate) fn snapshot(&self) -> Option<LiveSnapshot> {
         let handle = self.current.lock().unwrap_or_else(PoisonError::into_inner).clone();

@@ -14,7 +14,7 @@ use crate::stats::bytes;
 
 /// Live memory per stack at an instant, or, made by [`Snapshot::diff`], the change
 /// between two instants.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Snapshot {
     state: Option<LiveSnapshot>,
     baseline: Option<LiveSnapshot>,
@@ -47,7 +47,7 @@ pub fn snapshot() -> Snapshot {
 impl Snapshot {
     /// What changed since `older`: every value is this one's less `older`'s.
     pub fn diff(&self, older: &Snapshot) -> Snapshot {
-        Snapshot { state: self.state.clone(), baseline: older.state.clone() }
+        crate::inside_memscope(|| Snapshot { state: self.state.clone(), baseline: older.state.clone() })
     }
 
     /// Sites by live bytes, most first (by the size of the change, for a diff).
@@ -106,6 +106,20 @@ fn sites_of<'p, 's: 'p>(stacks: impl Iterator<Item = &'p ProfileStack<'s>>) -> V
     }
     sites.sort_by(|a, b| b.bytes.abs().cmp(&a.bytes.abs()).then_with(|| a.function.cmp(&b.function)));
     sites
+}
+
+/// Copies and drops are memscope's own work too: none of it is the program's memory.
+impl Clone for Snapshot {
+    fn clone(&self) -> Snapshot {
+        crate::inside_memscope(|| Snapshot { state: self.state.clone(), baseline: self.baseline.clone() })
+    }
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        let (state, baseline) = (self.state.take(), self.baseline.take());
+        crate::inside_memscope(|| drop((state, baseline)));
+    }
 }
 
 /// The sites a report shows.

@@ -29,22 +29,24 @@ pub struct Stats {
 /// The numbers now: every allocation and free made before the call is in them. All
 /// zero but the resident set when memscope is not recording.
 pub fn stats() -> Stats {
-    let (rss_bytes, peak_rss_bytes) = runtime::resident().unwrap_or_default();
-    let Some(snapshot) = crate::inside_memscope(|| runtime::running()?.snapshot()) else {
-        return Stats { rss_bytes, peak_rss_bytes, ..Stats::default() };
-    };
-    let (live_bytes, live_blocks) = snapshot.live();
-    let (allocations, total_allocated_bytes) = snapshot.allocated();
-    Stats {
-        live_bytes,
-        live_blocks,
-        peak_bytes: snapshot.peak_bytes.max(live_bytes),
-        total_allocated_bytes,
-        allocations,
-        frees: snapshot.frees,
-        rss_bytes,
-        peak_rss_bytes,
-    }
+    crate::inside_memscope(|| {
+        let (rss_bytes, peak_rss_bytes) = runtime::resident().unwrap_or_default();
+        let Some(snapshot) = runtime::running().and_then(|r| r.snapshot()) else {
+            return Stats { rss_bytes, peak_rss_bytes, ..Stats::default() };
+        };
+        let (live_bytes, live_blocks) = snapshot.live();
+        let (allocations, total_allocated_bytes) = snapshot.allocated();
+        Stats {
+            live_bytes,
+            live_blocks,
+            peak_bytes: snapshot.peak_bytes.max(live_bytes),
+            total_allocated_bytes,
+            allocations,
+            frees: snapshot.frees,
+            rss_bytes,
+            peak_rss_bytes,
+        }
+    })
 }
 
 impl fmt::Display for Stats {

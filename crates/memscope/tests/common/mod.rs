@@ -10,6 +10,8 @@ use std::time::Duration;
 #[path = "../../../memscope-cli/tests/common/pprof.rs"]
 pub mod pprof;
 
+pub mod fixtures;
+
 /// The example service's binary, which cargo builds for these tests.
 pub fn leaky_service() -> PathBuf {
     let deps = std::env::current_exe().expect("the test's path");
