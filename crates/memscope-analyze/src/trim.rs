@@ -84,27 +84,42 @@ pub fn is_allocator_frame(frame: &Frame) -> bool {
         || name.contains(" as core::alloc::")
 }
 
-/// True for the global allocator of the `memscope` Rust library. Its recorder is linked
-/// into the program, so the frames inside it (the agent's capture, thread-local
-/// lookups) share the program's module and are told apart only by being inside this.
-/// Inlined, its frames carry a bare name (`alloc<std::alloc::System>`) but keep their
-/// file, `…/memscope/src/profiler.rs` (`…/memscope-0.1.0/src/…` from a registry).
-fn is_embedded_allocator_frame(frame: &Frame) -> bool {
-    if frame.function.contains("memscope::profiler::Profiler<") {
+/// True for a frame of the `memscope` Rust library's recorder linked into the program:
+/// its global allocator or the agent behind it. They share the program's module and are
+/// told apart by name (`memscope::profiler::Profiler<`) or, inlined with a bare name
+/// (`alloc<std::alloc::System>`, `record_alloc`), by file: `…/memscope/src/profiler.rs`
+/// or `…/memscope-agent/src/…` (`…/memscope-0.1.0/src/…` from a registry). Optimized
+/// builds may inline the allocator into the caller with no trace of it in the line
+/// tables, so the agent's frames are what is left to go by.
+fn is_embedded_recorder_frame(frame: &Frame) -> bool {
+    if frame.function.contains("memscope::profiler::Profiler<")
+        || frame.function.starts_with("memscope_agent::")
+    {
         return true;
     }
-    let Some(crate_dir) = frame.file.as_deref().and_then(|f| f.strip_suffix("/src/profiler.rs")) else {
-        return false;
-    };
-    let name = crate_dir.rsplit('/').next().unwrap_or_default();
-    name == "memscope" || name.strip_prefix("memscope-").is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+    let Some(file) = frame.file.as_deref() else { return false };
+    if let Some(crate_dir) = file.strip_suffix("/src/profiler.rs") {
+        return is_crate_dir(crate_dir, "memscope");
+    }
+    file.split_once("/src/").is_some_and(|(crate_dir, _)| is_crate_dir(crate_dir, "memscope-agent"))
+}
+
+/// Whether `dir` is crate `name`'s directory: `…/name` in a workspace, `…/name-1.2.3`
+/// from a registry.
+fn is_crate_dir(dir: &str, name: &str) -> bool {
+    let last = dir.rsplit('/').next().unwrap_or_default();
+    last.strip_prefix(name).is_some_and(|rest| {
+        rest.is_empty()
+            || rest.strip_prefix('-').is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+    })
 }
 
 /// How many of the innermost `frames` are allocator frames to hide: those of a linked-in
 /// recorder up to its global allocator, then the allocator's and the runtime's. The
 /// outermost frame is always kept, so a stack never becomes empty.
 pub(crate) fn allocator_frames(frames: &[&Frame]) -> usize {
-    let recorder = frames.iter().rposition(|frame| is_embedded_allocator_frame(frame)).map_or(0, |at| at + 1);
+    let recorder =
+        frames.iter().rposition(|frame| is_embedded_recorder_frame(frame)).map_or(0, |at| at + 1);
     let leading = frames[recorder..].iter().take_while(|frame| is_allocator_frame(frame)).count();
     (recorder + leading).min(frames.len().saturating_sub(1))
 }
@@ -174,11 +189,20 @@ mod tests {
 
     #[test]
     fn the_rust_library_s_recorder_is_hidden_down_to_its_allocator() {
-        let in_file = |function: &str, file: &str| Frame { file: Some(file.into()), ..frame(function, "app") };
+        let in_file = |function: &str, file: &str| Frame {
+            file: Some(file.into()),
+            ..frame(function, "app")
+        };
         let stack = [
-            in_file("memscope_agent::recorder::capture", "/w/crates/memscope-agent/src/recorder.rs"),
+            in_file(
+                "memscope_agent::recorder::capture",
+                "/w/crates/memscope-agent/src/recorder.rs",
+            ),
             frame("std::thread::local::LocalKey<T>::try_with", "app"),
-            in_file("alloc<std::alloc::System>", "/home/u/.cargo/registry/src/i/memscope-0.1.0/src/profiler.rs"),
+            in_file(
+                "alloc<std::alloc::System>",
+                "/home/u/.cargo/registry/src/i/memscope-0.1.0/src/profiler.rs",
+            ),
             frame("__rust_alloc", "app"),
             frame("alloc::alloc::alloc", "app"),
             frame("app::leak", "app"),
@@ -188,10 +212,41 @@ mod tests {
         let frames: Vec<&Frame> = stack.iter().collect();
 
         assert_eq!(allocator_frames(&frames), 5);
-        let by_name = [frame("<memscope::profiler::Profiler<System> as core::alloc::global::GlobalAlloc>::alloc", "app"), frame("main", "app")];
+        let by_name = [
+            frame(
+                "<memscope::profiler::Profiler<System> as core::alloc::global::GlobalAlloc>::alloc",
+                "app",
+            ),
+            frame("main", "app"),
+        ];
         assert_eq!(allocator_frames(&by_name.iter().collect::<Vec<_>>()), 1);
-        let elsewhere = [in_file("f", "/src/other/src/profiler.rs"), frame("main", "app")];
+        let elsewhere = [
+            in_file("f", "/src/other/src/profiler.rs"),
+            in_file("g", "/src/memscope-agents/src/a.rs"),
+            frame("main", "app"),
+        ];
         assert_eq!(allocator_frames(&elsewhere.iter().collect::<Vec<_>>()), 0);
+    }
+
+    #[test]
+    fn an_allocator_inlined_away_is_hidden_by_the_agent_s_frames() {
+        // An optimized build over jemalloc: the allocator went into `try_allocate_in`
+        // and the line tables kept no frame of it.
+        let in_file = |function: &str, file: &str| Frame {
+            file: Some(file.into()),
+            ..frame(function, "app")
+        };
+        let stack = [
+            in_file("capture<fn(&Area) -> bool>", "/w/crates/memscope-agent/src/unwind.rs"),
+            in_file("record_alloc", "/r/memscope-agent-0.1.0/src/recorder.rs"),
+            in_file(
+                "try_allocate_in<alloc::alloc::Global>",
+                "/rustc/h/library/alloc/src/raw_vec/mod.rs",
+            ),
+            frame("app::leak", "app"),
+            frame("main", "app"),
+        ];
+        assert_eq!(allocator_frames(&stack.iter().collect::<Vec<_>>()), 3);
     }
 
     #[test]

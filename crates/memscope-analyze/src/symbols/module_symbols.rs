@@ -85,7 +85,7 @@ impl ModuleSymbols {
             .map(|(index, raw)| {
                 // The symbol table names the real (outermost) function only.
                 let symbol = (index == outermost).then(|| self.symbols.name_at(probe)).flatten();
-                let function = raw.function.or_else(|| symbol.map(demangle));
+                let function = best_name(raw.function, symbol.map(demangle));
                 Frame {
                     function: function.unwrap_or_else(|| format!("{}+{offset:#x}", self.name)),
                     file: raw.file,
@@ -121,6 +121,21 @@ fn dwarf_frames(context: &Context<DwarfReader>, probe: u64) -> Result<Vec<RawFra
         });
     }
     Ok(frames)
+}
+
+/// The function's name from DWARF, or from the symbol table where DWARF has none or
+/// only the unqualified name the symbol's path ends with: builds with line tables only
+/// (`debug = "line-tables-only"`, `-gline-tables-only`) name `two_allocations` what the
+/// symbol table calls `tests::two_allocations`.
+fn best_name(dwarf: Option<String>, symbol: Option<String>) -> Option<String> {
+    match (dwarf, symbol) {
+        (Some(short), Some(full))
+            if full.strip_suffix(short.as_str()).is_some_and(|path| path.ends_with("::")) =>
+        {
+            Some(full)
+        }
+        (dwarf, symbol) => dwarf.or(symbol),
+    }
 }
 
 /// Demangles a symbol-table name, whose language is unknown (Rust is tried before C++).
@@ -162,5 +177,30 @@ fn load_context_pool(image: &ElfImage, warnings: &mut Vec<SymbolWarning>) -> Opt
             warnings.push(warning);
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::best_name;
+
+    fn name(dwarf: Option<&str>, symbol: Option<&str>) -> Option<String> {
+        best_name(dwarf.map(str::to_owned), symbol.map(str::to_owned))
+    }
+
+    #[test]
+    fn the_symbol_s_path_completes_a_short_dwarf_name() {
+        assert_eq!(
+            name(Some("two_allocations"), Some("tests::two_allocations")).as_deref(),
+            Some("tests::two_allocations")
+        );
+        assert_eq!(
+            name(Some("alloc"), Some("my_alloc")).as_deref(),
+            Some("alloc"),
+            "only a whole path segment"
+        );
+        assert_eq!(name(Some("ns::f(int)"), Some("ns::f(int)")).as_deref(), Some("ns::f(int)"));
+        assert_eq!(name(None, Some("main")).as_deref(), Some("main"));
+        assert_eq!(name(Some("main"), None).as_deref(), Some("main"));
     }
 }

@@ -2,6 +2,7 @@
 //! every allocator the library wraps (each test binary has its own global allocator).
 
 use std::alloc::{alloc, alloc_zeroed, dealloc, realloc, Layout};
+use std::hint::black_box;
 
 use memscope::{snapshot, stats, stats_by_tag, with_tag, Config, Stats};
 
@@ -11,13 +12,14 @@ fn layout(size: usize) -> Layout {
 
 /// Allocates `size` bytes through the global allocator.
 fn take(size: usize) -> usize {
-    // SAFETY: a nonzero size.
-    unsafe { alloc(layout(size)) as usize }
+    // SAFETY: a nonzero size. `black_box`: an optimized build may otherwise drop an
+    // allocation whose block is never read, with its free.
+    black_box(unsafe { alloc(layout(size)) } as usize)
 }
 
 fn give_back(block: usize, size: usize) {
     // SAFETY: `block` came from `take(size)`.
-    unsafe { dealloc(block as *mut u8, layout(size)) }
+    unsafe { dealloc(black_box(block) as *mut u8, layout(size)) }
 }
 
 /// The resident set and its peak as /proc says, bytes.
@@ -55,18 +57,26 @@ fn heap_counts() {
     let s0 = stats();
     let (a, b) = (take(1000), take(2000));
     // SAFETY: a nonzero size.
-    let c = unsafe { alloc_zeroed(layout(3000)) } as usize;
+    let c = black_box(unsafe { alloc_zeroed(layout(3000)) } as usize);
     let s1 = stats();
     assert_eq!(change(&s0, &s1), [6000, 3, 6000, 3, 0, 0], "three blocks: {s0:?} then {s1:?}");
     give_back(b, 2000);
     let spike = take(1 << 20);
     give_back(spike, 1 << 20);
     // SAFETY: `a` came from take(1000); 1500 is nonzero.
-    let a = unsafe { realloc(a as *mut u8, layout(1000), 1500) } as usize;
+    let a = black_box(unsafe { realloc(a as *mut u8, layout(1000), 1500) } as usize);
     let s2 = stats();
     // The realloc counts as memcheck counts it: a free and an allocation.
-    assert_eq!(change(&s1, &s2), [-2000 + 500, -1, (1 << 20) + 1500, 2, 3, 0], "{s1:?} then {s2:?}");
-    assert_eq!(s2.peak_bytes, s1.peak_bytes.max(s1.live_bytes - 2000 + (1 << 20)), "the spike is the peak");
+    assert_eq!(
+        change(&s1, &s2),
+        [-2000 + 500, -1, (1 << 20) + 1500, 2, 3, 0],
+        "{s1:?} then {s2:?}"
+    );
+    assert_eq!(
+        s2.peak_bytes,
+        s1.peak_bytes.max(s1.live_bytes - 2000 + (1 << 20)),
+        "the spike is the peak"
+    );
     give_back(a, 1500);
     give_back(c, 3000);
     let s3 = stats();
@@ -86,7 +96,10 @@ fn resident_set() {
     let figures = stats();
     let after = proc_rss();
     assert!((before.0..=after.0).contains(&figures.rss_bytes), "{before:?} {figures:?} {after:?}");
-    assert!((before.1..=after.1).contains(&figures.peak_rss_bytes), "{before:?} {figures:?} {after:?}");
+    assert!(
+        (before.1..=after.1).contains(&figures.peak_rss_bytes),
+        "{before:?} {figures:?} {after:?}"
+    );
     // SAFETY: allocated above with this layout.
     unsafe { dealloc(block, layout(TOUCHED)) };
 }
@@ -108,12 +121,18 @@ fn snapshot_diff() {
     assert_eq!(sites.len(), 1, "one site changed: {sites:?}");
     let site = &sites[0];
     assert!(site.function.ends_with("allocate_for_diff"), "{site:?}");
-    assert_eq!((site.bytes, site.blocks, site.allocated_bytes, site.line), (4096, 1, 4096, Some(DIFF_LINE)));
+    assert_eq!(
+        (site.bytes, site.blocks, site.allocated_bytes, site.line),
+        (4096, 1, 4096, Some(DIFF_LINE))
+    );
     let file = site.file.clone().unwrap();
     assert!(file.ends_with("tests/common/fixtures.rs"), "{file}");
     assert_eq!(
         diff.to_string(),
-        format!("change in live memory: +4.0 KiB in 1 blocks\n    +4.0 KiB  {} {file}:{DIFF_LINE}\n", site.function)
+        format!(
+            "change in live memory: +4.0 KiB in 1 blocks\n    +4.0 KiB  {} {file}:{DIFF_LINE}\n",
+            site.function
+        )
     );
     let before_free = snapshot();
     drop(kept);
@@ -146,7 +165,11 @@ fn owner_tags() {
     let tagged: i64 = profile
         .sample
         .iter()
-        .filter(|s| s.label.iter().any(|l| tables.string(l.key) == "tag" && tables.string(l.str) == "fixture-owner"))
+        .filter(|s| {
+            s.label
+                .iter()
+                .any(|l| tables.string(l.key) == "tag" && tables.string(l.str) == "fixture-owner")
+        })
         .map(|s| s.value[3])
         .sum();
     assert_eq!(tagged, 100, "inuse_space labelled fixture-owner");
