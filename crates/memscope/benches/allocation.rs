@@ -1,7 +1,7 @@
 //! The cost of one allocation and its free through `memscope::Profiler<System>`, against
 //! the bare allocator: forwarding only (recording off), then recording in live mode, or
 //! with `MEMSCOPE_BENCH_TRACE=DIR` in trace mode (a process records in one mode only,
-//! so `bench/run.sh` runs this twice).
+//! so `bench/library.sh` runs this twice).
 //!
 //! `cargo bench -p memscope --bench allocation`
 
