@@ -45,11 +45,11 @@ pub mod tags;
 mod thread;
 mod unwind;
 
+pub use crate::config::UnwindMode;
 pub use crate::heap::{
     __libc_calloc, __libc_free, __libc_malloc, __libc_memalign, __libc_pvalloc, __libc_realloc,
     __libc_valloc, LibcAllocator,
 };
-pub use crate::config::UnwindMode;
 pub use crate::recorder::{
     after_failed_exec, before_exec, before_immediate_exit, before_thread_start,
     ignore_current_thread, modules_changed, on_load, on_unload, record_alloc, record_free,

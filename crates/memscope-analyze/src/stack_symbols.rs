@@ -57,7 +57,8 @@ impl<'r> StackSymbols<'r> {
         self.resolved.extend(self.symbolizer.resolve(&code));
         for address in tagged {
             let name = self.tags.iter().find(|(frame, _)| *frame == address).map(|(_, n)| n);
-            self.resolved.insert(address, vec![tag_frame(address, name.map_or("", String::as_str))]);
+            self.resolved
+                .insert(address, vec![tag_frame(address, name.map_or("", String::as_str))]);
         }
     }
 
@@ -155,12 +156,20 @@ fn tag_frames(modules: &[Module]) -> Vec<(u64, String)> {
 
 /// The frame that stands for owner tag `name`: `[tag NAME]`, outermost in its stacks.
 fn tag_frame(address: u64, name: &str) -> Frame {
-    Frame { function: format!("[tag {name}]"), file: None, line: None, module: "[tag]".into(), address }
+    Frame {
+        function: format!("[tag {name}]"),
+        file: None,
+        line: None,
+        module: "[tag]".into(),
+        address,
+    }
 }
 
 /// The owner tag a frame stands for, if it is a tag's frame.
 pub fn tag_of(frame: &Frame) -> Option<&str> {
-    (frame.module == "[tag]").then(|| frame.function.strip_prefix("[tag ")?.strip_suffix(']')).flatten()
+    (frame.module == "[tag]")
+        .then(|| frame.function.strip_prefix("[tag ")?.strip_suffix(']'))
+        .flatten()
 }
 
 fn is_file_backed(module: &Module) -> bool {

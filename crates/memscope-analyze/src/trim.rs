@@ -93,18 +93,23 @@ fn is_embedded_allocator_frame(frame: &Frame) -> bool {
     if frame.function.contains("memscope::profiler::Profiler<") {
         return true;
     }
-    let Some(crate_dir) = frame.file.as_deref().and_then(|f| f.strip_suffix("/src/profiler.rs")) else {
+    let Some(crate_dir) = frame.file.as_deref().and_then(|f| f.strip_suffix("/src/profiler.rs"))
+    else {
         return false;
     };
     let name = crate_dir.rsplit('/').next().unwrap_or_default();
-    name == "memscope" || name.strip_prefix("memscope-").is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+    name == "memscope"
+        || name
+            .strip_prefix("memscope-")
+            .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit()))
 }
 
 /// How many of the innermost `frames` are allocator frames to hide: those of a linked-in
 /// recorder up to its global allocator, then the allocator's and the runtime's. The
 /// outermost frame is always kept, so a stack never becomes empty.
 pub(crate) fn allocator_frames(frames: &[&Frame]) -> usize {
-    let recorder = frames.iter().rposition(|frame| is_embedded_allocator_frame(frame)).map_or(0, |at| at + 1);
+    let recorder =
+        frames.iter().rposition(|frame| is_embedded_allocator_frame(frame)).map_or(0, |at| at + 1);
     let leading = frames[recorder..].iter().take_while(|frame| is_allocator_frame(frame)).count();
     (recorder + leading).min(frames.len().saturating_sub(1))
 }
@@ -174,11 +179,20 @@ mod tests {
 
     #[test]
     fn the_rust_library_s_recorder_is_hidden_down_to_its_allocator() {
-        let in_file = |function: &str, file: &str| Frame { file: Some(file.into()), ..frame(function, "app") };
+        let in_file = |function: &str, file: &str| Frame {
+            file: Some(file.into()),
+            ..frame(function, "app")
+        };
         let stack = [
-            in_file("memscope_agent::recorder::capture", "/w/crates/memscope-agent/src/recorder.rs"),
+            in_file(
+                "memscope_agent::recorder::capture",
+                "/w/crates/memscope-agent/src/recorder.rs",
+            ),
             frame("std::thread::local::LocalKey<T>::try_with", "app"),
-            in_file("alloc<std::alloc::System>", "/home/u/.cargo/registry/src/i/memscope-0.1.0/src/profiler.rs"),
+            in_file(
+                "alloc<std::alloc::System>",
+                "/home/u/.cargo/registry/src/i/memscope-0.1.0/src/profiler.rs",
+            ),
             frame("__rust_alloc", "app"),
             frame("alloc::alloc::alloc", "app"),
             frame("app::leak", "app"),
@@ -188,7 +202,13 @@ mod tests {
         let frames: Vec<&Frame> = stack.iter().collect();
 
         assert_eq!(allocator_frames(&frames), 5);
-        let by_name = [frame("<memscope::profiler::Profiler<System> as core::alloc::global::GlobalAlloc>::alloc", "app"), frame("main", "app")];
+        let by_name = [
+            frame(
+                "<memscope::profiler::Profiler<System> as core::alloc::global::GlobalAlloc>::alloc",
+                "app",
+            ),
+            frame("main", "app"),
+        ];
         assert_eq!(allocator_frames(&by_name.iter().collect::<Vec<_>>()), 1);
         let elsewhere = [in_file("f", "/src/other/src/profiler.rs"), frame("main", "app")];
         assert_eq!(allocator_frames(&elsewhere.iter().collect::<Vec<_>>()), 0);

@@ -35,7 +35,8 @@ pub fn heap_profile(
             Rendering::Pprof => {
                 let comments = comments(snapshot, baseline.is_some());
                 let header = PprofHeader { default_sample_type: default, comments };
-                write_pprof(&mut out, recording, profile, &header).map_err(EndpointError::Export)?;
+                write_pprof(&mut out, recording, profile, &header)
+                    .map_err(EndpointError::Export)?;
             }
             Rendering::Text => write_go_heap_text(&mut out, profile, snapshot.meta.sample_rate),
         }

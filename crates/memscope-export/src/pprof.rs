@@ -6,7 +6,9 @@ use std::io::Write;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use memscope_analyze::{tag_of, Frame, Location, ProfileStack, Recording, SampleType, StackProfile};
+use memscope_analyze::{
+    tag_of, Frame, Location, ProfileStack, Recording, SampleType, StackProfile,
+};
 use memscope_format::Module;
 use prost::Message;
 

@@ -40,7 +40,9 @@ fn allocation(c: &mut Criterion) {
     let config = match &trace {
         Some(dir) => Config {
             mode: Mode::Trace,
-            trace_path: Some(std::path::Path::new(dir).join(format!("bench-{}.trace", std::process::id()))),
+            trace_path: Some(
+                std::path::Path::new(dir).join(format!("bench-{}.trace", std::process::id())),
+            ),
             ..Config::default()
         },
         None => Config::default(),

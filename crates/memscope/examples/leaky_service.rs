@@ -104,10 +104,13 @@ impl Options {
             match arg.as_str() {
                 "--config" => {
                     let path = value()?;
-                    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| format!("cannot read {path}: {e}"))?;
                     config = Config::from_toml_str(&text).map_err(|e| e.to_string())?;
                 }
-                "--requests" => requests = Some(value()?.parse().map_err(|_| "--requests needs a number")?),
+                "--requests" => {
+                    requests = Some(value()?.parse().map_err(|_| "--requests needs a number")?)
+                }
                 "--exit" => exit = true,
                 _ => return Err(format!("unknown argument {arg}")),
             }

@@ -86,7 +86,8 @@ impl Config {
     /// The `[memscope]` table of a TOML document (other tables are the program's and
     /// are ignored). A document without the table is a disabled configuration.
     pub fn from_toml_str(text: &str) -> Result<Config, Error> {
-        let file: toml::Table = text.parse().map_err(|e: toml::de::Error| Error::Config(one_line(&e)))?;
+        let file: toml::Table =
+            text.parse().map_err(|e: toml::de::Error| Error::Config(one_line(&e)))?;
         let Some(table) = file.get("memscope") else {
             return Ok(Config { enabled: false, ..Config::default() });
         };

@@ -34,7 +34,8 @@ fn profile(query: &str) -> Answer {
     if TAKING.swap(true, Ordering::AcqRel) {
         return Answer::error(409, "a CPU profile is being taken already: try again when it ends");
     }
-    let answer = take(Duration::from_secs(seconds)).unwrap_or_else(|message| Answer::error(500, message));
+    let answer =
+        take(Duration::from_secs(seconds)).unwrap_or_else(|message| Answer::error(500, message));
     TAKING.store(false, Ordering::Release);
     answer
 }
@@ -47,7 +48,9 @@ fn seconds_of(query: &str) -> Result<u64, String> {
                 Ok(n @ 1..=MAX_SECONDS) => seconds = n,
                 _ => return Err(format!("bad seconds value {value:?}: give 1 to {MAX_SECONDS}")),
             },
-            (key, _) => return Err(format!("unknown parameter {key:?}: this profile takes seconds")),
+            (key, _) => {
+                return Err(format!("unknown parameter {key:?}: this profile takes seconds"))
+            }
         }
     }
     Ok(seconds)
@@ -61,7 +64,8 @@ fn take(duration: Duration) -> Result<Answer, String> {
         .build()
         .map_err(|e| format!("cannot start the CPU profiler: {e}"))?;
     std::thread::sleep(duration);
-    let report = guard.report().build().map_err(|e| format!("cannot build the CPU profile: {e}"))?;
+    let report =
+        guard.report().build().map_err(|e| format!("cannot build the CPU profile: {e}"))?;
     drop(guard);
     let profile = report.pprof().map_err(|e| format!("cannot encode the CPU profile: {e}"))?;
     let mut gzip = GzEncoder::new(Vec::new(), flate2::Compression::default());

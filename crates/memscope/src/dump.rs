@@ -77,7 +77,9 @@ pub(crate) fn write(path: &Path) -> std::io::Result<()> {
     sites.truncate(SITES);
     let dump = Dump {
         memscope_dump: 1,
-        time_unix_ms: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+        time_unix_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
         pid: std::process::id(),
         live_bytes: now.live_bytes,
         live_blocks: now.live_blocks,

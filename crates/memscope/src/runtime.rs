@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use memscope_agent::{Settings, UnwindMode};
-use memscope_collector::{create_private, CurrentLive, Destination, Ending, Image, LiveSnapshot, Mapping};
+use memscope_collector::{
+    create_private, CurrentLive, Destination, Ending, Image, LiveSnapshot, Mapping,
+};
 use memscope_format::EndReason;
 
 use crate::config::{Config, Mode};
@@ -44,7 +46,8 @@ pub(crate) fn start(config: &Config) -> Result<Option<Arc<Runtime>>, Error> {
     if let Some(runtime) = slot.as_ref() {
         return Ok(Some(runtime.clone()));
     }
-    let mapping = Mapping::anonymous().map_err(|e| Error::CannotRecord(format!("cannot map the capture area: {e}")))?;
+    let mapping = Mapping::anonymous()
+        .map_err(|e| Error::CannotRecord(format!("cannot map the capture area: {e}")))?;
     let settings = Settings {
         max_frames: config.max_frames,
         unwind: UnwindMode::Dwarf,
@@ -54,7 +57,9 @@ pub(crate) fn start(config: &Config) -> Result<Option<Arc<Runtime>>, Error> {
     // SAFETY: the mapping is AREA_BYTES of zeroed memory, never unmapped (see
     // Mapping::anonymous).
     if !unsafe { memscope_agent::start_embedded(mapping.area().base(), &settings) } {
-        return Err(Error::CannotRecord("a recorder already runs in this process (is it under memscope run?)".into()));
+        return Err(Error::CannotRecord(
+            "a recorder already runs in this process (is it under memscope run?)".into(),
+        ));
     }
     let destination = match (&config.mode, &config.trace_path) {
         (Mode::Trace, Some(path)) => {

@@ -47,11 +47,13 @@ fn serve_with(address: &str, config: &Config) -> Result<Server, Error> {
         Some(running) => running,
         None => {
             let live = Config { enabled: true, mode: Mode::Live, listen: None, ..config.clone() };
-            runtime::start(&live)?.ok_or_else(|| Error::CannotRecord("recording did not start".into()))?
+            runtime::start(&live)?
+                .ok_or_else(|| Error::CannotRecord("recording did not start".into()))?
         }
     };
     let token = config.token_file.as_deref().map(read_token).transpose()?;
-    let serve_config = ServeConfig { address: address.to_owned(), allow_remote: config.allow_remote, token };
+    let serve_config =
+        ServeConfig { address: address.to_owned(), allow_remote: config.allow_remote, token };
     let source: Arc<dyn Source> = Arc::new(running.current.clone());
     let cpu: Arc<dyn Routes> = Arc::new(CpuProfile);
     let inner = memscope_endpoint::Server::start(&serve_config, source, Some(cpu))?;
@@ -60,8 +62,9 @@ fn serve_with(address: &str, config: &Config) -> Result<Server, Error> {
 
 /// The token: the file's first line, which must not be empty.
 fn read_token(path: &Path) -> Result<String, Error> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Config(format!("cannot read the token file {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::Config(format!("cannot read the token file {}: {e}", path.display()))
+    })?;
     let token = text.lines().next().unwrap_or_default().trim();
     if token.is_empty() {
         return Err(Error::Config(format!("the token file {} is empty", path.display())));

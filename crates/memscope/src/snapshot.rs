@@ -47,12 +47,16 @@ pub fn snapshot() -> Snapshot {
 impl Snapshot {
     /// What changed since `older`: every value is this one's less `older`'s.
     pub fn diff(&self, older: &Snapshot) -> Snapshot {
-        crate::inside_memscope(|| Snapshot { state: self.state.clone(), baseline: older.state.clone() })
+        crate::inside_memscope(|| Snapshot {
+            state: self.state.clone(),
+            baseline: older.state.clone(),
+        })
     }
 
     /// Sites by live bytes, most first (by the size of the change, for a diff).
     pub fn sites(&self) -> Vec<Site> {
-        crate::inside_memscope(|| self.with_profile(|profile| sites_of(profile.stacks.iter()))).unwrap_or_default()
+        crate::inside_memscope(|| self.with_profile(|profile| sites_of(profile.stacks.iter())))
+            .unwrap_or_default()
     }
 
     /// Sites of the stacks that carry owner tag `tag`.
@@ -74,7 +78,8 @@ impl Snapshot {
     pub fn write_pprof(&self, out: &mut impl Write) -> Result<(), Error> {
         let profile = crate::inside_memscope(|| {
             let state = self.state.as_ref()?;
-            heap_profile(state, self.baseline.as_ref(), SampleType::InuseSpace, Rendering::Pprof).ok()
+            heap_profile(state, self.baseline.as_ref(), SampleType::InuseSpace, Rendering::Pprof)
+                .ok()
         });
         out.write_all(&profile.unwrap_or_default())
             .map_err(|source| Error::Create { path: "the pprof output".into(), source })
@@ -95,23 +100,36 @@ fn sites_of<'p, 's: 'p>(stacks: impl Iterator<Item = &'p ProfileStack<'s>>) -> V
             None => ("[no stack]".to_owned(), None, None),
         };
         let c = &stack.counts;
-        match sites.iter_mut().find(|s| s.function == function && s.file == file && s.line == line) {
+        match sites.iter_mut().find(|s| s.function == function && s.file == file && s.line == line)
+        {
             Some(site) => {
                 site.bytes += c.live_bytes;
                 site.blocks += c.live_blocks;
                 site.allocated_bytes += c.alloc_bytes;
             }
-            None => sites.push(Site { function, file, line, bytes: c.live_bytes, blocks: c.live_blocks, allocated_bytes: c.alloc_bytes }),
+            None => sites.push(Site {
+                function,
+                file,
+                line,
+                bytes: c.live_bytes,
+                blocks: c.live_blocks,
+                allocated_bytes: c.alloc_bytes,
+            }),
         }
     }
-    sites.sort_by(|a, b| b.bytes.abs().cmp(&a.bytes.abs()).then_with(|| a.function.cmp(&b.function)));
+    sites.sort_by(|a, b| {
+        b.bytes.abs().cmp(&a.bytes.abs()).then_with(|| a.function.cmp(&b.function))
+    });
     sites
 }
 
 /// Copies and drops are memscope's own work too: none of it is the program's memory.
 impl Clone for Snapshot {
     fn clone(&self) -> Snapshot {
-        crate::inside_memscope(|| Snapshot { state: self.state.clone(), baseline: self.baseline.clone() })
+        crate::inside_memscope(|| Snapshot {
+            state: self.state.clone(),
+            baseline: self.baseline.clone(),
+        })
     }
 }
 
@@ -138,7 +156,12 @@ impl fmt::Display for Snapshot {
                 (Some(file), None) => format!(" {file}"),
                 _ => String::new(),
             };
-            writeln!(f, "{:>12}  {}{place}", signed_bytes(site.bytes, self.baseline.is_some()), site.function)?;
+            writeln!(
+                f,
+                "{:>12}  {}{place}",
+                signed_bytes(site.bytes, self.baseline.is_some()),
+                site.function
+            )?;
         }
         if sites.len() > SHOWN {
             writeln!(f, "… and {} more sites", sites.len() - SHOWN)?;

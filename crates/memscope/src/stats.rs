@@ -51,8 +51,20 @@ pub fn stats() -> Stats {
 
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "live: {} in {} blocks (peak {})", bytes(self.live_bytes), self.live_blocks, bytes(self.peak_bytes))?;
-        writeln!(f, "allocated: {} in {} allocations, {} freed", bytes(self.total_allocated_bytes), self.allocations, self.frees)?;
+        writeln!(
+            f,
+            "live: {} in {} blocks (peak {})",
+            bytes(self.live_bytes),
+            self.live_blocks,
+            bytes(self.peak_bytes)
+        )?;
+        writeln!(
+            f,
+            "allocated: {} in {} allocations, {} freed",
+            bytes(self.total_allocated_bytes),
+            self.allocations,
+            self.frees
+        )?;
         write!(f, "resident: {} (peak {})", bytes(self.rss_bytes), bytes(self.peak_rss_bytes))
     }
 }

@@ -72,7 +72,9 @@ impl Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        crate::inside_memscope(|| SLOTS.lock().unwrap_or_else(PoisonError::into_inner)[self.index] = false);
+        crate::inside_memscope(|| {
+            SLOTS.lock().unwrap_or_else(PoisonError::into_inner)[self.index] = false
+        });
     }
 }
 
@@ -148,7 +150,8 @@ pub(crate) fn freed(ptr: *mut u8) {
 /// starts with [`spawn`]). Starts memscope (live mode) if it is not recording yet.
 pub fn measure<R>(f: impl FnOnce() -> R) -> (R, Measurement) {
     if crate::runtime::running().is_none() {
-        crate::start(Config::default()).expect("memscope cannot record: is memscope::Profiler the global allocator?");
+        crate::start(Config::default())
+            .expect("memscope cannot record: is memscope::Profiler the global allocator?");
     }
     let id = NEXT.fetch_add(1, Ordering::Relaxed);
     let (slot, before) = crate::inside_memscope(|| {
@@ -220,7 +223,11 @@ impl Measurement {
                 (Some(file), Some(line)) => format!(" at {file}:{line}"),
                 _ => String::new(),
             };
-            let _ = writeln!(text, "    {} bytes ({} live) in {}{place}", site.allocated_bytes, site.bytes, site.function);
+            let _ = writeln!(
+                text,
+                "    {} bytes ({} live) in {}{place}",
+                site.allocated_bytes, site.bytes, site.function
+            );
         }
         text
     }

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use memscope::{with_tag, Config};
 
 #[global_allocator]
-static ALLOCATOR: memscope::Profiler<std::alloc::System> = memscope::Profiler::new(std::alloc::System);
+static ALLOCATOR: memscope::Profiler<std::alloc::System> =
+    memscope::Profiler::new(std::alloc::System);
 
 /// What rule-0070 keeps.
 #[inline(never)]
@@ -30,7 +31,8 @@ fn the_dump_shows_each_owner_s_live_memory_and_is_never_half_written() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cache.json");
     std::fs::write(&path, "{\"rules\": 12}\n").unwrap();
-    let config = || Config { dump_path: Some(path.clone()), dump_interval_s: 1, ..Config::default() };
+    let config =
+        || Config { dump_path: Some(path.clone()), dump_interval_s: 1, ..Config::default() };
     let refused = memscope::start(config()).unwrap_err().to_string();
     assert_eq!(refused, format!("memscope configuration: dump_path {}: exists and is not a memscope dump; not replacing it", path.display()));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"rules\": 12}\n", "left as it was");
@@ -43,14 +45,19 @@ fn the_dump_shows_each_owner_s_live_memory_and_is_never_half_written() {
         assert!(Instant::now() < deadline, "no dump with rule-0070 in 20 s");
         // Every read parses: the file is replaced whole, never written in place.
         if let Ok(text) = std::fs::read_to_string(&path) {
-            let dump: serde_json::Value = serde_json::from_str(&text).expect("a whole JSON document");
+            let dump: serde_json::Value =
+                serde_json::from_str(&text).expect("a whole JSON document");
             if tag_entry(&dump, "rule-0070").is_some() {
                 break dump;
             }
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    assert_eq!(tag_entry(&dump, "rule-0070"), Some((3 * 1000 + 3 * 24, 4)), "three entries and the cache's index");
+    assert_eq!(
+        tag_entry(&dump, "rule-0070"),
+        Some((3 * 1000 + 3 * 24, 4)),
+        "three entries and the cache's index"
+    );
     assert_eq!(dump["memscope_dump"], 1);
     assert_eq!(dump["pid"], std::process::id());
     let mut sites: Vec<(u64, u64)> = dump["sites"]
@@ -64,7 +71,10 @@ fn the_dump_shows_each_owner_s_live_memory_and_is_never_half_written() {
     assert_eq!(sites, [(72, 1), (3000, 3)], "the index's line and the entries' line");
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "owner-only");
-    let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(names, ["cache.json"], "no temporary file left beside it");
     drop(cache);
 }

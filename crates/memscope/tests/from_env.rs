@@ -6,7 +6,8 @@
 use std::process::Command;
 
 #[global_allocator]
-static ALLOCATOR: memscope::Profiler<std::alloc::System> = memscope::Profiler::new(std::alloc::System);
+static ALLOCATOR: memscope::Profiler<std::alloc::System> =
+    memscope::Profiler::new(std::alloc::System);
 
 /// Set in the child: what it should see.
 const EXPECT: &str = "MEMSCOPE_TEST_EXPECT";
@@ -50,7 +51,8 @@ fn memscope_1_and_a_config_file_start_recording_before_main() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.toml");
     std::fs::write(&good, "[app]\nthreads = 4\n[memscope]\nenabled = true\n").unwrap();
-    let (ok, stderr) = run_child(&[("MEMSCOPE_CONFIG", good.to_str().unwrap()), (EXPECT, "recording")]);
+    let (ok, stderr) =
+        run_child(&[("MEMSCOPE_CONFIG", good.to_str().unwrap()), (EXPECT, "recording")]);
     assert!(ok, "{stderr}");
 
     let bad = dir.path().join("bad.toml");
@@ -59,5 +61,9 @@ fn memscope_1_and_a_config_file_start_recording_before_main() {
     assert!(ok, "{stderr}");
     let complaint: Vec<&str> = stderr.lines().filter(|l| l.starts_with("memscope:")).collect();
     assert_eq!(complaint.len(), 1, "{stderr}");
-    assert!(complaint[0].starts_with("memscope: memscope configuration: ") && complaint[0].ends_with("; not recording"), "{stderr}");
+    assert!(
+        complaint[0].starts_with("memscope: memscope configuration: ")
+            && complaint[0].ends_with("; not recording"),
+        "{stderr}"
+    );
 }

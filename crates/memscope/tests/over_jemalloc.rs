@@ -3,7 +3,8 @@
 mod common;
 
 #[global_allocator]
-static ALLOCATOR: memscope::Profiler<tikv_jemallocator::Jemalloc> = memscope::Profiler::new(tikv_jemallocator::Jemalloc);
+static ALLOCATOR: memscope::Profiler<tikv_jemallocator::Jemalloc> =
+    memscope::Profiler::new(tikv_jemallocator::Jemalloc);
 
 #[test]
 fn every_figure_is_exact_over_jemalloc() {

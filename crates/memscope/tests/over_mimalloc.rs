@@ -3,7 +3,8 @@
 mod common;
 
 #[global_allocator]
-static ALLOCATOR: memscope::Profiler<mimalloc::MiMalloc> = memscope::Profiler::new(mimalloc::MiMalloc);
+static ALLOCATOR: memscope::Profiler<mimalloc::MiMalloc> =
+    memscope::Profiler::new(mimalloc::MiMalloc);
 
 #[test]
 fn every_figure_is_exact_over_mimalloc() {

@@ -3,7 +3,8 @@
 mod common;
 
 #[global_allocator]
-static ALLOCATOR: memscope::Profiler<std::alloc::System> = memscope::Profiler::new(std::alloc::System);
+static ALLOCATOR: memscope::Profiler<std::alloc::System> =
+    memscope::Profiler::new(std::alloc::System);
 
 #[test]
 fn every_figure_is_exact_over_system() {

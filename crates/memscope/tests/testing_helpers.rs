@@ -4,10 +4,13 @@
 
 use std::hint::black_box;
 
-use memscope::testing::{assert_allocations_at_most, assert_max_bytes, assert_no_leaks, measure, spawn};
+use memscope::testing::{
+    assert_allocations_at_most, assert_max_bytes, assert_no_leaks, measure, spawn,
+};
 
 #[global_allocator]
-static ALLOCATOR: memscope::Profiler<std::alloc::System> = memscope::Profiler::new(std::alloc::System);
+static ALLOCATOR: memscope::Profiler<std::alloc::System> =
+    memscope::Profiler::new(std::alloc::System);
 
 /// The line of `two_allocations`' first allocation (the second is on the next).
 const FIRST_LINE: u32 = line!() + 4;
@@ -100,7 +103,9 @@ fn assert_allocations_at_most_names_the_allocating_site() {
     });
     assert!(message.starts_with("more than 1 allocations\n  allocated 1000 bytes in 2 blocks (peak 1000 bytes); 0 bytes in 0 blocks still live\n"), "{message}");
     let file = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/testing_helpers.rs");
-    let site = |bytes: u32, line: u32| format!("    {bytes} bytes (0 live) in testing_helpers::two_allocations at {file}:{line}\n");
+    let site = |bytes: u32, line: u32| {
+        format!("    {bytes} bytes (0 live) in testing_helpers::two_allocations at {file}:{line}\n")
+    };
     assert!(message.ends_with(&(site(700, FIRST_LINE) + &site(300, FIRST_LINE + 1))), "{message}");
 }
 
@@ -109,7 +114,10 @@ fn assert_no_leaks_names_the_leaking_site() {
     assert_no_leaks(two_allocations);
     let message = panic_message(|| assert_no_leaks(leaks_512));
     assert!(message.starts_with("blocks allocated inside are still live\n  allocated 512 bytes in 1 blocks (peak 512 bytes); 512 bytes in 1 blocks still live\n"), "{message}");
-    assert!(message.contains("512 bytes (512 live) in testing_helpers::leaks_512 at "), "{message}");
+    assert!(
+        message.contains("512 bytes (512 live) in testing_helpers::leaks_512 at "),
+        "{message}"
+    );
 }
 
 #[test]

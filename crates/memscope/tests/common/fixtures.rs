@@ -65,8 +65,16 @@ fn heap_counts() {
     let a = unsafe { realloc(a as *mut u8, layout(1000), 1500) } as usize;
     let s2 = stats();
     // The realloc counts as memcheck counts it: a free and an allocation.
-    assert_eq!(change(&s1, &s2), [-2000 + 500, -1, (1 << 20) + 1500, 2, 3, 0], "{s1:?} then {s2:?}");
-    assert_eq!(s2.peak_bytes, s1.peak_bytes.max(s1.live_bytes - 2000 + (1 << 20)), "the spike is the peak");
+    assert_eq!(
+        change(&s1, &s2),
+        [-2000 + 500, -1, (1 << 20) + 1500, 2, 3, 0],
+        "{s1:?} then {s2:?}"
+    );
+    assert_eq!(
+        s2.peak_bytes,
+        s1.peak_bytes.max(s1.live_bytes - 2000 + (1 << 20)),
+        "the spike is the peak"
+    );
     give_back(a, 1500);
     give_back(c, 3000);
     let s3 = stats();
@@ -86,7 +94,10 @@ fn resident_set() {
     let figures = stats();
     let after = proc_rss();
     assert!((before.0..=after.0).contains(&figures.rss_bytes), "{before:?} {figures:?} {after:?}");
-    assert!((before.1..=after.1).contains(&figures.peak_rss_bytes), "{before:?} {figures:?} {after:?}");
+    assert!(
+        (before.1..=after.1).contains(&figures.peak_rss_bytes),
+        "{before:?} {figures:?} {after:?}"
+    );
     // SAFETY: allocated above with this layout.
     unsafe { dealloc(block, layout(TOUCHED)) };
 }
@@ -108,12 +119,18 @@ fn snapshot_diff() {
     assert_eq!(sites.len(), 1, "one site changed: {sites:?}");
     let site = &sites[0];
     assert!(site.function.ends_with("allocate_for_diff"), "{site:?}");
-    assert_eq!((site.bytes, site.blocks, site.allocated_bytes, site.line), (4096, 1, 4096, Some(DIFF_LINE)));
+    assert_eq!(
+        (site.bytes, site.blocks, site.allocated_bytes, site.line),
+        (4096, 1, 4096, Some(DIFF_LINE))
+    );
     let file = site.file.clone().unwrap();
     assert!(file.ends_with("tests/common/fixtures.rs"), "{file}");
     assert_eq!(
         diff.to_string(),
-        format!("change in live memory: +4.0 KiB in 1 blocks\n    +4.0 KiB  {} {file}:{DIFF_LINE}\n", site.function)
+        format!(
+            "change in live memory: +4.0 KiB in 1 blocks\n    +4.0 KiB  {} {file}:{DIFF_LINE}\n",
+            site.function
+        )
     );
     let before_free = snapshot();
     drop(kept);
@@ -146,7 +163,11 @@ fn owner_tags() {
     let tagged: i64 = profile
         .sample
         .iter()
-        .filter(|s| s.label.iter().any(|l| tables.string(l.key) == "tag" && tables.string(l.str) == "fixture-owner"))
+        .filter(|s| {
+            s.label
+                .iter()
+                .any(|l| tables.string(l.key) == "tag" && tables.string(l.str) == "fixture-owner")
+        })
         .map(|s| s.value[3])
         .sum();
     assert_eq!(tagged, 100, "inuse_space labelled fixture-owner");

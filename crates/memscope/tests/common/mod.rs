@@ -43,7 +43,9 @@ impl Service {
             .trim()
             .strip_prefix("serving http://")
             .and_then(|rest| rest.strip_suffix("/debug/pprof/"))
-            .unwrap_or_else(|| panic!("leaky_service said {line:?}; stderr: {}", stderr_of(&mut child)))
+            .unwrap_or_else(|| {
+                panic!("leaky_service said {line:?}; stderr: {}", stderr_of(&mut child))
+            })
             .to_owned();
         Service { child, address, stdout }
     }
@@ -84,7 +86,11 @@ fn stderr_of(child: &mut Child) -> String {
 
 /// Runs the service to its end: exit status, stdout, stderr.
 pub fn run_service(args: &[&str]) -> std::process::Output {
-    Command::new(leaky_service()).args(args).stdin(Stdio::null()).output().expect("run leaky_service")
+    Command::new(leaky_service())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run leaky_service")
 }
 
 /// A plain HTTP/1.0 GET: the status and body.
@@ -109,7 +115,10 @@ pub fn get(address: &str, path: &str, headers: &[&str]) -> (u16, Vec<u8>) {
 pub fn have_tool(tool: &str, arg: &str) -> bool {
     let found = Command::new(tool).arg(arg).output().is_ok_and(|o| o.status.success());
     if !found {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{tool} is not installed, and CI needs it");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{tool} is not installed, and CI needs it"
+        );
         eprintln!("note: {tool} is not installed; skipping");
     }
     found
@@ -117,8 +126,13 @@ pub fn have_tool(tool: &str, arg: &str) -> bool {
 
 /// `go tool pprof ARGS`: its stdout.
 pub fn go_pprof(args: &[&str]) -> String {
-    let output = Command::new("go").args(["tool", "pprof"]).args(args).output().expect("run go tool pprof");
-    assert!(output.status.success(), "go tool pprof {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    let output =
+        Command::new("go").args(["tool", "pprof"]).args(args).output().expect("run go tool pprof");
+    assert!(
+        output.status.success(),
+        "go tool pprof {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
