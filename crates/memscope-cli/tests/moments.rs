@@ -87,3 +87,19 @@ fn peak_in_names_the_window_and_its_moment() {
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("ends before it starts"), "{}", text(&output.stderr));
 }
+
+#[test]
+fn peak_shows_ten_stacks_and_counts_the_rest() {
+    let recording = bursts(1);
+    let path = recording.trace.to_str().expect("a UTF-8 path");
+    let all = json(&["peak", path, "--json", "-n", "0"]);
+    let stacks = all["stacks"].as_array().expect("stacks").len();
+    assert_eq!(all["more_stacks"], 0);
+    let default = json(&["peak", path, "--json"]);
+    assert_eq!(default["stacks"].as_array().unwrap().len(), stacks.min(10));
+    let one = json(&["peak", path, "--json", "-n", "1"]);
+    assert_eq!(one["more_stacks"].as_u64(), Some(stacks as u64 - 1));
+    let output = text(&memscope(&["peak", path, "-n", "1"]).stdout);
+    let more = format!("... and {} more stacks (-n 0 shows all)", stacks - 1);
+    assert_eq!(output.lines().rev().find(|line| !line.is_empty()), Some(more.as_str()));
+}
