@@ -1,11 +1,13 @@
 //! The peak: the moment the live heap was highest.
 
+use std::ops::Range;
+
 use memscope_format::MAX_EVENT_SIZE;
 
 use crate::filter::EventFilter;
 use crate::problems::{Loss, Problem};
 use crate::recording::Recording;
-use crate::timeline::live_curve;
+use crate::timeline::{live_curve, Bins, TimelineRow};
 
 /// When the live heap was highest, and how high.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -26,7 +28,22 @@ impl Peak {
     /// Replays `recording` in time order, counting what `filter` keeps: a timeline of
     /// one interval spanning all time.
     pub fn find(recording: &Recording, filter: &EventFilter) -> Peak {
-        let high = live_curve(recording, u64::MAX, 1, filter).first().copied().unwrap_or_default();
+        let high = live_curve(recording, Bins::Every(u64::MAX), 1, filter)
+            .first()
+            .copied()
+            .unwrap_or_default();
+        Peak::of_high(recording, high)
+    }
+
+    /// The highest live heap inside `from_ns..to_ns` (the level held at `from_ns` if
+    /// nothing there goes higher), found as a timeline row of that window is.
+    pub fn find_in(recording: &Recording, filter: &EventFilter, window: Range<u64>) -> Peak {
+        let bins = Bins::Window { from_ns: window.start, to_ns: window.end };
+        let high = live_curve(recording, bins, 3, filter).get(1).copied().unwrap_or_default();
+        Peak::of_high(recording, high)
+    }
+
+    fn of_high(recording: &Recording, high: TimelineRow) -> Peak {
         let (time_ns, events_at_time) = (high.high_ns, high.high_events_at_time);
         if high.bytes.unsigned_abs() > MAX_EVENT_SIZE {
             recording.note(Problem::of_trace(

@@ -25,6 +25,24 @@ pub enum Moment {
     /// At a peak found by [`Peak::find`] with the same filter: after the events of its
     /// clock tick up to the one that reached it.
     Peak(Peak),
+    /// Between two events of one clock tick: after every event before `time_ns` and the
+    /// first `events` of `time_ns`, in the replay's order, counting what the filter
+    /// keeps. Reports name such a moment `MS#EVENTS` (see [`Peak::events_at_time`]):
+    /// the clock ticks when the collector looks, so one tick can hold a high and the
+    /// frees after it.
+    Within {
+        /// The tick, nanoseconds.
+        time_ns: u64,
+        /// Events of the tick applied.
+        events: usize,
+    },
+}
+
+impl Moment {
+    /// The moment of a high reached after `events` events of time `time_ns`.
+    pub fn within(time_ns: u64, events: usize) -> Moment {
+        Moment::Within { time_ns, events }
+    }
 }
 
 /// Per-stack counts at a moment.
@@ -78,8 +96,11 @@ impl Snapshot {
             }
             Moment::At(time_ns) => Snapshot::before(recording, time_ns.saturating_add(1), filter),
             Moment::Peak(peak) => {
-                let mut snapshot = Snapshot::before(recording, peak.time_ns, filter);
-                snapshot.add_peak_tick(recording, &peak, filter);
+                Snapshot::take(recording, Moment::within(peak.time_ns, peak.events_at_time), filter)
+            }
+            Moment::Within { time_ns, events } => {
+                let mut snapshot = Snapshot::before(recording, time_ns, filter);
+                snapshot.add_tick(recording, time_ns, events, filter);
                 snapshot
             }
         }
@@ -112,17 +133,23 @@ impl Snapshot {
         snapshot
     }
 
-    /// Adds the events of the peak's clock tick that the replay had applied at the peak,
+    /// Adds the first `events` events of the clock tick `time_ns` that `filter` keeps,
     /// in the replay's order.
-    fn add_peak_tick(&mut self, recording: &Recording, peak: &Peak, filter: &EventFilter) {
+    fn add_tick(
+        &mut self,
+        recording: &Recording,
+        time_ns: u64,
+        events: usize,
+        filter: &EventFilter,
+    ) {
         // A trace with no segment (only its header block, say) has no tick to add.
-        let Some(segment) = recording.segment_at(peak.time_ns) else { return };
+        let Some(segment) = recording.segment_at(time_ns) else { return };
         let mut blocks = recording.heads(segment).to_vec();
-        blocks.extend(late_heads(recording, segment, peak.time_ns));
+        blocks.extend(late_heads(recording, segment, time_ns));
         blocks.retain(|head| filter.keeps_thread(head.thread));
         let mut tally = Tally::default();
-        let mut left = peak.events_at_time;
-        let tick = peak.time_ns..peak.time_ns.saturating_add(1);
+        let mut left = events;
+        let tick = time_ns..time_ns.saturating_add(1);
         merge_in_time_order(recording, blocks, tick, |event| {
             if left > 0 && filter.keeps_stack(event.stack) {
                 left -= 1;
@@ -133,7 +160,7 @@ impl Snapshot {
         let merged = before.merge(tally);
         self.counts = merged.counts;
         self.temporary = self.temporary.map(|before| before + merged.temporary);
-        self.time_ns = peak.time_ns;
+        self.time_ns = time_ns;
     }
 
     fn add_checkpoint(

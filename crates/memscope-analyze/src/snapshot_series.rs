@@ -81,6 +81,7 @@ impl Snapshot {
                 Moment::End => ((u64::MAX, usize::MAX), end_ns),
                 Moment::At(t) => ((t, usize::MAX), t.min(end_ns)),
                 Moment::Peak(peak) => ((peak.time_ns, peak.events_at_time), peak.time_ns),
+                Moment::Within { time_ns, events } => ((time_ns, events), time_ns),
             })
             .collect();
         let mut series = Series {

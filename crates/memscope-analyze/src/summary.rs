@@ -25,6 +25,9 @@ pub struct Summary {
     pub peak_bytes: u64,
     /// When it was reached, milliseconds since start.
     pub peak_time_ms: f64,
+    /// How many events of the clock tick at `peak_time_ms` came up to the peak (the
+    /// moment `MS#EVENTS` that `--at` takes); unknown for the recorder's totals.
+    pub peak_events: Option<usize>,
     /// Bytes still live at the end.
     pub leaked_bytes: u64,
     /// Blocks still live at the end.
@@ -75,6 +78,7 @@ impl Summary {
             bytes_allocated: count(total.alloc_bytes),
             peak_bytes: count(peak.bytes),
             peak_time_ms: ns_to_ms(peak.time_ns),
+            peak_events: Some(peak.events_at_time),
             leaked_bytes: count(total.live_bytes),
             leaked_blocks: count(total.live_blocks),
             temporary_allocations: count(at_end.temporary.unwrap_or(0)),

@@ -61,7 +61,7 @@ impl Timeline {
         if rows > MAX_ROWS {
             return Err(AnalyzeError::Interval { interval_ns, rows, max_rows: MAX_ROWS });
         }
-        let mut rows = live_curve(recording, interval_ns, rows as usize, filter);
+        let mut rows = live_curve(recording, Bins::Every(interval_ns), rows as usize, filter);
         add_rss(&mut rows, recording, interval_ns);
         Ok(Timeline { interval_ns, rows })
     }
@@ -73,6 +73,37 @@ fn add_rss(rows: &mut [TimelineRow], recording: &Recording, interval_ns: u64) {
         let index = (sample.time_ns / interval_ns.max(1)) as usize;
         if let Some(row) = rows.get_mut(index.min(rows.len().saturating_sub(1))) {
             row.rss_bytes = Some(row.rss_bytes.unwrap_or(0).max(sample.rss_bytes));
+        }
+    }
+}
+
+/// How a curve's events fall into rows.
+#[derive(Copy, Clone, Debug)]
+pub(crate) enum Bins {
+    /// Intervals of this many nanoseconds from 0.
+    Every(u64),
+    /// Three rows: before the window, the window, after it.
+    Window { from_ns: u64, to_ns: u64 },
+}
+
+impl Bins {
+    /// The row of an event at `time_ns`.
+    fn index(self, time_ns: u64) -> u64 {
+        match self {
+            Bins::Every(interval_ns) => time_ns / interval_ns,
+            Bins::Window { from_ns, to_ns } => {
+                u64::from(time_ns >= from_ns) + u64::from(time_ns >= to_ns)
+            }
+        }
+    }
+
+    /// Where row `index` starts.
+    fn start(self, index: u64) -> u64 {
+        match (self, index) {
+            (Bins::Every(interval_ns), _) => index.saturating_mul(interval_ns),
+            (Bins::Window { .. }, 0) => 0,
+            (Bins::Window { from_ns, .. }, 1) => from_ns,
+            (Bins::Window { to_ns, .. }, _) => to_ns,
         }
     }
 }
@@ -125,7 +156,7 @@ struct Position {
 /// event. Events of one timestamp are counted one by one, so a block allocated and freed
 /// within one clock tick still reaches the high.
 struct WindowCurve {
-    interval_ns: u64,
+    bins: Bins,
     live: Level,
     at: Position,
     parts: Vec<Part>,
@@ -138,7 +169,7 @@ impl WindowCurve {
         }
         self.at.events_at_time += 1;
         self.live = self.live.after(event);
-        let (interval, live, at) = (event.time_ns / self.interval_ns, self.live, self.at);
+        let (interval, live, at) = (self.bins.index(event.time_ns), self.live, self.at);
         match self.parts.last_mut() {
             Some(part) if part.interval == interval => {
                 if live.bytes > part.high.bytes {
@@ -157,18 +188,18 @@ impl WindowCurve {
     }
 }
 
-/// The highs of `rows` intervals of `interval_ns` (more if events run past them, up to
-/// the most a timeline may have).
+/// The highs of `rows` rows of `bins` (more if events run past them, up to the most a
+/// timeline may have).
 pub(crate) fn live_curve(
     recording: &Recording,
-    interval_ns: u64,
+    bins: Bins,
     rows: usize,
     filter: &EventFilter,
 ) -> Vec<TimelineRow> {
     recording.read_all_heads();
     let windows: Vec<Window> = (0..recording.segments().len())
         .into_par_iter()
-        .map(|segment| replay_window(recording, segment, interval_ns, filter))
+        .map(|segment| replay_window(recording, segment, bins, filter))
         .collect();
     let mut level = Level::default();
     let mut parts = Vec::new();
@@ -181,7 +212,7 @@ pub(crate) fn live_curve(
         }));
         level = level.plus(window.net);
     }
-    combine(&parts, interval_ns, rows)
+    combine(&parts, bins, rows)
 }
 
 /// One window replayed: its parts counted from zero, what it left live, and the level
@@ -195,19 +226,15 @@ struct Window {
 fn replay_window(
     recording: &Recording,
     segment: usize,
-    interval_ns: u64,
+    bins: Bins,
     filter: &EventFilter,
 ) -> Window {
     let window = recording.segments()[segment].window_start..recording.window_end(segment);
     let mut blocks = recording.heads(segment).to_vec();
     blocks.extend(late_heads(recording, segment, window.end.saturating_sub(1)));
     blocks.retain(|head| filter.keeps_thread(head.thread));
-    let mut curve = WindowCurve {
-        interval_ns,
-        live: Level::default(),
-        at: Position::default(),
-        parts: Vec::new(),
-    };
+    let mut curve =
+        WindowCurve { bins, live: Level::default(), at: Position::default(), parts: Vec::new() };
     merge_in_time_order(recording, blocks, window.clone(), |event| {
         if filter.keeps_stack(event.stack) {
             curve.event(event);
@@ -249,14 +276,14 @@ fn start_level(
 
 /// Turns the parts, in time order and shifted to absolute levels, into one row per
 /// interval. An interval's high is at least the level it starts with, held from before.
-fn combine(parts: &[Part], interval_ns: u64, rows: usize) -> Vec<TimelineRow> {
+fn combine(parts: &[Part], bins: Bins, rows: usize) -> Vec<TimelineRow> {
     let last = parts.last().map_or(0, |part| part.interval.saturating_add(1));
     let rows = rows.max(last.min(MAX_ROWS) as usize);
     let mut live = Level::default();
     let mut parts = parts.iter().peekable();
     (0..rows as u64)
         .map(|interval| {
-            let start_ns = interval.saturating_mul(interval_ns);
+            let start_ns = bins.start(interval);
             let mut row = TimelineRow {
                 start_ns,
                 bytes: live.bytes,

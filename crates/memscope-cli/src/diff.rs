@@ -9,9 +9,9 @@ use clap::Args;
 use memscope_analyze::{Diff, DiffRow, Moment, Place, Recording, Snapshot, TraceFile};
 use serde::Serialize;
 
-use crate::output::{ms, place_name, signed_bytes, write_json, write_table};
+use crate::output::{moment_name, ms, place_name, signed_bytes, write_json, write_table};
 use crate::report::{run_report, Prepared, ReportArgs};
-use crate::time_arg::{from_to, parse_ms, TimeArg};
+use crate::time_arg::{from_to, parse_moment, parse_window, TimeArg, WindowArg};
 use crate::top::granularity;
 use crate::trace_input::{self, Input};
 
@@ -23,12 +23,17 @@ pub struct DiffArgs {
     /// BASE and NEW traces, or one trace with --from and --to.
     #[arg(required = true, num_args = 1..=2, value_name = "TRACE")]
     traces: Vec<PathBuf>,
-    /// The earlier moment of one trace, milliseconds [default: 0].
-    #[arg(long, value_name = "MS", value_parser = parse_ms)]
+    /// The earlier moment of one trace, MS or MS#EVENTS as reports print moments
+    /// [default: 0].
+    #[arg(long, value_name = "MS[#EVENTS]", value_parser = parse_moment)]
     from: Option<TimeArg>,
-    /// The later moment of one trace, milliseconds [default: the end].
-    #[arg(long, value_name = "MS", value_parser = parse_ms)]
+    /// The later moment of one trace [default: the end].
+    #[arg(long, value_name = "MS[#EVENTS]", value_parser = parse_moment)]
     to: Option<TimeArg>,
+    /// From the start of FROM:TO milliseconds to the highest live heap inside it: what
+    /// made that high.
+    #[arg(long, value_name = "FROM:TO", value_parser = parse_window, conflicts_with_all = ["from", "to"])]
+    peak_in: Option<WindowArg>,
     /// Show the first N rows (0 for all).
     #[arg(short = 'n', value_name = "N", default_value_t = 0)]
     limit: usize,
@@ -55,8 +60,8 @@ struct RowJson<'d> {
 pub fn run(args: DiffArgs) -> Result<u8> {
     match &args.traces[..] {
         [base, new] => {
-            if args.from.is_some() || args.to.is_some() {
-                bail!("--from and --to compare two moments of one trace; give one trace with them");
+            if args.from.is_some() || args.to.is_some() || args.peak_in.is_some() {
+                bail!("--from, --to and --peak-in compare two moments of one trace; give one trace with them");
             }
             let (diff, title) = two_traces(&args, base, new)?;
             print(&args, diff, &title)?;
@@ -116,12 +121,20 @@ fn two_moments(
     recording: &Recording,
     prepared: &mut Prepared,
 ) -> Result<(Diff, String)> {
-    let [(from, from_ns), (to, to_ns)] = from_to(args.from.as_ref(), args.to.as_ref(), recording)?;
+    let [(from, from_name), (to, to_name)] = match &args.peak_in {
+        Some(window) => {
+            let peak = window.peak(recording, &prepared.filter)?;
+            let start = Moment::within(window.range().start, 0);
+            let high = moment_name(peak.time_ns, peak.events_at_time);
+            [(start, ms(window.range().start)), (Moment::Peak(peak), high)]
+        }
+        None => from_to(args.from.as_ref(), args.to.as_ref(), recording)?,
+    };
     let moments = snapshots(recording, prepared, &[from, to]);
     let symbols = &prepared.symbols;
     let diff =
         Diff::compute((&moments[0], symbols), (&moments[1], symbols), granularity(args.lines));
-    Ok((diff, format!("live memory from {} ms to {} ms", ms(from_ns), ms(to_ns))))
+    Ok((diff, format!("live memory from {from_name} ms to {to_name} ms")))
 }
 
 fn json(diff: &Diff) -> DiffJson<'_> {

@@ -10,10 +10,9 @@ use memscope_export::{
     collapsed_lines, write_diff_flame_graph, write_flame_graph, FlameGraphTitle,
 };
 
-use crate::output::ms;
 use crate::output_file::Replacement;
 use crate::report::{run_report, By, MomentArgs, Prepared, StackArgs};
-use crate::time_arg::{from_to, parse_ms, TimeArg};
+use crate::time_arg::{from_to, parse_moment, TimeArg};
 use crate::trace_input::{self, Input};
 
 /// Draw a flame graph (SVG) of the stacks at a moment; with --diff BASE NEW, or one
@@ -34,10 +33,10 @@ pub struct FlamegraphArgs {
     #[arg(long, conflicts_with_all = ["from", "to"])]
     diff: bool,
     /// Compare two moments of one trace: from MS...
-    #[arg(long, value_name = "MS", value_parser = parse_ms)]
+    #[arg(long, value_name = "MS", value_parser = parse_moment)]
     from: Option<TimeArg>,
     /// ...to MS [default: the end].
-    #[arg(long, value_name = "MS", value_parser = parse_ms)]
+    #[arg(long, value_name = "MS", value_parser = parse_moment)]
     to: Option<TimeArg>,
     #[command(flatten)]
     moment: MomentArgs,
@@ -103,14 +102,13 @@ fn one_trace(
         let title = FlameGraphTitle { title, subtitle, sample_type };
         return Ok(write_flame_graph(&mut *output, &lines, &title)?);
     }
-    let [(from, from_ns), (to, to_ns)] = from_to(args.from.as_ref(), args.to.as_ref(), recording)?;
+    let [(from, from_name), (to, to_name)] =
+        from_to(args.from.as_ref(), args.to.as_ref(), recording)?;
     let before = folded(recording, prepared, from, sample_type);
     let after = folded(recording, prepared, to, sample_type);
     let title = format!(
-        "memscope: {} from {} ms to {} ms (red: grew, blue: shrank)",
+        "memscope: {} from {from_name} ms to {to_name} ms (red: grew, blue: shrank)",
         sample_type.name(),
-        ms(from_ns),
-        ms(to_ns)
     );
     let title = FlameGraphTitle { title, subtitle, sample_type };
     Ok(write_diff_flame_graph(&mut *output, &before, &after, &title)?)

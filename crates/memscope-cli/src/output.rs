@@ -31,6 +31,13 @@ pub fn ms(ns: u64) -> String {
     format!("{:.3}", ns_to_ms(ns))
 }
 
+/// A moment inside a clock tick, as `--at` takes it back: "216.153#3" is after the
+/// first 3 events of the tick at 216.153 ms (the clock ticks when the collector looks,
+/// every few milliseconds, so one tick can hold a high and the frees after it).
+pub fn moment_name(ns: u64, events_at_time: usize) -> String {
+    format!("{}#{events_at_time}", ms(ns))
+}
+
 /// Milliseconds without trailing zeros: "1234.5".
 pub fn short_ms(ns: u64) -> String {
     let text = ms(ns);

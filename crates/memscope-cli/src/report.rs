@@ -8,8 +8,8 @@ use clap::{Args, ValueEnum};
 use memscope_analyze::{EventFilter, Filter, Moment, Peak, Recording, SampleType, StackSymbols};
 use memscope_format::ThreadId;
 
-use crate::output::ms;
-use crate::time_arg::{parse_ms, TimeArg};
+use crate::output::{moment_name, ms};
+use crate::time_arg::{parse_moment, parse_window, TimeArg, WindowArg};
 use crate::trace_input;
 
 /// Options every report takes.
@@ -84,12 +84,18 @@ impl StackArgs {
 #[derive(Args)]
 #[group(multiple = false)]
 pub struct MomentArgs {
-    /// At MS milliseconds after the start (to the microsecond, as reports show times).
-    #[arg(long, value_name = "MS", value_parser = parse_ms)]
+    /// At MS milliseconds after the start (after every event of that microsecond), or
+    /// at a moment a report printed, MS#EVENTS (after the first EVENTS events of that
+    /// clock tick, counting what the filters keep: give the report's filters).
+    #[arg(long, value_name = "MS[#EVENTS]", value_parser = parse_moment)]
     at: Option<TimeArg>,
     /// At the peak of the live heap (of what the filters keep).
     #[arg(long)]
     peak: bool,
+    /// At the highest live heap inside FROM:TO milliseconds (TO not included), as
+    /// `timeline` finds each row's high.
+    #[arg(long, value_name = "FROM:TO", value_parser = parse_window)]
+    peak_in: Option<WindowArg>,
     /// At the end of the recording [default].
     #[arg(long)]
     end: bool,
@@ -99,38 +105,39 @@ pub struct MomentArgs {
 pub struct ChosenMoment {
     /// The moment.
     pub moment: Moment,
-    /// "412.345 ms (peak)", "1000.000 ms (end)" or "250.000 ms".
+    /// "412.345#17 (peak)", "1000.000 ms (end)" or "250.000 ms".
     pub label: String,
 }
 
 impl MomentArgs {
     /// Whether any of --at, --peak and --end was given.
     pub fn given(&self) -> bool {
-        self.at.is_some() || self.peak || self.end
+        self.at.is_some() || self.peak || self.end || self.peak_in.is_some()
     }
 
     /// The moment asked for; fails for a time outside the recording.
     pub fn choose(&self, recording: &Recording, filter: &EventFilter) -> Result<ChosenMoment> {
-        if self.end || (self.at.is_none() && !self.peak) {
-            let label = format!("{} ms (end)", ms(recording.end_ns()));
-            return Ok(ChosenMoment { moment: Moment::End, label });
+        if let Some(at) = &self.at {
+            at.check_within("--at", recording)?;
+            return Ok(ChosenMoment { moment: at.moment(), label: format!("{} ms", at.name()) });
         }
-        match &self.at {
-            Some(at) => {
-                at.check_within("--at", recording)?;
-                Ok(ChosenMoment {
-                    moment: Moment::At(at.end_of_microsecond()),
-                    label: format!("{} ms", ms(at.ns)),
-                })
-            }
-            None => {
-                let peak = Peak::find(recording, filter);
-                Ok(ChosenMoment {
-                    moment: Moment::Peak(peak),
-                    label: format!("{} ms (peak)", ms(peak.time_ns)),
-                })
-            }
+        if let Some(window) = &self.peak_in {
+            let peak = window.peak(recording, filter)?;
+            return Ok(ChosenMoment::peak(peak, &format!("peak in {} ms", window.text())));
         }
+        if self.peak {
+            return Ok(ChosenMoment::peak(Peak::find(recording, filter), "peak"));
+        }
+        let label = format!("{} ms (end)", ms(recording.end_ns()));
+        Ok(ChosenMoment { moment: Moment::End, label })
+    }
+}
+
+impl ChosenMoment {
+    /// The moment of `peak`, named as `--at` takes it back.
+    pub fn peak(peak: Peak, what: &str) -> ChosenMoment {
+        let label = format!("{} ms ({what})", moment_name(peak.time_ns, peak.events_at_time));
+        ChosenMoment { moment: Moment::Peak(peak), label }
     }
 }
 

@@ -21,30 +21,42 @@ pub struct StackRow<'s> {
     pub stack: Vec<&'s Frame>,
 }
 
-/// The stacks with blocks live in `snapshot`, most bytes first, at most `limit` (0 or
-/// `None` for all); only these are symbolized.
+/// The stacks shown, and how many more there were.
+pub struct StackList<'s> {
+    /// The stacks shown, most bytes first.
+    pub rows: Vec<StackRow<'s>>,
+    /// Stacks with blocks live that are not shown.
+    pub more: usize,
+}
+
+/// The stacks with blocks live in `snapshot`, most bytes first, at most `limit` (0 for
+/// all); only these are symbolized.
 pub fn live_stack_rows<'s>(
     snapshot: &Snapshot,
     symbols: &'s mut StackSymbols,
-    limit: Option<usize>,
-) -> Vec<StackRow<'s>> {
+    limit: usize,
+) -> StackList<'s> {
     let mut live = snapshot.live_stacks();
-    live.truncate(limit.filter(|&n| n > 0).unwrap_or(usize::MAX));
+    let all = live.len();
+    live.truncate(if limit == 0 { usize::MAX } else { limit });
     symbols.resolve(live.iter().map(|(stack, _)| *stack));
     let symbols = &*symbols;
-    live.iter()
+    let rows = live
+        .iter()
         .map(|(stack, counts)| StackRow {
             bytes: counts.live_bytes,
             blocks: counts.live_blocks,
             allocations: counts.alloc_blocks,
             stack: symbols.frames(*stack),
         })
-        .collect()
+        .collect();
+    StackList { rows, more: all - live.len() }
 }
 
-/// Each stack: a line of what it holds (`what` says how that is put), then its frames.
-pub fn write_stack_rows(out: &mut impl Write, rows: &[StackRow], what: &str) -> Result<()> {
-    for row in rows {
+/// Each stack: a line of what it holds (`what` says how that is put), then its frames,
+/// then how many stacks are not shown.
+pub fn write_stack_rows(out: &mut impl Write, list: &StackList, what: &str) -> Result<()> {
+    for row in &list.rows {
         writeln!(
             out,
             "{} in {} blocks {what}, from {} allocations at:",
@@ -56,6 +68,9 @@ pub fn write_stack_rows(out: &mut impl Write, rows: &[StackRow], what: &str) -> 
             writeln!(out, "    {}", frame_line(frame))?;
         }
         writeln!(out)?;
+    }
+    if list.more > 0 {
+        writeln!(out, "... and {} more stacks (-n 0 shows all)\n", list.more)?;
     }
     Ok(())
 }

@@ -82,9 +82,11 @@ pub fn write_text(out: &mut impl Write, meta: &Meta, s: &Summary) -> std::io::Re
     let temporary = with_rate(s.temporary_allocations, s.runtime_ms);
     writeln!(out, "temporary memory allocations: {temporary}")?;
     writeln!(out, "bytes allocated in total: {}", human_bytes(s.bytes_allocated))?;
+    let moment =
+        s.peak_events.map_or(String::new(), |n| format!(" (--at {:.3}#{n})", s.peak_time_ms));
     writeln!(
         out,
-        "peak heap memory consumption: {} after {:.3} ms",
+        "peak heap memory consumption: {} after {:.3} ms{moment}",
         human_bytes(s.peak_bytes),
         s.peak_time_ms
     )?;

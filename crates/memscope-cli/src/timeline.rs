@@ -8,7 +8,7 @@ use clap::Args;
 use memscope_analyze::Timeline;
 use memscope_export::TimelineRowJson;
 
-use crate::output::{bytes, ms, write_json, write_table};
+use crate::output::{bytes, moment_name, ms, short_ms, write_json, write_table};
 use crate::report::{run_report, ReportArgs};
 use crate::time_arg::{parse_ms, TimeArg};
 
@@ -53,18 +53,26 @@ pub fn run(args: TimelineArgs) -> Result<u8> {
 
 fn write_text(out: &mut impl Write, timeline: &Timeline) -> Result<()> {
     let highest = timeline.rows.iter().map(|row| row.bytes).max().unwrap_or(0).max(1);
-    let mut table =
-        vec![["t_ms", "bytes", "blocks", "high_ms", "rss", ""].map(String::from).to_vec()];
+    let mut table = vec![["t_ms", "bytes", "blocks", "high (--at)", "rss", "--peak-in", ""]
+        .map(String::from)
+        .to_vec()];
     for row in &timeline.rows {
         let bar = "#".repeat((row.bytes.max(0) * BAR_WIDTH / highest) as usize);
+        let end_ns = row.start_ns.saturating_add(timeline.interval_ns);
         table.push(vec![
             ms(row.start_ns),
             bytes(row.bytes),
             row.blocks.to_string(),
-            ms(row.high_ns),
+            moment_name(row.high_ns, row.high_events_at_time),
             row.rss_bytes.map_or("-".to_owned(), |b| bytes(b as i64)),
+            format!("{}:{}", short_ms(row.start_ns), short_ms(end_ns)),
             bar,
         ]);
     }
-    write_table(out, &table)
+    write_table(out, &table)?;
+    writeln!(
+        out,
+        "\n`top --at HIGH` or `top --peak-in FROM:TO` shows what was live at a row's high (leaks, peak, diff and the exports take --peak-in too)."
+    )?;
+    Ok(())
 }

@@ -73,6 +73,9 @@ pub struct TimelineRowJson {
     pub blocks: i64,
     /// When the high was reached, ms.
     pub high_ms: f64,
+    /// Events of the tick at `high_ms` up to the high: `--at HIGH_MS#HIGH_EVENTS` shows
+    /// what was live then.
+    pub high_events: usize,
     /// The highest RSS sampled inside it, if any was.
     pub rss_bytes: Option<u64>,
 }
@@ -84,6 +87,7 @@ impl From<&TimelineRow> for TimelineRowJson {
             bytes: row.bytes,
             blocks: row.blocks,
             high_ms: ns_to_ms(row.high_ns),
+            high_events: row.high_events_at_time,
             rss_bytes: row.rss_bytes,
         }
     }
