@@ -1,5 +1,6 @@
 //! Which stacks and threads a report counts: pprof's `focus` and `ignore` (regular
-//! expressions matched against the function names of a stack's frames) and a thread.
+//! expressions matched against the function names of a stack's frames), an owner tag
+//! (pprof's `-tagfocus`) and a thread.
 
 use std::collections::HashSet;
 
@@ -8,7 +9,7 @@ use rayon::prelude::*;
 use regex::Regex;
 
 use crate::error::AnalyzeError;
-use crate::stack_symbols::StackSymbols;
+use crate::stack_symbols::{tag_of, StackSymbols};
 use crate::symbols::Frame;
 
 /// The filters a user asked for.
@@ -16,6 +17,7 @@ use crate::symbols::Frame;
 pub struct Filter {
     focus: Option<Regex>,
     ignore: Option<Regex>,
+    tag: Option<String>,
     thread: Option<ThreadId>,
 }
 
@@ -34,20 +36,33 @@ impl Filter {
         ignore: Option<&str>,
         thread: Option<ThreadId>,
     ) -> Result<Filter, AnalyzeError> {
-        Ok(Filter { focus: compile("focus", focus)?, ignore: compile("ignore", ignore)?, thread })
+        Ok(Filter {
+            focus: compile("focus", focus)?,
+            ignore: compile("ignore", ignore)?,
+            tag: None,
+            thread,
+        })
+    }
+
+    /// Keeps, besides, only the allocations made under owner tag `tag` (the `memscope`
+    /// crate's tags, a `[tag NAME]` frame in stacks), as pprof's `-tagfocus=tag=NAME`.
+    pub fn with_tag(self, tag: Option<String>) -> Filter {
+        Filter { tag, ..self }
     }
 
     /// Whether stacks are chosen by their frames, which then all need symbols.
     pub fn selects_stacks(&self) -> bool {
-        self.focus.is_some() || self.ignore.is_some()
+        self.focus.is_some() || self.ignore.is_some() || self.tag.is_some()
     }
 
-    /// True if `frames` (one stack's, as shown) pass focus and ignore.
+    /// True if `frames` (one stack's, as shown) pass focus, ignore and the tag.
     pub fn keeps_frames(&self, frames: &[&Frame]) -> bool {
         let any_matches =
             |regex: &Regex| frames.iter().any(|frame| regex.is_match(&frame.function));
+        let tagged = |tag: &String| frames.iter().any(|frame| tag_of(frame) == Some(tag.as_str()));
         self.focus.as_ref().is_none_or(any_matches)
             && !self.ignore.as_ref().is_some_and(any_matches)
+            && self.tag.as_ref().is_none_or(tagged)
     }
 
     /// The stacks and thread to count. Symbolizes every stack when focus or ignore is set.

@@ -32,6 +32,9 @@ pub struct StackArgs {
     /// Drop stacks with a frame whose function matches REGEX.
     #[arg(long, value_name = "REGEX")]
     ignore: Option<String>,
+    /// Keep only the allocations made under owner tag NAME (the memscope crate's tags).
+    #[arg(long, value_name = "NAME")]
+    tag: Option<String>,
     /// Count only the allocations and frees made by thread TID.
     #[arg(long, value_name = "TID")]
     thread: Option<u32>,
@@ -69,7 +72,9 @@ pub fn run_report(
 impl StackArgs {
     /// The filters, checked before any work is done.
     pub fn filter(&self) -> Result<Filter> {
-        Ok(Filter::new(self.focus.as_deref(), self.ignore.as_deref(), self.thread.map(ThreadId))?)
+        let filter =
+            Filter::new(self.focus.as_deref(), self.ignore.as_deref(), self.thread.map(ThreadId))?;
+        Ok(filter.with_tag(self.tag.clone()))
     }
 
     /// Symbols for `recording`, and the filters resolved to its stacks.
