@@ -209,7 +209,7 @@ impl Measurement {
     /// The sites that allocated inside the measurement, most bytes first.
     pub fn sites(&self) -> Vec<Site> {
         let mut sites = snapshot().diff(&self.before).sites_tagged(&self.slot.tag);
-        sites.sort_by(|a, b| b.allocated_bytes.cmp(&a.allocated_bytes));
+        sites.sort_by_key(|site| std::cmp::Reverse(site.allocated_bytes));
         sites
     }
 
