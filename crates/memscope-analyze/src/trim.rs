@@ -86,13 +86,15 @@ pub fn is_allocator_frame(frame: &Frame) -> bool {
 
 /// True for a frame of the `memscope` Rust library's recorder linked into the program:
 /// its global allocator or the agent behind it. They share the program's module and are
-/// told apart by name (`memscope::profiler::Profiler<`) or, inlined with a bare name
+/// told apart by name (`memscope::profiler::…`) or, inlined with a bare name
 /// (`alloc<std::alloc::System>`, `record_alloc`), by file: `…/memscope/src/profiler.rs`
 /// or `…/memscope-agent/src/…` (`…/memscope-0.1.0/src/…` from a registry). Optimized
 /// builds may inline the allocator into the caller with no trace of it in the line
 /// tables, so the agent's frames are what is left to go by.
 fn is_embedded_recorder_frame(frame: &Frame) -> bool {
-    if frame.function.contains("memscope::profiler::Profiler<")
+    // `memscope::profiler::` also names the recorder's closures inside std's generic
+    // frames: `try_with<Cell<bool>, memscope::profiler::reported::{closure_env#0}<…>>`.
+    if frame.function.contains("memscope::profiler::")
         || frame.function.starts_with("memscope_agent::")
     {
         return true;
@@ -240,13 +242,17 @@ mod tests {
             in_file("capture<fn(&Area) -> bool>", "/w/crates/memscope-agent/src/unwind.rs"),
             in_file("record_alloc", "/r/memscope-agent-0.1.0/src/recorder.rs"),
             in_file(
+                "try_with<Cell<bool>, memscope::profiler::reported::{closure_env#0}<F>, ()>",
+                "/rustc/h/library/std/src/thread/local.rs",
+            ),
+            in_file(
                 "try_allocate_in<alloc::alloc::Global>",
                 "/rustc/h/library/alloc/src/raw_vec/mod.rs",
             ),
             frame("app::leak", "app"),
             frame("main", "app"),
         ];
-        assert_eq!(allocator_frames(&stack.iter().collect::<Vec<_>>()), 3);
+        assert_eq!(allocator_frames(&stack.iter().collect::<Vec<_>>()), 4);
     }
 
     #[test]

@@ -110,33 +110,31 @@ pub(crate) fn is_inside() -> bool {
     INSIDE.try_with(Cell::get).unwrap_or(true)
 }
 
+/// Reports a block the wrapped allocator handed out (if it did, and recording is on),
+/// and passes it on.
+#[inline(always)]
+fn allocated(ptr: *mut u8, size: usize) -> *mut u8 {
+    if RECORDING.load(Ordering::Relaxed) && !ptr.is_null() {
+        note_call();
+        reported(|| {
+            memscope_agent::record_alloc(ptr.cast(), size);
+            testing::allocated(ptr, size);
+        });
+    }
+    ptr
+}
+
 // SAFETY: every method forwards to the wrapped allocator, which upholds the contract;
 // the reports around the calls never touch the memory handed out.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for Profiler<A> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let ptr = self.inner.alloc(layout);
-        if RECORDING.load(Ordering::Relaxed) && !ptr.is_null() {
-            note_call();
-            reported(|| {
-                memscope_agent::record_alloc(ptr.cast(), layout.size());
-                testing::allocated(ptr, layout.size());
-            });
-        }
-        ptr
+        allocated(self.inner.alloc(layout), layout.size())
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let ptr = self.inner.alloc_zeroed(layout);
-        if RECORDING.load(Ordering::Relaxed) && !ptr.is_null() {
-            note_call();
-            reported(|| {
-                memscope_agent::record_alloc(ptr.cast(), layout.size());
-                testing::allocated(ptr, layout.size());
-            });
-        }
-        ptr
+        allocated(self.inner.alloc_zeroed(layout), layout.size())
     }
 
     #[inline]
