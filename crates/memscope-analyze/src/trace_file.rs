@@ -26,7 +26,14 @@ impl TraceFile {
     pub fn open(path: &Path) -> Result<TraceFile, AnalyzeError> {
         let open_error = |source| AnalyzeError::Open { path: path.to_owned(), source };
         let file = File::open(path).map_err(open_error)?;
-        let len = file.metadata().map_err(open_error)?.len();
+        let metadata = file.metadata().map_err(open_error)?;
+        if metadata.is_dir() {
+            // Mapping a directory fails with ENODEV, "No such device", which says nothing.
+            return Err(open_error(io::Error::other(
+                "it is a directory, not a trace file (for a rotated recording, name one of its files)",
+            )));
+        }
+        let len = metadata.len();
         // An empty file cannot be mapped; it is reported as an empty trace instead.
         let map = if len == 0 {
             None

@@ -142,6 +142,16 @@ pub fn from_to(
             None => Ok((Moment::At(default_ns), ms(default_ns))),
         }
     };
+    if let (Some(from), Some(to)) = (from, to) {
+        let order = |time: &TimeArg| (time.ns, time.events.unwrap_or(usize::MAX));
+        if order(from) > order(to) {
+            bail!(
+                "--from {} is after --to {}: the first moment must come first",
+                from.text,
+                to.text
+            );
+        }
+    }
     Ok([moment("--from", from, 0)?, moment("--to", to, end_ns)?])
 }
 

@@ -32,6 +32,12 @@ pub struct TimelineArgs {
 }
 
 pub fn run(args: TimelineArgs) -> Result<u8> {
+    if args.interval.ns == 0 {
+        anyhow::bail!(
+            "--interval {} is no length: give a number of milliseconds above 0",
+            args.interval.text
+        );
+    }
     run_report(&args.trace, &args.report.stacks, |recording, prepared| {
         let timeline = Timeline::build(recording, args.interval.ns, &prepared.filter)?;
         let rows: Vec<TimelineRowJson> = timeline.rows.iter().map(TimelineRowJson::from).collect();

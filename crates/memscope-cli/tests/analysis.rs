@@ -474,7 +474,8 @@ fn bad_input_fails_with_one_line() {
     let runtime = json(&["summary", grow])["runtime_ms"].as_f64().unwrap();
     let shown = format!("{runtime:.3}").trim_end_matches('0').trim_end_matches('.').to_owned();
 
-    let cases: [(Vec<&str>, String); 6] = [
+    let dir_text = dir.to_str().unwrap();
+    let cases: [(Vec<&str>, String); 9] = [
         (
             vec!["top", "/nonexistent/x.trace"],
             "memscope: cannot open trace /nonexistent/x.trace: No such file".into(),
@@ -492,6 +493,18 @@ fn bad_input_fails_with_one_line() {
         (
             vec!["diff", grow, "--to", "99999"],
             format!("memscope: --to 99999 is outside the recording (0 to {shown} ms)\n"),
+        ),
+        (
+            vec!["diff", grow, "--from", "2", "--to", "1"],
+            "memscope: --from 2 is after --to 1: the first moment must come first\n".into(),
+        ),
+        (
+            vec!["timeline", grow, "--interval", "0"],
+            "memscope: --interval 0 is no length: give a number of milliseconds above 0\n".into(),
+        ),
+        (
+            vec!["summary", dir_text],
+            format!("memscope: cannot open trace {dir_text}: it is a directory, not a trace file (for a rotated recording, name one of its files)\n"),
         ),
     ];
 
