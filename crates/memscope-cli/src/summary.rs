@@ -16,6 +16,11 @@ use crate::trace_input::{self, DamageJson};
 /// `summary --json`: the totals and the damage found.
 #[derive(Serialize)]
 struct SummaryJson<'s> {
+    /// The program's arguments, its name first.
+    command: &'s [String],
+    pid: u32,
+    /// The program's executable file.
+    executable: &'s str,
     #[serde(flatten)]
     summary: &'s Summary,
     damage: Vec<DamageJson>,
@@ -51,7 +56,15 @@ pub fn run(args: SummaryArgs) -> Result<u8> {
     let mut out = std::io::stdout().lock();
     if args.json {
         let damage = input.recording.damage().iter().map(DamageJson::from).collect();
-        write_json(&mut out, &SummaryJson { summary: &summary, damage })?;
+        let meta = input.recording.meta();
+        let json = SummaryJson {
+            command: &meta.args,
+            pid: meta.pid,
+            executable: &meta.exe,
+            summary: &summary,
+            damage,
+        };
+        write_json(&mut out, &json)?;
     } else {
         write_text(&mut out, input.recording.meta(), &summary)?;
     }

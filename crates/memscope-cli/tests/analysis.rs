@@ -464,6 +464,18 @@ fn a_truncated_trace_is_reported_with_a_warning() {
 }
 
 #[test]
+fn summary_json_names_the_program_and_its_pid() {
+    let trace = grow_trace();
+    let summary = json(&["summary", trace_arg(trace)]);
+    let binary = work_dir().join("grow");
+    assert_eq!(summary["command"], serde_json::json!([binary.to_str().unwrap()]));
+    assert_eq!(summary["executable"], binary.to_str().unwrap());
+    let text = report(&["summary", trace_arg(trace)]);
+    let pid = summary["pid"].as_u64().unwrap();
+    assert!(text.starts_with(&format!("command: {} (pid {pid})\n", binary.display())), "{text}");
+}
+
+#[test]
 fn bad_input_fails_with_one_line() {
     let dir = work_dir();
     let garbage = dir.join("garbage.trace");
