@@ -1,14 +1,14 @@
 //! An opened trace: everything but the events, read up front, and the events left in
 //! place to be decoded by whichever query needs them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use memscope_format::{
     BlockKind, BlockRef, DecodeError, End, Event, EventBatch, EventReader, FormatError, Meta,
-    Module, Record, RssSample, SegmentStart, StackDef, StackId, Trace, VERSION,
+    Module, Record, RssSample, SegmentStart, StackDef, StackId, ThreadId, Trace, VERSION,
 };
 use rayon::prelude::*;
 
@@ -279,6 +279,13 @@ impl<'a> Recording<'a> {
     /// Where the window of `segment` ends (exclusive).
     pub(crate) fn window_end(&self, segment: usize) -> u64 {
         self.segments.get(segment + 1).map_or(u64::MAX, |s| s.window_start)
+    }
+
+    /// The threads that made events in the readable segments.
+    pub fn threads(&self) -> BTreeSet<ThreadId> {
+        (0..self.segments.len())
+            .flat_map(|segment| self.heads(segment).iter().map(|head| head.thread))
+            .collect()
     }
 
     /// The heads of a segment's events blocks, read once.

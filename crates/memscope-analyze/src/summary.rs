@@ -1,7 +1,5 @@
 //! The headline numbers of a recording.
 
-use std::collections::HashSet;
-
 use memscope_format::EndReason;
 use serde::Serialize;
 
@@ -69,9 +67,6 @@ impl Summary {
         let peak = Peak::find(recording, &everything);
         let at_end = Snapshot::take(recording, Moment::End, &everything);
         let total = at_end.total();
-        let threads: HashSet<_> = (0..recording.segments().len())
-            .flat_map(|segment| recording.heads(segment).iter().map(|head| head.thread))
-            .collect();
         let summary = Summary {
             allocations: count(total.alloc_blocks),
             frees: count(total.frees()),
@@ -82,7 +77,7 @@ impl Summary {
             leaked_bytes: count(total.live_bytes),
             leaked_blocks: count(total.live_blocks),
             temporary_allocations: count(at_end.temporary.unwrap_or(0)),
-            threads: threads.len() as u64,
+            threads: recording.threads().len() as u64,
             ..Summary::of_ending(recording)
         };
         check_against_recorder(recording, &summary);

@@ -62,6 +62,7 @@ pub fn run_report(
     let filter = args.filter()?;
     let file = trace_input::open(trace)?;
     let mut input = trace_input::recording(&file)?;
+    args.check_thread(&input.recording)?;
     let mut prepared = args.prepare(&input.recording, &filter);
     report(&input.recording, &mut prepared)?;
     drop(prepared);
@@ -75,6 +76,21 @@ impl StackArgs {
         let filter =
             Filter::new(self.focus.as_deref(), self.ignore.as_deref(), self.thread.map(ThreadId))?;
         Ok(filter.with_tag(self.tag.clone()))
+    }
+
+    /// A `--thread` that made no events in `recording` is a mistake, not an empty report.
+    fn check_thread(&self, recording: &Recording) -> Result<()> {
+        let Some(thread) = self.thread else { return Ok(()) };
+        let threads = recording.threads();
+        if threads.contains(&ThreadId(thread)) {
+            return Ok(());
+        }
+        let known: Vec<String> = threads.iter().map(|t| t.0.to_string()).collect();
+        anyhow::bail!(
+            "--thread {thread}: no such thread in {} (its threads: {})",
+            recording.path().display(),
+            known.join(", ")
+        )
     }
 
     /// Symbols for `recording`, and the filters resolved to its stacks.

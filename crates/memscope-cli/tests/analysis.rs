@@ -487,7 +487,8 @@ fn bad_input_fails_with_one_line() {
     let shown = format!("{runtime:.3}").trim_end_matches('0').trim_end_matches('.').to_owned();
 
     let dir_text = dir.to_str().unwrap();
-    let cases: [(Vec<&str>, String); 9] = [
+    let pid = json(&["summary", grow])["pid"].to_string();
+    let cases: [(Vec<&str>, String); 10] = [
         (
             vec!["top", "/nonexistent/x.trace"],
             "memscope: cannot open trace /nonexistent/x.trace: No such file".into(),
@@ -513,6 +514,11 @@ fn bad_input_fails_with_one_line() {
         (
             vec!["timeline", grow, "--interval", "0"],
             "memscope: --interval 0 is no length: give a number of milliseconds above 0\n".into(),
+        ),
+        (
+            // Thread ids are at most 2^22 on Linux: no thread has this one.
+            vec!["top", grow, "--thread", "4294967295"],
+            format!("memscope: --thread 4294967295: no such thread in {grow} (its threads: {pid})\n"),
         ),
         (
             vec!["summary", dir_text],
