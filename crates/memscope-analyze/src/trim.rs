@@ -189,12 +189,13 @@ mod tests {
         assert!(!is_allocator_frame(&stack[4]), "core's iterators are not plumbing");
     }
 
+    /// A frame of the program's own module, with its source file.
+    fn in_file(function: &str, file: &str) -> Frame {
+        Frame { file: Some(file.into()), ..frame(function, "app") }
+    }
+
     #[test]
     fn the_rust_library_s_recorder_is_hidden_down_to_its_allocator() {
-        let in_file = |function: &str, file: &str| Frame {
-            file: Some(file.into()),
-            ..frame(function, "app")
-        };
         let stack = [
             in_file(
                 "memscope_agent::recorder::capture",
@@ -234,10 +235,6 @@ mod tests {
     fn an_allocator_inlined_away_is_hidden_by_the_agent_s_frames() {
         // An optimized build over jemalloc: the allocator went into `try_allocate_in`
         // and the line tables kept no frame of it.
-        let in_file = |function: &str, file: &str| Frame {
-            file: Some(file.into()),
-            ..frame(function, "app")
-        };
         let stack = [
             in_file("capture<fn(&Area) -> bool>", "/w/crates/memscope-agent/src/unwind.rs"),
             in_file("record_alloc", "/r/memscope-agent-0.1.0/src/recorder.rs"),
