@@ -49,8 +49,14 @@ pub(crate) fn read_head(recording: &Recording, segment: usize, block: usize) -> 
 /// blocks of later segments that start by then. The scan stops at the first later
 /// segment without any, since a late block is written at most one segment late.
 pub(crate) fn late_heads(recording: &Recording, segment: usize, until_ns: u64) -> Vec<BlockHead> {
+    heads_from(recording, segment + 1, until_ns)
+}
+
+/// The blocks of `first` and the segments after it that start by `until_ns`, up to the
+/// first segment without any.
+pub(crate) fn heads_from(recording: &Recording, first: usize, until_ns: u64) -> Vec<BlockHead> {
     let mut late = Vec::new();
-    for later in segment + 1..recording.segments().len() {
+    for later in first..recording.segments().len() {
         let before = late.len();
         late.extend(recording.heads(later).iter().filter(|h| h.first_ns <= until_ns));
         if late.len() == before {

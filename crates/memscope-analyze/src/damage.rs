@@ -5,6 +5,7 @@
 //! still disagree, the disagreement is damage of its own.
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 
 use memscope_format::{BlockKind, FormatError, Record};
 
@@ -17,7 +18,9 @@ const TIME_SEARCH: usize = 64;
 /// One place where a trace is damaged, and what it cost.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Damage {
-    /// The first byte concerned.
+    /// The file concerned (one of a rotated series').
+    pub file: PathBuf,
+    /// The first byte concerned, in that file.
     pub offset: u64,
     /// How many bytes were skipped from there (0 for blocks missing from the file, a
     /// trace that ends without its end record, or counts that disagree).
@@ -105,7 +108,8 @@ fn account(recording: &Recording, problems: Vec<Problem>) -> Vec<Damage> {
         let read_between = read[after.block] - read[before.block];
         Some(i128::from(after.events) - i128::from(before.events) - i128::from(read_between))
     };
-    let mut damage: Vec<Damage> = problems
+    // Keyed by where they are among all the recording's files, to sort them.
+    let mut damage: Vec<(u64, Damage)> = problems
         .iter()
         .map(|problem| {
             let events_lost = match problem.loss {
@@ -117,14 +121,14 @@ fn account(recording: &Recording, problems: Vec<Problem>) -> Vec<Damage> {
                 }
                 Loss::Events => None,
             };
-            with_times(recording, problem, events_lost, &bad)
+            (problem.offset, with_times(recording, problem, events_lost, &bad))
         })
         .collect();
     if recording.all_heads_were_read() {
         damage.extend(count_mismatches(recording, &anchors, &losses, lost_in));
     }
-    damage.sort_by_key(|d| (d.offset, d.length));
-    damage
+    damage.sort_by_key(|(offset, d)| (*offset, d.length));
+    damage.into_iter().map(|(_, d)| d).collect()
 }
 
 /// Checkpoints and end records that disagree with the events before them, with no
@@ -134,7 +138,7 @@ fn count_mismatches(
     anchors: &[Anchor],
     losses: &HashMap<usize, usize>,
     lost_in: impl Fn(usize) -> Option<i128>,
-) -> Vec<Damage> {
+) -> Vec<(u64, Damage)> {
     let blocks = recording.trace().blocks();
     (1..anchors.len())
         .filter(|gap| !losses.contains_key(gap))
@@ -143,7 +147,8 @@ fn count_mismatches(
             let block = blocks[anchors[gap].block];
             let what = if block.kind == BlockKind::End { "end record" } else { "checkpoint" };
             let missing = i64::try_from(missing).unwrap_or(i64::MAX);
-            let error = FormatError::CountMismatch { offset: block.offset, what, missing };
+            let offset = recording.trace().local_offset(block.offset);
+            let error = FormatError::CountMismatch { offset, what, missing };
             let problem = Problem {
                 offset: block.offset,
                 length: 0,
@@ -151,16 +156,20 @@ fn count_mismatches(
                 loss: Loss::Counted(missing.max(0) as u64),
             };
             let events_lost = Some(missing.max(0) as u64);
-            Some(with_times(recording, &problem, events_lost, &HashSet::new()))
+            Some((problem.offset, with_times(recording, &problem, events_lost, &HashSet::new())))
         })
         .collect()
 }
 
-/// The counts: a virtual one of no events before everything, each checkpoint that
-/// decodes, and the end record's totals if the trace ends with them.
+/// The counts: a virtual one of no events before everything (unless the recording
+/// starts at a checkpoint of a rotated series), each checkpoint that decodes, and the
+/// end record's totals if the trace ends with them.
 fn anchors(recording: &Recording, bad: &HashSet<u64>) -> Vec<Anchor> {
     let blocks = recording.trace().blocks();
-    let mut anchors = vec![Anchor { block: 0, events: 0 }];
+    let mut anchors = Vec::new();
+    if recording.covers_from_ns().is_none() {
+        anchors.push(Anchor { block: 0, events: 0 });
+    }
     for (index, block) in blocks.iter().enumerate() {
         if block.kind != BlockKind::SegmentStart || bad.contains(&block.offset) {
             continue;
@@ -201,7 +210,8 @@ fn events_read_before(recording: &Recording, bad: &HashSet<u64>) -> Vec<u64> {
     before
 }
 
-/// `problem` as damage, with the times of the records read around it.
+/// `problem`, found at a virtual offset of the recording's files, as damage in its
+/// file, with the times of the records read around it.
 fn with_times(
     recording: &Recording,
     problem: &Problem,
@@ -219,8 +229,10 @@ fn with_times(
     let next_read_ns = (after..blocks.len().min(after + TIME_SEARCH))
         .filter(usable)
         .find_map(|index| block_times(recording, index).map(|(first, _)| first));
+    let (file, offset) = recording.trace().locate(problem.offset);
     Damage {
-        offset: problem.offset,
+        file: file.to_owned(),
+        offset,
         length: problem.length,
         message: problem.message.clone(),
         events_lost,
@@ -243,7 +255,7 @@ fn block_times(recording: &Recording, index: usize) -> Option<(u64, u64)> {
             let reader = recording.events(index)?;
             span(&mut reader.map_while(Result::ok).map(|event| event.time_ns))
         }
-        _ => match recording.trace().decode_block(&block).ok()? {
+        _ => match recording.trace().decode(index).ok()? {
             Record::SegmentStart(start) => Some((start.time_ns, start.time_ns)),
             Record::Modules(map) => Some((map.time_ns, map.time_ns)),
             Record::Rss(samples) => span(&mut samples.iter().map(|s| s.time_ns)),

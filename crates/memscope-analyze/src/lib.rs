@@ -70,6 +70,8 @@ mod symbols;
 mod time;
 mod timeline;
 mod trace_file;
+mod trace_files;
+mod trace_parts;
 mod trim;
 
 pub use crate::counts::StackCounts;
@@ -92,5 +94,6 @@ pub use crate::summary::Summary;
 pub use crate::time::ns_to_ms;
 pub use crate::timeline::{Timeline, TimelineRow};
 pub use crate::trace_file::TraceFile;
+pub use crate::trace_files::TraceFiles;
 pub use crate::trim::is_allocator_frame;
 pub use symbols::{Frame, ModuleRef, SymbolWarning, Symbolizer};

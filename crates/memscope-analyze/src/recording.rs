@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use memscope_format::{
-    BlockKind, BlockRef, DecodeError, End, Event, EventBatch, EventReader, FormatError, Meta,
-    Module, Record, RssSample, SegmentStart, StackDef, StackId, ThreadId, Trace, VERSION,
+    BlockKind, DecodeError, End, Event, EventBatch, EventReader, FormatError, Meta, Module, Record,
+    RssSample, SegmentStart, StackDef, StackId, ThreadId, VERSION,
 };
 use rayon::prelude::*;
 
@@ -16,6 +16,7 @@ use crate::block_heads::{read_head, read_heads, BlockHead};
 use crate::error::AnalyzeError;
 use crate::problems::{Loss, Problem, Problems};
 use crate::trace_file::TraceFile;
+use crate::trace_parts::TraceParts;
 
 /// A trace opened for analysis.
 ///
@@ -32,8 +33,7 @@ use crate::trace_file::TraceFile;
 /// read is listed by [`Recording::damage`], with the events it held where the
 /// checkpoints around it tell.
 pub struct Recording<'a> {
-    file: &'a TraceFile,
-    trace: Trace<'a>,
+    trace: TraceParts<'a>,
     meta: Meta,
     segments: Vec<Segment>,
     stacks: HashMap<StackId, Vec<u64>>,
@@ -43,6 +43,7 @@ pub struct Recording<'a> {
     problems: Problems,
     all_heads_read: AtomicBool,
     end_ns: OnceLock<u64>,
+    covers_from: Option<u64>,
 }
 
 /// One readable segment.
@@ -65,8 +66,8 @@ pub(crate) struct Segment {
 /// What one segment's small blocks say.
 #[derive(Default)]
 struct SegmentRead {
-    /// The checkpoint's block and time.
-    start: Option<(usize, u64)>,
+    /// The checkpoint's block, time and segment number.
+    start: Option<(usize, u64, u64)>,
     events: Vec<usize>,
     modules: Vec<Module>,
     rss: Vec<RssSample>,
@@ -77,29 +78,33 @@ impl<'a> Recording<'a> {
     /// Indexes `file` and reads everything but its events. Fails only when nothing is
     /// readable; damage further in is reported by [`Recording::damage`].
     pub fn open(file: &'a TraceFile) -> Result<Recording<'a>, AnalyzeError> {
-        let format_error = |source| AnalyzeError::Format { path: file.path().to_owned(), source };
-        let trace = file.trace()?;
+        Recording::open_series(std::slice::from_ref(file))
+    }
+
+    /// [`Recording::open`] for the files of a rotated series, oldest first, read as one
+    /// recording: each file is indexed on its own thread.
+    pub fn open_series(files: &'a [TraceFile]) -> Result<Recording<'a>, AnalyzeError> {
+        let trace = TraceParts::index(files)?;
+        let format_error =
+            |source| AnalyzeError::Format { path: trace.first_path().to_owned(), source };
         let problems = Problems::default();
-        trace.damage().iter().for_each(|damage| problems.note(Problem::from_damage(damage)));
+        trace.damage().iter().for_each(|problem| problems.note(problem.clone()));
         let meta = match trace.meta() {
             Ok(meta) => meta,
             Err(_) if trace.blocks().len() > 1 => {
-                if let Some(first) = trace.blocks().first().filter(|b| b.kind == BlockKind::Meta) {
-                    if let Err(err) = trace.decode_block(first) {
-                        problems.note(Problem::of_block(first, &err));
+                if trace.blocks().first().is_some_and(|b| b.kind == BlockKind::Meta) {
+                    if let Err(err) = trace.decode(0) {
+                        problems.note(Problem::of_block(&trace.blocks()[0], &err));
                     }
                 }
                 Meta::default()
             }
-            Err(err) => return Err(format_error(first_damage(&trace).unwrap_or(err))),
+            Err(err) => return Err(format_error(trace.first_damage().unwrap_or(err))),
         };
-        if let Some(orphans) = orphans(&trace) {
-            problems.note(orphans);
-        }
+        orphans(&trace).into_iter().for_each(|orphans| problems.note(orphans));
         let (reads, stacks) = read_segments(&trace, &meta);
         let end = final_end(&trace);
         let mut recording = Recording {
-            file,
             trace,
             meta,
             segments: Vec::new(),
@@ -110,6 +115,7 @@ impl<'a> Recording<'a> {
             problems,
             all_heads_read: AtomicBool::new(false),
             end_ns: OnceLock::new(),
+            covers_from: None,
         };
         for read in reads {
             recording.take(read);
@@ -130,9 +136,18 @@ impl<'a> Recording<'a> {
                 self.modules.push(module);
             }
         }
-        let Some((start_block, stamp_ns)) = read.start else { return };
+        let Some((start_block, stamp_ns, number)) = read.start else { return };
+        if self.segments.is_empty() && number > 0 && !self.damaged_before(start_block) {
+            // The older files of a rotated series are gone: the recording starts from
+            // this checkpoint, and holds the time after it.
+            self.covers_from = Some(stamp_ns);
+        }
         let after_stamp = stamp_ns.saturating_add(1);
-        let window_start = self.segments.last().map_or(0, |s| s.window_start.max(after_stamp));
+        let window_start = match self.segments.last() {
+            Some(last) => last.window_start.max(after_stamp),
+            None if self.covers_from.is_some() => after_stamp,
+            None => 0,
+        };
         self.segments.push(Segment {
             start_block,
             stamp_ns,
@@ -141,6 +156,20 @@ impl<'a> Recording<'a> {
             latest_ns: memscope_format::MAX_TIME_NS,
             heads: OnceLock::new(),
         });
+    }
+
+    /// Whether damage that may have cost events lies before block `block`.
+    fn damaged_before(&self, block: usize) -> bool {
+        let offset = self.trace.blocks()[block].offset;
+        self.problems.all().iter().any(|p| p.offset < offset && p.loss == Loss::Events)
+    }
+
+    /// Where what the recording holds starts: `None` if it holds the run from its start;
+    /// the time of its first checkpoint (nanoseconds) if it starts later, as a rotated
+    /// series does once its oldest files are deleted. The state at that checkpoint is
+    /// known (it carries every stack's totals), the events before it are not.
+    pub fn covers_from_ns(&self) -> Option<u64> {
+        self.covers_from
     }
 
     /// Bounds each segment's event times by the next stamp (or the end record), where
@@ -159,9 +188,9 @@ impl<'a> Recording<'a> {
         }
     }
 
-    /// The trace file's path.
+    /// The trace file's path (a series': its oldest file read).
     pub fn path(&self) -> &Path {
-        self.file.path()
+        self.trace.first_path()
     }
 
     /// Who was recorded, and how (all empty if the meta block was lost).
@@ -229,7 +258,7 @@ impl<'a> Recording<'a> {
         let block = self.trace.blocks()[block];
         let message = format!(
             "block at byte {} overlaps in time more blocks than {budget} events can hold; not read",
-            block.offset
+            self.trace.local_offset(block.offset)
         );
         let (offset, length) = (block.offset, block.end() - block.offset);
         self.problems.note(Problem { offset, length, message, loss: Loss::Events });
@@ -250,8 +279,8 @@ impl<'a> Recording<'a> {
         self.problems.note(Problem::of_block(&self.trace.blocks()[block], error));
     }
 
-    /// The trace.
-    pub(crate) fn trace(&self) -> &Trace<'a> {
+    /// The trace's files, read as one.
+    pub(crate) fn trace(&self) -> &TraceParts<'a> {
         &self.trace
     }
 
@@ -260,7 +289,7 @@ impl<'a> Recording<'a> {
     pub(crate) fn is_used(&self, block: usize) -> bool {
         let Some(segment) = self.trace.segments().iter().position(|range| range.contains(&block))
         else {
-            return block == 0;
+            return self.trace.is_meta(block);
         };
         let start = self.trace.segments()[segment].start;
         self.segments.iter().any(|s| s.start_block == start)
@@ -273,7 +302,10 @@ impl<'a> Recording<'a> {
 
     /// The segment whose window holds `time_ns`, if there is any segment.
     pub(crate) fn segment_at(&self, time_ns: u64) -> Option<usize> {
-        self.segments.partition_point(|s| s.window_start <= time_ns).checked_sub(1)
+        let segment = self.segments.partition_point(|s| s.window_start <= time_ns).checked_sub(1);
+        // A recording that starts at a checkpoint knows the state at its time too.
+        let at_start = self.covers_from.is_some_and(|from| from <= time_ns);
+        segment.or((at_start && !self.segments.is_empty()).then_some(0))
     }
 
     /// Where the window of `segment` ends (exclusive).
@@ -322,7 +354,7 @@ impl<'a> Recording<'a> {
 
     /// The checkpoint in block `block`, or `None` (and the damage noted).
     pub(crate) fn checkpoint_at(&self, block: usize) -> Option<SegmentStart> {
-        match self.trace.decode_block(&self.trace.blocks()[block]) {
+        match self.trace.decode(block) {
             Ok(Record::SegmentStart(start)) => Some(start),
             Ok(_) => None,
             Err(err) => {
@@ -335,14 +367,7 @@ impl<'a> Recording<'a> {
     /// A reader for one events block, or `None` (and the damage noted) if it does not
     /// decode.
     pub(crate) fn events(&self, block: usize) -> Option<EventReader> {
-        let block_ref = self.trace.blocks()[block];
-        // A read fails if the file shrank since it was indexed: the block is cut short.
-        let payload = self
-            .file
-            .read_payload(&block_ref)
-            .map_err(|_| FormatError::Truncated { offset: block_ref.offset });
-        let reader = payload.and_then(|payload| EventReader::from_compressed(&block_ref, &payload));
-        reader.map_err(|err| self.note_block(block, &err)).ok()
+        self.trace.events(block).map_err(|err| self.note_block(block, &err)).ok()
     }
 
     /// One events block of `segment`, all decoded, or `None` (and the damage noted) if
@@ -357,7 +382,7 @@ impl<'a> Recording<'a> {
         let latest = self.segments[segment].latest_ns;
         if let Some(late) = events.iter().find(|event| event.time_ns > latest) {
             let source = DecodeError::OutOfRange { what: "time", value: late.time_ns, max: latest };
-            let offset = self.trace.blocks()[block].offset;
+            let offset = self.trace.local_offset(self.trace.blocks()[block].offset);
             self.note_block(block, &FormatError::Decode { offset, source });
             return None;
         }
@@ -365,39 +390,40 @@ impl<'a> Recording<'a> {
     }
 }
 
-/// The first damage of a trace that has no readable block, as the reason it is
-/// unreadable.
-fn first_damage(trace: &Trace) -> Option<FormatError> {
-    let first = trace.damage().first()?;
-    Some(match &first.error {
-        FormatError::Truncated { offset } => FormatError::Truncated { offset: *offset },
-        FormatError::NoBlockHeader { offset } => FormatError::NoBlockHeader { offset: *offset },
-        FormatError::BadChecksum { offset } => FormatError::BadChecksum { offset: *offset },
-        _ => return None,
-    })
-}
-
-/// Blocks between the meta block and the first checkpoint, where a recorder writes
-/// none: they belong to no segment and are not read. Damage before them already says
-/// so (a lost checkpoint); otherwise, in a trace without sequence numbers, they are the
-/// sign of blocks moved.
-fn orphans(trace: &Trace) -> Option<Problem> {
-    let first_segment = trace.segments().first().map_or(trace.blocks().len(), |s| s.start);
-    let orphans = trace.blocks().get(1..first_segment).filter(|o| !o.is_empty())?;
-    let (start, end) = (orphans[0].offset, orphans[orphans.len() - 1].end());
-    if trace.damage().iter().any(|d| d.offset < start && d.length > 0) {
-        return None;
-    }
-    let message =
-        format!("blocks at bytes {start}..{end} lie before the first checkpoint; not read");
-    Some(Problem { offset: start, length: end - start, message, loss: Loss::Events })
+/// Blocks between a file's meta block and its first checkpoint, where a recorder
+/// writes none: they belong to no segment and are not read. Damage before them already
+/// says so (a lost checkpoint); otherwise, in a trace without sequence numbers, they
+/// are the sign of blocks moved.
+fn orphans(trace: &TraceParts) -> Vec<Problem> {
+    trace
+        .before_first_checkpoints()
+        .into_iter()
+        .filter_map(|range| {
+            let orphans = trace.blocks().get(range).filter(|o| !o.is_empty())?;
+            let (start, end) = (orphans[0].offset, orphans[orphans.len() - 1].end());
+            let file = trace.locate(start).0;
+            let damaged_before =
+                |d: &Problem| d.offset < start && d.length > 0 && trace.locate(d.offset).0 == file;
+            if trace.damage().iter().any(damaged_before) {
+                return None;
+            }
+            let (local_start, local_end) = (trace.local_offset(start), trace.local_offset(end));
+            let message = format!(
+                "blocks at bytes {local_start}..{local_end} lie before the first checkpoint; not read"
+            );
+            Some(Problem { offset: start, length: end - start, message, loss: Loss::Events })
+        })
+        .collect()
 }
 
 /// The end record, if the trace's last block is one (a recorder whose `exec` failed
 /// goes on writing after an end record; the trace then ends where it was cut).
-fn final_end(trace: &Trace) -> Option<End> {
-    let last = trace.blocks().last().filter(|block| block.kind == BlockKind::End)?;
-    match trace.decode_block(last) {
+fn final_end(trace: &TraceParts) -> Option<End> {
+    let last = trace.blocks().len().checked_sub(1)?;
+    if trace.blocks()[last].kind != BlockKind::End {
+        return None;
+    }
+    match trace.decode(last) {
         Ok(Record::End(end)) => Some(end),
         _ => None,
     }
@@ -406,7 +432,10 @@ fn final_end(trace: &Trace) -> Option<End> {
 /// Reads every segment's small blocks in parallel. Every segment repeats the stack
 /// table: they are gathered into one table per worker as segments are read, never held
 /// once per segment.
-fn read_segments(trace: &Trace, meta: &Meta) -> (Vec<SegmentRead>, HashMap<StackId, Vec<u64>>) {
+fn read_segments(
+    trace: &TraceParts,
+    meta: &Meta,
+) -> (Vec<SegmentRead>, HashMap<StackId, Vec<u64>>) {
     let frames_left = AtomicUsize::new(frames_budget(trace.len()));
     let (mut reads, stacks) = (0..trace.segments().len())
         .into_par_iter()
@@ -447,7 +476,7 @@ fn take_frames(defs: &[StackDef], stacks: &HashMap<StackId, Vec<u64>>, left: &At
 /// Reads one segment's small blocks, adding its stack definitions to `stacks`. A block
 /// that does not decode is noted and skipped; the blocks after it are still read.
 fn read_segment(
-    trace: &Trace,
+    trace: &TraceParts,
     segment: usize,
     meta: &Meta,
     stacks: &mut HashMap<StackId, Vec<u64>>,
@@ -460,8 +489,9 @@ fn read_segment(
             read.events.push(index);
             continue;
         }
+        let local_offset = trace.local_offset(block.offset);
         let record =
-            trace.decode_block(&block).and_then(|record| check_record(&block, record, meta));
+            trace.decode(index).and_then(|record| check_record(local_offset, record, meta));
         match record {
             Ok(Record::Stacks(defs)) if take_frames(&defs, stacks, frames_left) => {
                 stacks.extend(defs.into_iter().map(|d| (d.id, d.frames)))
@@ -470,12 +500,14 @@ fn read_segment(
                 let message = format!(
                     "the stack tables define more than {} frames; the stacks of block at byte {} are not read",
                     frames_budget(trace.len()),
-                    block.offset
+                    local_offset
                 );
                 let (offset, length) = (block.offset, block.end() - block.offset);
                 read.problems.push(Problem { offset, length, message, loss: Loss::Nothing });
             }
-            Ok(Record::SegmentStart(start)) => read.start = Some((index, start.time_ns)),
+            Ok(Record::SegmentStart(start)) => {
+                read.start = Some((index, start.time_ns, u64::from(start.index)))
+            }
             Ok(Record::Modules(map)) => read.modules = map.modules,
             Ok(Record::Rss(samples)) => read.rss.extend(samples),
             Ok(Record::End(_) | Record::Events(_) | Record::Meta(_)) => {}
@@ -487,12 +519,12 @@ fn read_segment(
 
 /// A record, unless it holds what the recording says cannot be: a stack deeper than the
 /// recorder kept.
-fn check_record(block: &BlockRef, record: Record, meta: &Meta) -> Result<Record, FormatError> {
+fn check_record(offset: u64, record: Record, meta: &Meta) -> Result<Record, FormatError> {
     if let Record::Stacks(defs) = &record {
         if let Some(deep) = deepest_beyond(defs, meta.max_frames) {
             let max = meta.max_frames.into();
             let source = DecodeError::TooMany { what: "frames", count: deep as u64, max };
-            return Err(FormatError::Decode { offset: block.offset, source });
+            return Err(FormatError::Decode { offset, source });
         }
     }
     Ok(record)

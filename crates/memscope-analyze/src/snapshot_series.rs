@@ -6,7 +6,7 @@
 
 use memscope_format::{Event, EventKind};
 
-use crate::block_heads::late_heads;
+use crate::block_heads::{heads_from, late_heads};
 use crate::counts::StackCounts;
 use crate::event_merge::merge_in_time_order;
 use crate::filter::EventFilter;
@@ -37,6 +37,20 @@ impl Series<'_> {
         self.at = (event.time_ns, count);
         self.running.counts.entry(event.stack).or_default().apply(event);
         self.temporary += i64::from(event.kind == EventKind::FreeTemporary);
+    }
+
+    /// Adds the events written after the first checkpoint that happened before its
+    /// window: they belong to the state the recording starts from (a rotated series').
+    fn add_before_first_window(&mut self, recording: &Recording, filter: &EventFilter) {
+        let window_start = recording.segments()[0].window_start;
+        for head in heads_from(recording, 0, window_start.saturating_sub(1)) {
+            let Some(batch) = recording.event_batch(head.segment, head.block) else { continue };
+            let early = batch.events.iter().take_while(|event| event.time_ns < window_start);
+            for event in early.filter(|event| filter.keeps_stack(event.stack)) {
+                self.running.counts.entry(event.stack).or_default().apply(event);
+                self.temporary += i64::from(event.kind == EventKind::FreeTemporary);
+            }
+        }
     }
 
     /// Hands out every moment that comes before `position`.
@@ -104,6 +118,7 @@ impl Snapshot {
                 series.running.counts.entry(totals.stack).or_default().add(&counts);
             }
             series.temporary = start.temporary as i64;
+            series.add_before_first_window(recording, filter);
         }
         for segment in 0..recording.segments().len() {
             let window = recording.segments()[segment].window_start..recording.window_end(segment);

@@ -44,6 +44,10 @@ pub struct Summary {
     pub peak_rss_bytes: u64,
     /// Events the recorder could not write.
     pub dropped_events: u64,
+    /// Where what the recording holds starts, milliseconds: the first checkpoint of a
+    /// rotated series whose oldest files are gone (the totals still count the whole run,
+    /// as the checkpoint carries them); null when it holds the run from its start.
+    pub covers_from_ms: Option<f64>,
 }
 
 fn reason_name(reason: EndReason) -> String {
@@ -77,7 +81,7 @@ impl Summary {
             leaked_bytes: count(total.live_bytes),
             leaked_blocks: count(total.live_blocks),
             temporary_allocations: count(at_end.temporary.unwrap_or(0)),
-            threads: recording.threads().len() as u64,
+            threads: threads(recording),
             ..Summary::of_ending(recording)
         };
         check_against_recorder(recording, &summary);
@@ -116,8 +120,20 @@ impl Summary {
                 |e| e.peak_rss_bytes,
             ),
             dropped_events: end.map_or(0, |e| e.dropped_events),
+            covers_from_ms: recording.covers_from_ns().map(ns_to_ms),
             ..Summary::default()
         }
+    }
+}
+
+/// The threads that allocated or freed: those the replay saw or, where the oldest files
+/// of a rotated series are gone and the recorder's totals are there, the recorder's
+/// count, which includes the threads of the files deleted.
+fn threads(recording: &Recording) -> u64 {
+    let recorded = recording.end().and_then(|end| end.totals.as_ref()).map(|t| t.threads);
+    match recorded {
+        Some(threads) if recording.covers_from_ns().is_some() => threads,
+        _ => recording.threads().len() as u64,
     }
 }
 
@@ -149,7 +165,10 @@ fn check_against_recorder(recording: &Recording, replayed: &Summary) {
         return;
     }
     let end = recording.trace().blocks().last().map_or(0, |block| block.offset);
-    let message =
-        format!("the end record at byte {end} disagrees with the events: {}", differing.join(", "));
+    let message = format!(
+        "the end record at byte {} disagrees with the events: {}",
+        recording.trace().local_offset(end),
+        differing.join(", ")
+    );
     recording.note(Problem { offset: end, length: 0, message, loss: Loss::Nothing });
 }

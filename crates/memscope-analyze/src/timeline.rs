@@ -10,7 +10,7 @@
 use memscope_format::Event;
 use rayon::prelude::*;
 
-use crate::block_heads::late_heads;
+use crate::block_heads::{heads_from, late_heads};
 use crate::error::AnalyzeError;
 use crate::event_merge::merge_in_time_order;
 use crate::filter::EventFilter;
@@ -24,7 +24,8 @@ const MAX_ROWS: u64 = 10_000_000;
 pub struct Timeline {
     /// Length of each interval, nanoseconds.
     pub interval_ns: u64,
-    /// One row per interval, from time 0 to the end of the recording.
+    /// One row per interval, from time 0 (or the interval of the recording's first
+    /// checkpoint, for a rotated series whose oldest files are gone) to its end.
     pub rows: Vec<TimelineRow>,
 }
 
@@ -62,6 +63,9 @@ impl Timeline {
             return Err(AnalyzeError::Interval { interval_ns, rows, max_rows: MAX_ROWS });
         }
         let mut rows = live_curve(recording, Bins::Every(interval_ns), rows as usize, filter);
+        // Rows before a rotated series' first checkpoint would show what is not known.
+        let unknown = recording.covers_from_ns().map_or(0, |from| from / interval_ns);
+        rows.drain(..(unknown as usize).min(rows.len().saturating_sub(1)));
         add_rss(&mut rows, recording, interval_ns);
         Ok(Timeline { interval_ns, rows })
     }
@@ -69,8 +73,9 @@ impl Timeline {
 
 /// Puts each RSS sample's high into the row of its interval.
 fn add_rss(rows: &mut [TimelineRow], recording: &Recording, interval_ns: u64) {
+    let first = rows.first().map_or(0, |row| row.start_ns / interval_ns.max(1));
     for sample in recording.rss() {
-        let index = (sample.time_ns / interval_ns.max(1)) as usize;
+        let index = (sample.time_ns / interval_ns.max(1)).saturating_sub(first) as usize;
         if let Some(row) = rows.get_mut(index.min(rows.len().saturating_sub(1))) {
             row.rss_bytes = Some(row.rss_bytes.unwrap_or(0).max(sample.rss_bytes));
         }
@@ -201,6 +206,8 @@ pub(crate) fn live_curve(
         .into_par_iter()
         .map(|segment| replay_window(recording, segment, bins, filter))
         .collect();
+    let first = windows.first().and_then(|window| window.start).unwrap_or_default();
+    let from = Known { level: first, time_ns: recording.covers_from_ns().unwrap_or(0) };
     let mut level = Level::default();
     let mut parts = Vec::new();
     for window in windows {
@@ -212,7 +219,15 @@ pub(crate) fn live_curve(
         }));
         level = level.plus(window.net);
     }
-    combine(&parts, bins, rows)
+    combine(&parts, bins, rows, from)
+}
+
+/// The level a curve starts from, and from when it is known: nothing at time 0, or a
+/// rotated series' first checkpoint.
+#[derive(Copy, Clone, Debug)]
+struct Known {
+    level: Level,
+    time_ns: u64,
 }
 
 /// One window replayed: its parts counted from zero, what it left live, and the level
@@ -246,15 +261,17 @@ fn replay_window(
 
 /// The live level just before `window_start`, the start of `segment`'s window: its
 /// checkpoint, which counts every event written before it, plus the events written
-/// after it that happened before the window. `None` for the first segment (it starts
-/// from nothing), for a view of one thread, and where the checkpoint does not decode.
+/// after it that happened before the window. `None` for the first segment of a
+/// recording that holds the run from its start (it starts from nothing), for a view of
+/// one thread, and where the checkpoint does not decode.
 fn start_level(
     recording: &Recording,
     segment: usize,
     window_start: u64,
     filter: &EventFilter,
 ) -> Option<Level> {
-    if segment == 0 || filter.thread().is_some() {
+    let from_nothing = segment == 0 && recording.covers_from_ns().is_none();
+    if from_nothing || filter.thread().is_some() {
         return None;
     }
     let checkpoint = recording.checkpoint(segment)?;
@@ -264,7 +281,7 @@ fn start_level(
         let live = Level { bytes: totals.live_bytes as i64, blocks: totals.live_blocks as i64 };
         level = level.plus(live);
     }
-    for head in late_heads(recording, segment - 1, window_start.saturating_sub(1)) {
+    for head in heads_from(recording, segment, window_start.saturating_sub(1)) {
         let Some(batch) = recording.event_batch(head.segment, head.block) else { continue };
         let early = batch.events.iter().take_while(|event| event.time_ns < window_start);
         for event in early.filter(|event| filter.keeps_stack(event.stack)) {
@@ -275,11 +292,12 @@ fn start_level(
 }
 
 /// Turns the parts, in time order and shifted to absolute levels, into one row per
-/// interval. An interval's high is at least the level it starts with, held from before.
-fn combine(parts: &[Part], bins: Bins, rows: usize) -> Vec<TimelineRow> {
+/// interval. An interval's high is at least the level it starts with, held from before
+/// (or from when it is known).
+fn combine(parts: &[Part], bins: Bins, rows: usize, from: Known) -> Vec<TimelineRow> {
     let last = parts.last().map_or(0, |part| part.interval.saturating_add(1));
     let rows = rows.max(last.min(MAX_ROWS) as usize);
-    let mut live = Level::default();
+    let mut live = from.level;
     let mut parts = parts.iter().peekable();
     (0..rows as u64)
         .map(|interval| {
@@ -288,7 +306,7 @@ fn combine(parts: &[Part], bins: Bins, rows: usize) -> Vec<TimelineRow> {
                 start_ns,
                 bytes: live.bytes,
                 blocks: live.blocks,
-                high_ns: start_ns,
+                high_ns: start_ns.max(from.time_ns),
                 high_events_at_time: 0,
                 rss_bytes: None,
             };

@@ -29,9 +29,7 @@ impl TraceFile {
         let metadata = file.metadata().map_err(open_error)?;
         if metadata.is_dir() {
             // Mapping a directory fails with ENODEV, "No such device", which says nothing.
-            return Err(open_error(io::Error::other(
-                "it is a directory, not a trace file (for a rotated recording, name one of its files)",
-            )));
+            return Err(open_error(io::Error::other("it is a directory, not a trace file")));
         }
         let len = metadata.len();
         // An empty file cannot be mapped; it is reported as an empty trace instead.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use clap::Args;
-use memscope_analyze::{Diff, DiffRow, Moment, Place, Recording, Snapshot, TraceFile};
+use memscope_analyze::{Diff, DiffRow, Moment, Place, Recording, Snapshot};
 use serde::Serialize;
 
 use crate::output::{moment_name, ms, place_name, signed_bytes, write_json, write_table};
@@ -97,8 +97,9 @@ fn snapshots(recording: &Recording, prepared: &mut Prepared, moments: &[Moment])
 
 fn two_traces(args: &DiffArgs, base: &Path, new: &Path) -> Result<(Diff, String)> {
     let filter = args.report.stacks.filter()?;
-    let files: [TraceFile; 2] = [trace_input::open(base)?, trace_input::open(new)?];
-    let mut inputs: Vec<Input> = files.iter().map(trace_input::recording).collect::<Result<_>>()?;
+    let files = [trace_input::open(base)?, trace_input::open(new)?];
+    let mut inputs: Vec<Input> =
+        files.iter().map(|files| trace_input::recording(files.files())).collect::<Result<_>>()?;
     let [base_exe, new_exe] = [0, 1].map(|i| inputs[i].recording.meta().exe.clone());
     if base_exe != new_exe {
         let (base, new) = (base.display(), new.display());

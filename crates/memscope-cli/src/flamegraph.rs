@@ -126,7 +126,8 @@ fn two_traces(
     }
     let filter = args.stacks.filter()?;
     let files = [trace_input::open(base)?, trace_input::open(new)?];
-    let mut inputs: Vec<Input> = files.iter().map(trace_input::recording).collect::<Result<_>>()?;
+    let mut inputs: Vec<Input> =
+        files.iter().map(|files| trace_input::recording(files.files())).collect::<Result<_>>()?;
     let mut lines = Vec::new();
     for input in &inputs {
         let mut prepared = args.stacks.prepare(&input.recording, &filter);

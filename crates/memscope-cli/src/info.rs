@@ -10,7 +10,6 @@ use clap::Args;
 use memscope_format::{BlockKind, FormatError, Module, Record, StackId, Trace, FILE_HEADER_LEN};
 
 use crate::output::{ms, write_table};
-use crate::trace_input;
 
 /// Show a trace's raw contents: header, modules, segments, blocks, stacks and the
 /// first events.
@@ -35,7 +34,7 @@ struct Contents {
 }
 
 pub fn run(args: InfoArgs) -> Result<u8> {
-    let file = trace_input::open(&args.trace)?;
+    let file = memscope_analyze::TraceFile::open(&args.trace)?;
     let trace = file.trace()?;
     let mut out = std::io::stdout().lock();
     let meta = trace.meta();

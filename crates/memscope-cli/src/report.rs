@@ -61,7 +61,7 @@ pub fn run_report(
 ) -> Result<u8> {
     let filter = args.filter()?;
     let file = trace_input::open(trace)?;
-    let mut input = trace_input::recording(&file)?;
+    let mut input = trace_input::recording(file.files())?;
     args.check_thread(&input.recording)?;
     let mut prepared = args.prepare(&input.recording, &filter);
     report(&input.recording, &mut prepared)?;

@@ -501,7 +501,7 @@ fn report(traces: &[TraceResult]) {
     if let Some((snapshot, end)) = &root.last {
         // Live mode: the summary of the last state, kept in memory only.
         match snapshot_trace(snapshot, None, Some(end)) {
-            Ok(trace) => print_summary_of(trace.file()),
+            Ok(trace) => print_summary_of(std::slice::from_ref(trace.file())),
             Err(err) => eprintln!("memscope: cannot lay out the last state: {err}"),
         }
         eprintln!("(live mode: no trace was written)");
@@ -514,18 +514,15 @@ fn report(traces: &[TraceResult]) {
 }
 
 fn print_summary(trace: &Path) {
-    // A rotated series: its newest file holds the end record with the run's totals.
-    let newest = trace.is_dir().then(|| newest_file(trace)).flatten();
-    let file_path = newest.as_deref().unwrap_or(trace);
-    match trace_input::open(file_path) {
-        Ok(file) => print_summary_of(&file),
+    match trace_input::open(trace) {
+        Ok(files) => print_summary_of(files.files()),
         Err(e) => eprintln!("memscope: cannot read the trace: {e:#}"),
     }
     eprintln!("trace: {}", trace.display());
 }
 
-fn print_summary_of(file: &TraceFile) {
-    match trace_input::recording(file) {
+fn print_summary_of(files: &[TraceFile]) {
+    match trace_input::recording(files) {
         Ok(input) => {
             // The collector's own totals make this instant; a trace cut off is replayed.
             let recording = &input.recording;
@@ -535,12 +532,6 @@ fn print_summary_of(file: &TraceFile) {
         }
         Err(e) => eprintln!("memscope: cannot read the trace: {e:#}"),
     }
-}
-
-/// The last file of a rotated series (files are numbered in the order written).
-fn newest_file(dir: &Path) -> Option<PathBuf> {
-    let entries = std::fs::read_dir(dir).ok()?;
-    entries.flatten().map(|entry| entry.path()).filter(|path| path.is_file()).max()
 }
 
 fn list_traces(traces: &[TraceResult]) {

@@ -42,7 +42,7 @@ pub struct SummaryArgs {
 
 pub fn run(args: SummaryArgs) -> Result<u8> {
     let file = trace_input::open(&args.trace)?;
-    let mut input = trace_input::recording(&file)?;
+    let mut input = trace_input::recording(file.files())?;
     let summary = if args.recorded {
         Summary::from_recorder(&input.recording).ok_or_else(|| {
             anyhow!(
@@ -90,6 +90,13 @@ pub fn write_text(out: &mut impl Write, meta: &Meta, s: &Summary) -> std::io::Re
         None => "incomplete: the trace ends without an end record".to_owned(),
     };
     writeln!(out, "total runtime: {:.3} ms, {ending}", s.runtime_ms)?;
+    if let Some(from_ms) = s.covers_from_ms {
+        writeln!(
+            out,
+            "covers: {from_ms:.3} to {:.3} ms only, the older files of the rotated series are gone (the calls, bytes and leaks count the whole run; the peak only this time)",
+            s.runtime_ms
+        )?;
+    }
     writeln!(out, "calls to allocation functions: {}", with_rate(s.allocations, s.runtime_ms))?;
     writeln!(out, "calls to free: {}", s.frees)?;
     let temporary = with_rate(s.temporary_allocations, s.runtime_ms);

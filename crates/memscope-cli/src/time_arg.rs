@@ -58,7 +58,12 @@ impl WindowArg {
     /// The highest live heap in the window, of what `filter` keeps; fails for a window
     /// starting after the recording.
     pub fn peak(&self, recording: &Recording, filter: &EventFilter) -> Result<Peak> {
-        self.from.check_within("--peak-in", recording)?;
+        // A window may start before a rotated series' first checkpoint: its peak is
+        // then that of the part the series holds, which the timeline's row shows too.
+        match recording.covers_from_ns() {
+            Some(from_ns) if self.to.ns > from_ns => {}
+            _ => self.from.check_within("--peak-in", recording)?,
+        }
         Ok(Peak::find_in(recording, filter, self.range()))
     }
 
@@ -118,8 +123,18 @@ impl TimeArg {
     /// Fails unless the time lies within `recording`; `option` names the flag.
     pub fn check_within(&self, option: &str, recording: &Recording) -> Result<()> {
         let end_ns = recording.end_ns();
-        if self.ns / 1000 > end_ns / 1000 {
-            bail!("{option} {} is outside the recording (0 to {} ms)", self.text, short_ms(end_ns));
+        let from_ns = recording.covers_from_ns().unwrap_or(0);
+        if self.ns / 1000 > end_ns / 1000 || self.ns / 1000 < from_ns / 1000 {
+            let gone = match recording.covers_from_ns() {
+                Some(_) => ": the older files of the rotated series are gone",
+                None => "",
+            };
+            bail!(
+                "{option} {} is outside the recording ({} to {} ms{gone})",
+                self.text,
+                short_ms(from_ns),
+                short_ms(end_ns)
+            );
         }
         Ok(())
     }
@@ -152,7 +167,8 @@ pub fn from_to(
             );
         }
     }
-    Ok([moment("--from", from, 0)?, moment("--to", to, end_ns)?])
+    let start_ns = recording.covers_from_ns().unwrap_or(0);
+    Ok([moment("--from", from, start_ns)?, moment("--to", to, end_ns)?])
 }
 
 #[cfg(test)]

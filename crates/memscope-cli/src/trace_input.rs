@@ -4,26 +4,32 @@
 use std::path::Path;
 
 use anyhow::Result;
-use memscope_analyze::{Damage, Recording, TraceFile};
+use memscope_analyze::{Damage, Recording, TraceFile, TraceFiles};
 use serde::Serialize;
 
 use crate::output::ms;
 
-/// Maps `path`.
-pub fn open(path: &Path) -> Result<TraceFile> {
-    Ok(TraceFile::open(path)?)
+/// Opens the trace file `path`, or the rotated series in directory `path`, warning on
+/// stderr of the series' files left out.
+pub fn open(path: &Path) -> Result<TraceFiles> {
+    let files = TraceFiles::open(path)?;
+    for note in files.notes() {
+        eprintln!("memscope: warning: {}: {note}", path.display());
+    }
+    Ok(files)
 }
 
 /// An opened recording and the damage already reported on it.
 pub struct Input<'a> {
     /// The recording.
     pub recording: Recording<'a>,
-    warned: Vec<(u64, String)>,
+    warned: Vec<Damage>,
 }
 
-/// Opens the recording in `file`, warning on stderr of each damaged place found.
-pub fn recording(file: &TraceFile) -> Result<Input<'_>> {
-    let mut input = Input { recording: Recording::open(file)?, warned: Vec::new() };
+/// Opens the recording in `files` (one, or a series' oldest first), warning on stderr of
+/// each damaged place found.
+pub fn recording(files: &[TraceFile]) -> Result<Input<'_>> {
+    let mut input = Input { recording: Recording::open_series(files)?, warned: Vec::new() };
     input.warn();
     Ok(input)
 }
@@ -32,16 +38,14 @@ impl Input<'_> {
     /// Warns of damage not warned of yet: found on opening, or while decoding events.
     pub fn warn(&mut self) {
         for damage in self.recording.damage() {
-            let key = (damage.offset, damage.message.clone());
-            if self.warned.contains(&key) {
+            let known = |w: &Damage| {
+                (&w.file, w.offset, &w.message) == (&damage.file, damage.offset, &damage.message)
+            };
+            if self.warned.iter().any(known) {
                 continue;
             }
-            eprintln!(
-                "memscope: warning: {}: {}",
-                self.recording.path().display(),
-                warning_text(&damage)
-            );
-            self.warned.push(key);
+            eprintln!("memscope: warning: {}: {}", damage.file.display(), warning_text(&damage));
+            self.warned.push(damage);
         }
     }
 }
@@ -73,6 +77,7 @@ pub fn warning_text(damage: &Damage) -> String {
 /// One damaged place in `summary --json`.
 #[derive(Serialize)]
 pub struct DamageJson {
+    file: std::path::PathBuf,
     offset: u64,
     length: u64,
     events_lost: Option<u64>,
@@ -84,6 +89,7 @@ pub struct DamageJson {
 impl From<&Damage> for DamageJson {
     fn from(damage: &Damage) -> Self {
         DamageJson {
+            file: damage.file.clone(),
             offset: damage.offset,
             length: damage.length,
             events_lost: damage.events_lost,

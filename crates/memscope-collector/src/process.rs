@@ -45,11 +45,12 @@ impl Process {
         self.exited
     }
 
-    /// The resident set now, bytes.
+    /// The resident set now, bytes; `None` once the process has exited (a zombie's
+    /// `statm` reads all zeros, which is no sample of the program).
     pub fn rss_bytes(&self) -> Option<u64> {
         let text = read_small(self.statm.as_ref()?)?;
         let pages: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
-        Some(pages * self.page_size)
+        (pages > 0).then_some(pages * self.page_size)
     }
 
     /// Rereads VmHWM, the peak resident set, while the process still has one.
