@@ -15,6 +15,7 @@ use rayon::prelude::*;
 use crate::block_heads::{read_head, read_heads, BlockHead};
 use crate::error::AnalyzeError;
 use crate::problems::{Loss, Problem, Problems};
+use crate::sampling::Sampling;
 use crate::trace_file::TraceFile;
 use crate::trace_parts::TraceParts;
 
@@ -196,6 +197,11 @@ impl<'a> Recording<'a> {
     /// Who was recorded, and how (all empty if the meta block was lost).
     pub fn meta(&self) -> &Meta {
         &self.meta
+    }
+
+    /// How the recorder sampled, if it did: queries then give estimates.
+    pub fn sampling(&self) -> Option<Sampling> {
+        Sampling::of_rate(self.meta.sample_rate)
     }
 
     /// Stack id → return addresses, innermost first.

@@ -14,6 +14,7 @@ use crate::filter::EventFilter;
 use crate::peak::Peak;
 use crate::problems::{Loss, Problem};
 use crate::recording::Recording;
+use crate::sampling::Sampling;
 
 /// When to take a [`Snapshot`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -85,7 +86,18 @@ impl Snapshot {
     ///
     /// Without a thread filter this starts from a checkpoint. Checkpoints count all
     /// threads together, so with one it adds up every segment up to the moment.
+    ///
+    /// The counts of a sampled recording are estimates (see [`Sampling`]).
     pub fn take(recording: &Recording, moment: Moment, filter: &EventFilter) -> Snapshot {
+        let samples = Snapshot::of_samples(recording, moment, filter);
+        match recording.sampling() {
+            Some(sampling) => samples.estimated(&sampling),
+            None => samples,
+        }
+    }
+
+    /// The counts of what was recorded by `moment`, unscaled.
+    fn of_samples(recording: &Recording, moment: Moment, filter: &EventFilter) -> Snapshot {
         match moment {
             Moment::End => {
                 let snapshot = Snapshot::before(recording, u64::MAX, filter);
@@ -96,7 +108,8 @@ impl Snapshot {
             }
             Moment::At(time_ns) => Snapshot::before(recording, time_ns.saturating_add(1), filter),
             Moment::Peak(peak) => {
-                Snapshot::take(recording, Moment::within(peak.time_ns, peak.events_at_time), filter)
+                let moment = Moment::within(peak.time_ns, peak.events_at_time);
+                Snapshot::of_samples(recording, moment, filter)
             }
             Moment::Within { time_ns, events } => {
                 let mut snapshot = Snapshot::before(recording, time_ns, filter);
@@ -177,6 +190,12 @@ impl Snapshot {
         if filter.keeps_everything() {
             self.temporary = Some(start.temporary as i64 + temporary);
         }
+    }
+
+    /// The counts a sampled recording's snapshot stands for.
+    pub(crate) fn estimated(&self, sampling: &Sampling) -> Snapshot {
+        let counts = self.counts.iter().map(|(&stack, c)| (stack, sampling.estimate(c))).collect();
+        Snapshot { time_ns: self.time_ns, counts, temporary: self.temporary }
     }
 
     /// The stacks with blocks live, most bytes first (then by stack id, for a stable

@@ -11,6 +11,7 @@ use crate::counts::StackCounts;
 use crate::event_merge::merge_in_time_order;
 use crate::filter::EventFilter;
 use crate::recording::Recording;
+use crate::sampling::Sampling;
 use crate::snapshot::{Moment, Snapshot};
 
 /// Where a moment falls in the replay: after every event up to this time and, of the
@@ -27,6 +28,8 @@ struct Series<'v> {
     /// The last event's position.
     at: Position,
     keeps_everything: bool,
+    /// A sampled recording's: snapshots are handed out as the estimates.
+    sampling: Option<Sampling>,
     visit: &'v mut dyn FnMut(usize, &Snapshot),
 }
 
@@ -70,7 +73,10 @@ impl Series<'_> {
     fn emit_next(&mut self) {
         self.running.time_ns = self.moments[self.next].1;
         self.running.temporary = self.keeps_everything.then_some(self.temporary);
-        (self.visit)(self.next, &self.running);
+        match &self.sampling {
+            Some(sampling) => (self.visit)(self.next, &self.running.estimated(sampling)),
+            None => (self.visit)(self.next, &self.running),
+        }
         self.next += 1;
     }
 }
@@ -105,6 +111,7 @@ impl Snapshot {
             next: 0,
             at: (u64::MAX, 0),
             keeps_everything: filter.keeps_everything(),
+            sampling: recording.sampling(),
             visit: &mut visit,
         };
         recording.read_all_heads();

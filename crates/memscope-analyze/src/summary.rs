@@ -7,6 +7,7 @@ use crate::filter::EventFilter;
 use crate::peak::Peak;
 use crate::problems::{Loss, Problem};
 use crate::recording::Recording;
+use crate::sampling::Sampling;
 use crate::snapshot::{Moment, Snapshot};
 use crate::time::ns_to_ms;
 
@@ -48,6 +49,8 @@ pub struct Summary {
     /// rotated series whose oldest files are gone (the totals still count the whole run,
     /// as the checkpoint carries them); null when it holds the run from its start.
     pub covers_from_ms: Option<f64>,
+    /// How the recorder sampled (`{"rate": N}`), if it did: the figures are estimates.
+    pub sampled: Option<Sampling>,
 }
 
 fn reason_name(reason: EndReason) -> String {
@@ -89,10 +92,15 @@ impl Summary {
     }
 
     /// The totals the recorder kept as it wrote the trace, read from its end record
-    /// without a replay; `None` for a trace cut off or written before format version 3.
+    /// without a replay; `None` for a trace cut off or written before format version 3,
+    /// and for a sampled recording (its totals count samples, which only the replay
+    /// scales back to estimates, stack by stack).
     /// They equal [`Summary::compute`]'s, except that where events of several threads
     /// share the microsecond of the peak, the peak may count them in another order.
     pub fn from_recorder(recording: &Recording) -> Option<Summary> {
+        if recording.sampling().is_some() {
+            return None;
+        }
         let totals = recording.end()?.totals.as_ref()?;
         Some(Summary {
             allocations: totals.allocations,
@@ -121,6 +129,7 @@ impl Summary {
             ),
             dropped_events: end.map_or(0, |e| e.dropped_events),
             covers_from_ms: recording.covers_from_ns().map(ns_to_ms),
+            sampled: recording.sampling(),
             ..Summary::default()
         }
     }

@@ -11,10 +11,12 @@ use memscope_format::Event;
 use rayon::prelude::*;
 
 use crate::block_heads::{heads_from, late_heads};
+use crate::counts::StackCounts;
 use crate::error::AnalyzeError;
 use crate::event_merge::merge_in_time_order;
 use crate::filter::EventFilter;
 use crate::recording::Recording;
+use crate::sampling::Sampling;
 
 /// Rows a timeline may have: beyond this the interval is surely a mistake.
 const MAX_ROWS: u64 = 10_000_000;
@@ -128,13 +130,23 @@ impl Level {
         }
     }
 
-    /// The level after `event`.
-    fn after(self, event: &Event) -> Level {
-        let size = event.size as i64;
+    /// The level after `event`, which stands for more than itself in a sampled
+    /// recording.
+    fn after(self, event: &Event, sampling: Option<&Sampling>) -> Level {
+        let (size, blocks) = match sampling {
+            Some(sampling) => sampling.event(event.size),
+            None => (event.size as i64, 1),
+        };
         if event.kind.is_free() {
-            Level { bytes: self.bytes.saturating_sub(size), blocks: self.blocks.saturating_sub(1) }
+            Level {
+                bytes: self.bytes.saturating_sub(size),
+                blocks: self.blocks.saturating_sub(blocks),
+            }
         } else {
-            Level { bytes: self.bytes.saturating_add(size), blocks: self.blocks.saturating_add(1) }
+            Level {
+                bytes: self.bytes.saturating_add(size),
+                blocks: self.blocks.saturating_add(blocks),
+            }
         }
     }
 }
@@ -162,6 +174,7 @@ struct Position {
 /// within one clock tick still reaches the high.
 struct WindowCurve {
     bins: Bins,
+    sampling: Option<Sampling>,
     live: Level,
     at: Position,
     parts: Vec<Part>,
@@ -173,7 +186,7 @@ impl WindowCurve {
             self.at = Position { time_ns: event.time_ns, events_at_time: 0 };
         }
         self.at.events_at_time += 1;
-        self.live = self.live.after(event);
+        self.live = self.live.after(event, self.sampling.as_ref());
         let (interval, live, at) = (self.bins.index(event.time_ns), self.live, self.at);
         match self.parts.last_mut() {
             Some(part) if part.interval == interval => {
@@ -248,8 +261,13 @@ fn replay_window(
     let mut blocks = recording.heads(segment).to_vec();
     blocks.extend(late_heads(recording, segment, window.end.saturating_sub(1)));
     blocks.retain(|head| filter.keeps_thread(head.thread));
-    let mut curve =
-        WindowCurve { bins, live: Level::default(), at: Position::default(), parts: Vec::new() };
+    let mut curve = WindowCurve {
+        bins,
+        sampling: recording.sampling(),
+        live: Level::default(),
+        at: Position::default(),
+        parts: Vec::new(),
+    };
     merge_in_time_order(recording, blocks, window.clone(), |event| {
         if filter.keeps_stack(event.stack) {
             curve.event(event);
@@ -275,17 +293,23 @@ fn start_level(
         return None;
     }
     let checkpoint = recording.checkpoint(segment)?;
+    let sampling = recording.sampling();
     let mut level = Level::default();
     for totals in checkpoint.stacks.iter().filter(|t| filter.keeps_stack(t.stack)) {
         // Read as two's complement, as the recorder lets a live total dip below zero.
-        let live = Level { bytes: totals.live_bytes as i64, blocks: totals.live_blocks as i64 };
+        let live = StackCounts::from_totals(totals);
+        let live = match sampling {
+            Some(sampling) => sampling.estimate(&live),
+            None => live,
+        };
+        let live = Level { bytes: live.live_bytes, blocks: live.live_blocks };
         level = level.plus(live);
     }
     for head in heads_from(recording, segment, window_start.saturating_sub(1)) {
         let Some(batch) = recording.event_batch(head.segment, head.block) else { continue };
         let early = batch.events.iter().take_while(|event| event.time_ns < window_start);
         for event in early.filter(|event| filter.keeps_stack(event.stack)) {
-            level = level.after(event);
+            level = level.after(event, sampling.as_ref());
         }
     }
     Some(level)

@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use clap::Args;
-use memscope_analyze::{Diff, DiffRow, Moment, Place, Recording, Snapshot};
+use memscope_analyze::{Diff, DiffRow, Moment, Place, Recording, Sampling, Snapshot};
 use serde::Serialize;
 
-use crate::output::{moment_name, ms, place_name, signed_bytes, write_json, write_table};
+use crate::output::{
+    moment_name, ms, place_name, signed_bytes, write_json, write_sampled_heading, write_table,
+};
 use crate::report::{run_report, Prepared, ReportArgs};
 use crate::time_arg::{from_to, parse_moment, parse_window, TimeArg, WindowArg};
 use crate::top::granularity;
@@ -63,19 +65,20 @@ pub fn run(args: DiffArgs) -> Result<u8> {
             if args.from.is_some() || args.to.is_some() || args.peak_in.is_some() {
                 bail!("--from, --to and --peak-in compare two moments of one trace; give one trace with them");
             }
-            let (diff, title) = two_traces(&args, base, new)?;
-            print(&args, diff, &title)?;
+            let (diff, title, sampling) = two_traces(&args, base, new)?;
+            print(&args, diff, &title, sampling)?;
             Ok(0)
         }
         [trace] => run_report(trace, &args.report.stacks, |recording, prepared| {
             let (diff, title) = two_moments(&args, recording, prepared)?;
-            print(&args, diff, &format!("{title} in {}", trace.display()))
+            let title = format!("{title} in {}", trace.display());
+            print(&args, diff, &title, recording.sampling())
         }),
         _ => unreachable!("clap takes one or two traces"),
     }
 }
 
-fn print(args: &DiffArgs, mut diff: Diff, title: &str) -> Result<()> {
+fn print(args: &DiffArgs, mut diff: Diff, title: &str, sampling: Option<Sampling>) -> Result<()> {
     if args.limit > 0 {
         diff.rows.truncate(args.limit);
     }
@@ -83,6 +86,7 @@ fn print(args: &DiffArgs, mut diff: Diff, title: &str) -> Result<()> {
     if args.report.json {
         return write_json(&mut out, &json(&diff));
     }
+    write_sampled_heading(&mut out, sampling)?;
     writeln!(out, "{title}")?;
     write_text(&mut out, &diff)
 }
@@ -95,7 +99,13 @@ fn snapshots(recording: &Recording, prepared: &mut Prepared, moments: &[Moment])
     snapshots
 }
 
-fn two_traces(args: &DiffArgs, base: &Path, new: &Path) -> Result<(Diff, String)> {
+/// The difference between the ends of two traces, its title, and the sampling of the
+/// first sampled one (their figures are estimates).
+fn two_traces(
+    args: &DiffArgs,
+    base: &Path,
+    new: &Path,
+) -> Result<(Diff, String, Option<Sampling>)> {
     let filter = args.report.stacks.filter()?;
     let files = [trace_input::open(base)?, trace_input::open(new)?];
     let mut inputs: Vec<Input> =
@@ -114,7 +124,9 @@ fn two_traces(args: &DiffArgs, base: &Path, new: &Path) -> Result<(Diff, String)
         Diff::compute((&before[0], base_symbols), (&after[0], new_symbols), granularity(args.lines))
     };
     inputs.iter_mut().for_each(Input::warn);
-    Ok((diff, format!("live memory from {} (end) to {} (end)", base.display(), new.display())))
+    let sampling = inputs.iter().find_map(|input| input.recording.sampling());
+    let title = format!("live memory from {} (end) to {} (end)", base.display(), new.display());
+    Ok((diff, title, sampling))
 }
 
 fn two_moments(

@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::Args;
 use memscope_analyze::{Moment, Snapshot};
 
-use crate::output::{bytes, write_json};
+use crate::output::{bytes, write_json, write_sampled_heading};
 use crate::report::{run_report, ReportArgs};
 use crate::stack_list::{live_stack_rows, write_stack_rows};
 use crate::time_arg::{parse_window, WindowArg};
@@ -41,6 +41,7 @@ pub fn run(args: LeaksArgs) -> Result<u8> {
         if args.report.json {
             return write_json(&mut out, &list.rows);
         }
+        write_sampled_heading(&mut out, recording.sampling())?;
         write_stack_rows(&mut out, &list, what)?;
         let (total, stacks) = (snapshot.total(), snapshot.live_stacks().len());
         let (bytes, blocks) = (bytes(total.live_bytes), total.live_blocks);

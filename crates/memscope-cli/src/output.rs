@@ -3,9 +3,21 @@
 use std::io::Write;
 
 use anyhow::Result;
-use memscope_analyze::{ns_to_ms, Frame, Place};
+use memscope_analyze::{ns_to_ms, Frame, Place, Sampling};
 use memscope_system::human_bytes;
 use serde::Serialize;
+
+/// The line a text report opens with when its figures are estimates from a sampled
+/// recording (`memscope run --sample-rate`).
+pub fn write_sampled_heading(out: &mut impl Write, sampling: Option<Sampling>) -> Result<()> {
+    if let Some(Sampling { rate }) = sampling {
+        writeln!(
+            out,
+            "estimates from samples of one in {rate} bytes on average (--sample-rate {rate}), scaled back as Go's pprof does"
+        )?;
+    }
+    Ok(())
+}
 
 /// Bytes for people, with a minus sign when negative.
 pub fn bytes(value: i64) -> String {

@@ -8,7 +8,7 @@ use clap::Args;
 use memscope_analyze::{ns_to_ms, Moment, Peak, Snapshot};
 use serde::Serialize;
 
-use crate::output::{bytes, moment_name, write_json};
+use crate::output::{bytes, moment_name, write_json, write_sampled_heading};
 use crate::report::{run_report, ReportArgs};
 use crate::stack_list::{live_stack_rows, write_stack_rows, StackRow};
 use crate::time_arg::{parse_window, WindowArg};
@@ -57,6 +57,7 @@ pub fn run(args: PeakArgs) -> Result<u8> {
             let json = PeakJson { time_ms, at, bytes, blocks, stacks, more_stacks };
             return write_json(&mut out, &json);
         }
+        write_sampled_heading(&mut out, recording.sampling())?;
         let within =
             args.peak_in.as_ref().map_or(String::new(), |w| format!(" in {} ms", w.text()));
         let (bytes, blocks) = (bytes(peak.bytes), peak.blocks);

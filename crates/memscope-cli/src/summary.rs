@@ -10,7 +10,7 @@ use memscope_format::Meta;
 use memscope_system::human_bytes;
 use serde::Serialize;
 
-use crate::output::write_json;
+use crate::output::{write_json, write_sampled_heading};
 use crate::trace_input::{self, DamageJson};
 
 /// `summary --json`: the totals and the damage found.
@@ -46,7 +46,7 @@ pub fn run(args: SummaryArgs) -> Result<u8> {
     let summary = if args.recorded {
         Summary::from_recorder(&input.recording).ok_or_else(|| {
             anyhow!(
-                "{} has no recorder totals (it was cut off, or written before format version 3); run without --recorded",
+                "{} has no recorder totals (it was cut off, sampled, or written before format version 3); run without --recorded",
                 args.trace.display()
             )
         })?
@@ -85,6 +85,7 @@ fn with_rate(count: u64, runtime_ms: f64) -> String {
 pub fn write_text(out: &mut impl Write, meta: &Meta, s: &Summary) -> std::io::Result<()> {
     let command = meta.args.join(" ");
     writeln!(out, "command: {command} (pid {})", meta.pid)?;
+    write_sampled_heading(out, s.sampled).map_err(std::io::Error::other)?;
     let ending = match &s.end_reason {
         Some(reason) => format!("ended by {reason}"),
         None => "incomplete: the trace ends without an end record".to_owned(),

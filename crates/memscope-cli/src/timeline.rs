@@ -8,7 +8,9 @@ use clap::Args;
 use memscope_analyze::Timeline;
 use memscope_export::TimelineRowJson;
 
-use crate::output::{bytes, moment_name, ms, short_ms, write_json, write_table};
+use crate::output::{
+    bytes, moment_name, ms, short_ms, write_json, write_sampled_heading, write_table,
+};
 use crate::report::{run_report, ReportArgs};
 use crate::time_arg::{parse_ms, TimeArg};
 
@@ -46,6 +48,7 @@ pub fn run(args: TimelineArgs) -> Result<u8> {
             return write_json(&mut out, &rows);
         }
         if !args.csv {
+            write_sampled_heading(&mut out, recording.sampling())?;
             return write_text(&mut out, &timeline);
         }
         writeln!(out, "t_ms,bytes,blocks,high_ms,rss_bytes")?;

@@ -9,7 +9,7 @@ use clap::Args;
 use memscope_analyze::{ns_to_ms, Granularity, Place, Snapshot, Top};
 use serde::Serialize;
 
-use crate::output::{bytes, place_name, write_json, write_table};
+use crate::output::{bytes, place_name, write_json, write_sampled_heading, write_table};
 use crate::report::{run_report, By, MomentArgs, ReportArgs};
 
 /// Rank functions by the memory they hold (or allocated) at a moment, with pprof's flat,
@@ -83,6 +83,7 @@ pub fn run(args: TopArgs) -> Result<u8> {
         if args.report.json {
             write_json(&mut out, &json(&top))
         } else {
+            write_sampled_heading(&mut out, recording.sampling())?;
             write_text(&mut out, &top, rows, &chosen.label, args.lines)
         }
     })

@@ -55,7 +55,9 @@ pub fn pprof_profile(
         time_nanos: (meta.start_unix_ms as i64).saturating_mul(1_000_000),
         duration_nanos: profile.time_ns as i64,
         period_type,
-        period: 1,
+        // Go's heap profiles carry their MemProfileRate here; the values are already
+        // scaled back, as Go's are.
+        period: recording.sampling().map_or(1, |sampling| sampling.rate as i64),
         comment,
         default_sample_type,
         string_table: builder.strings.table,
