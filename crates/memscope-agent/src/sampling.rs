@@ -67,7 +67,7 @@ pub(crate) fn rate() -> u64 {
 pub(crate) fn start_thread(record: &ThreadRecord, index: u32) {
     let seed =
         SEED.load(Ordering::Relaxed) ^ (u64::from(index) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    record.random.store(seed | 1, Ordering::Relaxed);
+    record.random.store(mix(seed) | 1, Ordering::Relaxed);
     record.sample_countdown.store(next_gap(record), Ordering::Relaxed);
 }
 
@@ -81,6 +81,14 @@ pub(crate) fn take(record: &ThreadRecord, size: u64) -> bool {
     }
     record.sample_countdown.store(next_gap(record), Ordering::Relaxed);
     true
+}
+
+/// splitmix64's finalizer: seeds that differ in a few bits (1, 2, 3, ...) start far
+/// apart, where xorshift's first outputs from nearby states would be alike.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 /// Bytes to the next sample: exponential with mean `rate`, at least 1.
