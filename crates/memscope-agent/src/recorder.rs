@@ -647,10 +647,13 @@ pub fn record_free(ptr: *mut c_void) {
         return;
     }
     let Some(area) = recording() else { return };
-    let Some((record, stream, depth)) = enter(&area) else { return };
-    if was_sampled(ptr as u64) {
-        emit(&area, stream, depth, Kind::Free, ptr as u64, 0, 0);
+    // Asked before the thread's record is looked up: in a sampled recording most frees
+    // are of blocks never sampled, and they cost nothing more.
+    if !was_sampled(ptr as u64) {
+        return;
     }
+    let Some((record, stream, depth)) = enter(&area) else { return };
+    emit(&area, stream, depth, Kind::Free, ptr as u64, 0, 0);
     leave(record, depth);
 }
 

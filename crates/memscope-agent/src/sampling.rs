@@ -8,7 +8,7 @@
 //! set, so that its free (and only its free) is recorded too: a free that finds nothing
 //! in the set is of a block that was not sampled.
 
-use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering};
 
 use crate::area::{Area, ThreadRecord};
 
@@ -23,6 +23,13 @@ const WAYS: usize = 8;
 struct Bucket([AtomicU64; WAYS]);
 
 static SET: AtomicPtr<Bucket> = AtomicPtr::new(core::ptr::null_mut());
+
+/// How many addresses each bucket holds. A free looks here first: 4 KiB that stay in
+/// the cache, where the buckets (256 KiB) would cost a cache miss per free, and most
+/// buckets are empty since samples are rare. A free of a sampled block comes after the
+/// allocation that remembered it (the program synchronised the two if other threads
+/// made them), so the count it sees includes that block.
+static OCCUPANCY: [AtomicU8; BUCKETS] = [const { AtomicU8::new(0) }; BUCKETS];
 
 /// Turns sampling on with mean `rate` bytes between samples (0: off), seeding each
 /// thread's random numbers from `seed`. The set is mapped here, once.
@@ -128,8 +135,12 @@ fn ln(x: f64) -> f64 {
     2.0 * sum + exponent as f64 * core::f64::consts::LN_2
 }
 
-fn bucket(address: u64) -> &'static Bucket {
-    let index = ((address >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 52) as usize % BUCKETS;
+/// The bucket of `address`.
+fn bucket_index(address: u64) -> usize {
+    ((address >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 52) as usize % BUCKETS
+}
+
+fn bucket(index: usize) -> &'static Bucket {
     // SAFETY: the set is mapped before sampling is on, and never unmapped; index is
     // inside it.
     unsafe { &*SET.load(Ordering::Acquire).add(index) }
@@ -137,8 +148,10 @@ fn bucket(address: u64) -> &'static Bucket {
 
 /// Remembers a sampled block; false (and counted) if its bucket is full.
 pub(crate) fn remember(area: &Area, address: u64) -> bool {
-    for slot in &bucket(address).0 {
+    let index = bucket_index(address);
+    for slot in &bucket(index).0 {
         if slot.compare_exchange(0, address, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            OCCUPANCY[index].fetch_add(1, Ordering::Relaxed);
             return true;
         }
     }
@@ -149,10 +162,18 @@ pub(crate) fn remember(area: &Area, address: u64) -> bool {
 /// Forgets a block: true if it was sampled (its free is then recorded).
 #[inline]
 pub(crate) fn forget(address: u64) -> bool {
-    bucket(address).0.iter().any(|slot| {
+    let index = bucket_index(address);
+    if OCCUPANCY[index].load(Ordering::Relaxed) == 0 {
+        return false;
+    }
+    let found = bucket(index).0.iter().any(|slot| {
         slot.load(Ordering::Relaxed) == address
             && slot.compare_exchange(address, 0, Ordering::AcqRel, Ordering::Relaxed).is_ok()
-    })
+    });
+    if found {
+        OCCUPANCY[index].fetch_sub(1, Ordering::Relaxed);
+    }
+    found
 }
 
 #[cfg(test)]
