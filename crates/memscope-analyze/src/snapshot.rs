@@ -89,15 +89,17 @@ impl Snapshot {
     ///
     /// The counts of a sampled recording are estimates (see [`Sampling`]).
     pub fn take(recording: &Recording, moment: Moment, filter: &EventFilter) -> Snapshot {
-        let samples = Snapshot::of_samples(recording, moment, filter);
+        let samples = Snapshot::take_samples(recording, moment, filter);
         match recording.sampling() {
             Some(sampling) => samples.estimated(&sampling),
             None => samples,
         }
     }
 
-    /// The counts of what was recorded by `moment`, unscaled.
-    fn of_samples(recording: &Recording, moment: Moment, filter: &EventFilter) -> Snapshot {
+    /// The counts of what was recorded by `moment`, unscaled even in a sampled
+    /// recording: for formats that carry the rate and leave the scaling to their reader
+    /// (Go's legacy text profile).
+    pub fn take_samples(recording: &Recording, moment: Moment, filter: &EventFilter) -> Snapshot {
         match moment {
             Moment::End => {
                 let snapshot = Snapshot::before(recording, u64::MAX, filter);
@@ -109,7 +111,7 @@ impl Snapshot {
             Moment::At(time_ns) => Snapshot::before(recording, time_ns.saturating_add(1), filter),
             Moment::Peak(peak) => {
                 let moment = Moment::within(peak.time_ns, peak.events_at_time);
-                Snapshot::of_samples(recording, moment, filter)
+                Snapshot::take_samples(recording, moment, filter)
             }
             Moment::Within { time_ns, events } => {
                 let mut snapshot = Snapshot::before(recording, time_ns, filter);

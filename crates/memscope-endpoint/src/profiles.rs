@@ -29,7 +29,12 @@ pub fn heap_profile(
     default: SampleType,
     rendering: Rendering,
 ) -> Result<Vec<u8>, EndpointError> {
-    with_live_profile(snapshot, baseline, |recording, profile| {
+    // Go's text form carries the rate and its readers scale the samples themselves.
+    let counting = match rendering {
+        Rendering::Pprof => Counting::Estimates,
+        Rendering::Text => Counting::Samples,
+    };
+    live_profile(snapshot, baseline, counting, |recording, profile| {
         let mut out = Vec::new();
         match rendering {
             Rendering::Pprof => {
@@ -48,15 +53,39 @@ pub fn heap_profile(
 /// the small trace it was made from. The work runs on memscope's own analysis threads,
 /// named `memscope-analysis-N`: in a program that records itself, the program's own
 /// rayon pool is left alone, and these threads' allocations are left out by name.
+///
+/// A sampled recording's counts are the estimates (see `memscope_analyze::Sampling`).
 pub fn with_live_profile<T: Send>(
     snapshot: &LiveSnapshot,
     baseline: Option<&LiveSnapshot>,
     f: impl FnOnce(&Recording, &StackProfile) -> T + Send,
 ) -> Result<T, EndpointError> {
+    live_profile(snapshot, baseline, Counting::Estimates, f)
+}
+
+/// What a sampled recording's profile counts.
+#[derive(Copy, Clone)]
+enum Counting {
+    /// The samples scaled back.
+    Estimates,
+    /// The samples as recorded.
+    Samples,
+}
+
+fn live_profile<T: Send>(
+    snapshot: &LiveSnapshot,
+    baseline: Option<&LiveSnapshot>,
+    counting: Counting,
+    f: impl FnOnce(&Recording, &StackProfile) -> T + Send,
+) -> Result<T, EndpointError> {
     let analyse = || {
         let trace = snapshot_trace(snapshot, baseline, None).map_err(EndpointError::Snapshot)?;
         let recording = Recording::open(trace.file()).map_err(EndpointError::Analysis)?;
-        let state = Snapshot::take(&recording, Moment::End, &EventFilter::everything());
+        let everything = EventFilter::everything();
+        let state = match counting {
+            Counting::Estimates => Snapshot::take(&recording, Moment::End, &everything),
+            Counting::Samples => Snapshot::take_samples(&recording, Moment::End, &everything),
+        };
         let mut symbols = StackSymbols::new(&recording, false);
         symbols.resolve(state.counts.keys().copied());
         Ok(f(&recording, &StackProfile::compute(&state, &symbols)))
