@@ -82,15 +82,16 @@ impl Filter {
 }
 
 fn compile(which: &'static str, pattern: Option<&str>) -> Result<Option<Regex>, AnalyzeError> {
-    pattern
-        .map(|pattern| {
-            Regex::new(pattern).map_err(|err| AnalyzeError::Pattern {
-                which,
-                pattern: pattern.to_owned(),
-                reason: one_line(&err),
-            })
-        })
-        .transpose()
+    pattern.map(|pattern| regex(which, pattern)).transpose()
+}
+
+/// `pattern` compiled; an error names the option (`which`) it was given to.
+pub(crate) fn regex(which: &'static str, pattern: &str) -> Result<Regex, AnalyzeError> {
+    Regex::new(pattern).map_err(|err| AnalyzeError::Pattern {
+        which,
+        pattern: pattern.to_owned(),
+        reason: one_line(&err),
+    })
 }
 
 /// The regex crate explains syntax errors over several lines, pointing at the pattern;

@@ -12,7 +12,8 @@
 //!   checkpoint, [`Snapshot::series`] many moments from one replay; [`Timeline::build`] and [`Peak::find`] replay events in time order;
 //!   [`Summary::compute`] gives the headline numbers.
 //! - [`StackSymbols`] symbolizes the stacks a report shows (each address once) and trims
-//!   the allocator's own frames ([`is_allocator_frame`]); [`Filter`] picks stacks by
+//!   the allocator's own frames ([`is_allocator_frame`], and wrappers named by
+//!   [`AllocFns`]); [`Filter`] picks stacks by
 //!   function name and thread.
 //! - Reports are data: [`Top`] (pprof's flat and cum) and [`Diff`], grouped by
 //!   [`Granularity`]; for exports, [`StackProfile`] (every stack with all four sample
@@ -92,5 +93,5 @@ pub use crate::summary::Summary;
 pub use crate::time::ns_to_ms;
 pub use crate::timeline::{Timeline, TimelineRow};
 pub use crate::trace_file::TraceFile;
-pub use crate::trim::is_allocator_frame;
+pub use crate::trim::{is_allocator_frame, AllocFns};
 pub use symbols::{Frame, ModuleRef, SymbolWarning, Symbolizer};

@@ -9,7 +9,7 @@ use memscope_format::{Module, StackId};
 
 use crate::recording::Recording;
 use crate::symbols::{Frame, ModuleRef, Symbolizer};
-use crate::trim::allocator_frames;
+use crate::trim::{allocator_frames, AllocFns, Role};
 
 /// The frames of a recording's stacks, resolved on demand.
 pub struct StackSymbols<'r> {
@@ -17,9 +17,16 @@ pub struct StackSymbols<'r> {
     symbolizer: Symbolizer,
     /// Owner tags: the pseudo-frame each tag's allocations end in, and its name.
     tags: Vec<(u64, String)>,
-    resolved: HashMap<u64, Vec<Frame>>,
+    resolved: HashMap<u64, Symbolized>,
     placeholders: HashMap<StackId, Frame>,
     keep_frames: bool,
+    alloc_fns: AllocFns,
+}
+
+/// The frames of one address, and what each is to trimming.
+struct Symbolized {
+    frames: Vec<Frame>,
+    roles: Vec<Role>,
 }
 
 impl<'r> StackSymbols<'r> {
@@ -34,7 +41,14 @@ impl<'r> StackSymbols<'r> {
             resolved: HashMap::new(),
             placeholders: HashMap::new(),
             keep_frames,
+            alloc_fns: AllocFns::default(),
         }
+    }
+
+    /// Hides the frames of the wrappers `alloc_fns` names too, like the allocator's.
+    /// Call before resolving.
+    pub fn with_alloc_fns(self, alloc_fns: AllocFns) -> Self {
+        StackSymbols { alloc_fns, ..self }
     }
 
     /// Resolves the addresses of `stacks` that are not resolved yet.
@@ -54,12 +68,23 @@ impl<'r> StackSymbols<'r> {
         addresses.dedup();
         let (tagged, code): (Vec<u64>, Vec<u64>) =
             addresses.into_iter().partition(|a| self.tags.iter().any(|(frame, _)| frame == a));
-        self.resolved.extend(self.symbolizer.resolve(&code));
+        let symbolized = self.symbolizer.resolve(&code);
+        for (address, frames) in symbolized {
+            let symbolized = self.symbolized(frames);
+            self.resolved.insert(address, symbolized);
+        }
         for address in tagged {
             let name = self.tags.iter().find(|(frame, _)| *frame == address).map(|(_, n)| n);
-            self.resolved
-                .insert(address, vec![tag_frame(address, name.map_or("", String::as_str))]);
+            let frames = vec![tag_frame(address, name.map_or("", String::as_str))];
+            let symbolized = self.symbolized(frames);
+            self.resolved.insert(address, symbolized);
         }
+    }
+
+    /// `frames` with their roles, judged before anything is shown.
+    fn symbolized(&self, frames: Vec<Frame>) -> Symbolized {
+        let roles = frames.iter().map(|frame| Role::of(frame, &self.alloc_fns)).collect();
+        Symbolized { frames, roles }
     }
 
     /// Resolves every stack of the recording, for reports that group or filter by
@@ -90,16 +115,18 @@ impl<'r> StackSymbols<'r> {
             let placeholder = self.placeholders.get(&stack).map(std::slice::from_ref);
             return placeholder.into_iter().map(|frames| Location { address: 0, frames }).collect();
         };
-        let mut locations: Vec<Location> = addresses
+        let symbolized: Vec<(u64, &Symbolized)> = addresses
             .iter()
-            .filter_map(|&address| {
-                let frames = self.resolved.get(&address)?;
-                Some(Location { address, frames })
-            })
+            .filter_map(|&address| Some((address, self.resolved.get(&address)?)))
+            .collect();
+        let mut locations: Vec<Location> = symbolized
+            .iter()
+            .map(|&(address, symbolized)| Location { address, frames: &symbolized.frames })
             .collect();
         if !self.keep_frames {
-            let all: Vec<&Frame> = locations.iter().flat_map(|l| l.frames).collect();
-            let mut hidden = allocator_frames(&all);
+            let roles: Vec<Role> =
+                symbolized.iter().flat_map(|(_, s)| s.roles.iter().copied()).collect();
+            let mut hidden = allocator_frames(&roles);
             let whole = locations
                 .iter()
                 .take_while(|location| {

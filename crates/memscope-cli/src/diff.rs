@@ -96,7 +96,7 @@ fn snapshots(recording: &Recording, prepared: &mut Prepared, moments: &[Moment])
 }
 
 fn two_traces(args: &DiffArgs, base: &Path, new: &Path) -> Result<(Diff, String)> {
-    let filter = args.report.stacks.filter()?;
+    let patterns = args.report.stacks.patterns()?;
     let files: [TraceFile; 2] = [trace_input::open(base)?, trace_input::open(new)?];
     let mut inputs: Vec<Input> = files.iter().map(trace_input::recording).collect::<Result<_>>()?;
     let [base_exe, new_exe] = [0, 1].map(|i| inputs[i].recording.meta().exe.clone());
@@ -106,7 +106,7 @@ fn two_traces(args: &DiffArgs, base: &Path, new: &Path) -> Result<(Diff, String)
     }
     let diff = {
         let mut prepared =
-            [0, 1].map(|i| args.report.stacks.prepare(&inputs[i].recording, &filter));
+            [0, 1].map(|i| args.report.stacks.prepare(&inputs[i].recording, &patterns));
         let [before, after] =
             [0, 1].map(|i| snapshots(&inputs[i].recording, &mut prepared[i], &[Moment::End]));
         let [base_symbols, new_symbols] = [0, 1].map(|i| &prepared[i].symbols);

@@ -1,0 +1,110 @@
+//! How reports name and cut stacks: allocation wrappers hidden with the allocator
+//! (`wrappers.c`, and jq's `jv_mem_alloc`). Fixtures are in `tests/fixtures/names`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use common::{build_file, installed, memscope, record, text, Recording};
+use serde_json::Value;
+
+fn names_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/names").join(name)
+}
+
+/// `wrappers.c` recorded once per test process.
+fn wrappers() -> &'static Recording {
+    static RUN: OnceLock<Recording> = OnceLock::new();
+    RUN.get_or_init(|| record(&build_file(&names_fixture("wrappers.c"), &["-O0"]), &[] as &[&str]))
+}
+
+/// `memscope REPORT TRACE --json OPTIONS`, which must succeed.
+fn report(report: &str, trace: &Path, options: &[&str]) -> Value {
+    let trace = trace.to_str().expect("a UTF-8 path");
+    let output = memscope(&[&[report, trace, "--json"], options].concat());
+    assert!(output.status.success(), "memscope {report} {options:?}: {}", text(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("JSON")
+}
+
+/// `top`'s rows as (function, flat) pairs, for the rows with a flat value.
+fn top_flat(trace: &Path, options: &[&str]) -> Vec<(String, i64)> {
+    let top = report("top", trace, &[&["-n", "0"], options].concat());
+    let rows = top["rows"].as_array().expect("rows");
+    rows.iter()
+        .filter(|row| row["flat"] != 0)
+        .map(|row| (row["function"].as_str().expect("function").to_owned(), int(&row["flat"])))
+        .collect()
+}
+
+fn int(value: &Value) -> i64 {
+    value.as_i64().unwrap_or_else(|| panic!("{value} is not an integer"))
+}
+
+/// The flat value of `function`'s row, if it has one.
+fn flat_of(rows: &[(String, i64)], function: &str) -> Option<i64> {
+    rows.iter().find(|(name, _)| name == function).map(|&(_, flat)| flat)
+}
+
+#[test]
+fn top_s_first_row_is_the_caller_of_xmalloc() {
+    let rows = top_flat(&wrappers().trace, &[]);
+
+    assert_eq!(rows[0], ("make_name".to_owned(), 3000), "{rows:?}");
+    assert_eq!(flat_of(&rows, "xmalloc"), None, "{rows:?}");
+    assert_eq!(flat_of(&rows, "pool_take"), Some(2048), "not built in: {rows:?}");
+}
+
+/// The recorder's stacks start at malloc's caller, so with `--keep-frames` the wrapper
+/// holds the flat value.
+#[test]
+fn keep_frames_still_shows_the_wrapper() {
+    let top = report("top", &wrappers().trace, &["-n", "0", "--keep-frames"]);
+    let rows = top["rows"].as_array().expect("rows");
+    let row = |function: &str| {
+        let row = rows.iter().find(|row| row["function"] == function);
+        row.map(|row| (int(&row["flat"]), int(&row["cum"])))
+    };
+
+    assert_eq!(row("xmalloc"), Some((3000, 3000)), "{top:#}");
+    assert_eq!(row("make_name"), Some((0, 3000)), "{top:#}");
+    assert_eq!(row("pool_take"), Some((2048, 2048)), "{top:#}");
+}
+
+#[test]
+fn alloc_fn_hides_a_wrapper_it_names() {
+    let trace = &wrappers().trace;
+    let rows = top_flat(trace, &["--alloc-fn", "^pool_take$"]);
+
+    assert_eq!(flat_of(&rows, "make_table"), Some(2048), "{rows:?}");
+    assert_eq!(flat_of(&rows, "pool_take"), None, "{rows:?}");
+    assert_eq!(rows[0], ("make_name".to_owned(), 3000), "{rows:?}");
+    let leaks = report("leaks", trace, &["--alloc-fn", "nothing", "--alloc-fn", "^pool_"]);
+    let table = leaks.as_array().expect("rows").iter().find(|row| row["bytes"] == 2048);
+    let stack = table.map(|row| row["stack"][0]["function"].clone());
+    assert_eq!(stack, Some(Value::from("make_table")), "{leaks:#}");
+}
+
+#[test]
+fn a_bad_alloc_fn_is_one_line() {
+    let trace = wrappers().trace.to_str().expect("a UTF-8 path");
+    let output = memscope(&["top", trace, "--alloc-fn", "pool_(take"]);
+    common::assert_one_line_error(&output, "invalid alloc-fn regex `pool_(take`: unclosed group");
+}
+
+#[test]
+fn jq_s_first_row_is_not_its_allocation_wrapper() {
+    let Some(jq) = installed("/usr/bin/jq") else { return };
+    let input = names_fixture("small.json");
+    let run = record(&jq, &[".".as_ref(), input.as_os_str()]);
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    let kept = top_flat(&run.trace, &["--by", "alloc_space", "--keep-frames"]);
+    assert_eq!(kept[0].0, "jv_mem_alloc", "the wrapper is first when kept: {kept:?}");
+    let rows = top_flat(&run.trace, &["--by", "alloc_space"]);
+
+    for wrapper in ["jv_mem_alloc", "jv_mem_calloc", "jv_mem_realloc"] {
+        assert_eq!(flat_of(&rows, wrapper), None, "{rows:?}");
+    }
+    let total = |rows: &[(String, i64)]| rows.iter().map(|&(_, flat)| flat).sum::<i64>();
+    assert_eq!(total(&rows), total(&kept), "the same bytes, at the wrappers' callers");
+}
