@@ -13,7 +13,8 @@
 //!   [`Summary::compute`] gives the headline numbers.
 //! - [`StackSymbols`] symbolizes the stacks a report shows (each address once) and trims
 //!   the allocator's own frames ([`is_allocator_frame`], and wrappers named by
-//!   [`AllocFns`]); [`Filter`] picks stacks by
+//!   [`AllocFns`]) and shortens C++ and Rust names ([`short_name`]); [`Filter`] picks
+//!   stacks by
 //!   function name and thread.
 //! - Reports are data: [`Top`] (pprof's flat and cum) and [`Diff`], grouped by
 //!   [`Granularity`]; for exports, [`StackProfile`] (every stack with all four sample
@@ -63,6 +64,7 @@ mod peak;
 mod problems;
 mod query;
 mod recording;
+mod short_name;
 mod snapshot;
 mod snapshot_series;
 mod stack_symbols;
@@ -87,6 +89,7 @@ pub use crate::query::diff::{Diff, DiffRow};
 pub use crate::query::profile::{ProfileStack, StackProfile};
 pub use crate::query::top::{SampleType, Top, TopRow};
 pub use crate::recording::Recording;
+pub use crate::short_name::short_name;
 pub use crate::snapshot::{Moment, Snapshot};
 pub use crate::stack_symbols::{tag_of, Location, StackSymbols};
 pub use crate::summary::Summary;

@@ -1,13 +1,15 @@
 //! Symbolized stacks: each unique address of the stacks a report asks for is resolved
 //! once (in parallel, by the [`Symbolizer`]) and kept, and stacks are shown as frames
-//! with the allocator's own frames trimmed.
+//! with the allocator's own frames trimmed and long names shortened.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use memscope_format::{Module, StackId};
 
 use crate::recording::Recording;
+use crate::short_name::short_name;
 use crate::symbols::{Frame, ModuleRef, Symbolizer};
 use crate::trim::{allocator_frames, AllocFns, Role};
 
@@ -21,6 +23,7 @@ pub struct StackSymbols<'r> {
     placeholders: HashMap<StackId, Frame>,
     keep_frames: bool,
     alloc_fns: AllocFns,
+    full_names: bool,
 }
 
 /// The frames of one address, and what each is to trimming.
@@ -42,6 +45,7 @@ impl<'r> StackSymbols<'r> {
             placeholders: HashMap::new(),
             keep_frames,
             alloc_fns: AllocFns::default(),
+            full_names: false,
         }
     }
 
@@ -49,6 +53,12 @@ impl<'r> StackSymbols<'r> {
     /// Call before resolving.
     pub fn with_alloc_fns(self, alloc_fns: AllocFns) -> Self {
         StackSymbols { alloc_fns, ..self }
+    }
+
+    /// Shows functions by their whole names, templates and parameters included, rather
+    /// than shortened by [`short_name`]. Call before resolving.
+    pub fn with_full_names(self, full_names: bool) -> Self {
+        StackSymbols { full_names, ..self }
     }
 
     /// Resolves the addresses of `stacks` that are not resolved yet.
@@ -81,9 +91,16 @@ impl<'r> StackSymbols<'r> {
         }
     }
 
-    /// `frames` with their roles, judged before anything is shown.
-    fn symbolized(&self, frames: Vec<Frame>) -> Symbolized {
+    /// `frames` with their roles, judged on their full names, and then named as shown.
+    fn symbolized(&self, mut frames: Vec<Frame>) -> Symbolized {
         let roles = frames.iter().map(|frame| Role::of(frame, &self.alloc_fns)).collect();
+        if !self.full_names {
+            for frame in &mut frames {
+                if let Cow::Owned(short) = short_name(&frame.function) {
+                    frame.function = short;
+                }
+            }
+        }
         Symbolized { frames, roles }
     }
 

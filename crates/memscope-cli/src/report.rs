@@ -49,6 +49,10 @@ pub struct StackArgs {
     /// wrappers) at the innermost end of stacks, which are hidden by default.
     #[arg(long)]
     keep_frames: bool,
+    /// Show C++ and Rust functions by their whole names: template arguments and parameter
+    /// lists, which are shortened to `<…>` and left out by default.
+    #[arg(long)]
+    full_names: bool,
 }
 
 /// The regular expressions of the stack options, compiled before any work is done.
@@ -110,7 +114,8 @@ impl StackArgs {
     /// Symbols for `recording`, and the filters resolved to its stacks.
     pub fn prepare<'r>(&self, recording: &'r Recording, patterns: &Patterns) -> Prepared<'r> {
         let mut symbols = StackSymbols::new(recording, self.keep_frames)
-            .with_alloc_fns(patterns.alloc_fns.clone());
+            .with_alloc_fns(patterns.alloc_fns.clone())
+            .with_full_names(self.full_names);
         let filter = patterns.filter.resolve(&mut symbols);
         Prepared { symbols, filter }
     }

@@ -1,5 +1,6 @@
 //! How reports name and cut stacks: allocation wrappers hidden with the allocator
-//! (`wrappers.c`, and jq's `jv_mem_alloc`). Fixtures are in `tests/fixtures/names`.
+//! (`wrappers.c`, and jq's `jv_mem_alloc`), C++ names shortened (the benchmarks' map
+//! workload). Fixtures are in `tests/fixtures/names`.
 
 mod common;
 
@@ -107,4 +108,58 @@ fn jq_s_first_row_is_not_its_allocation_wrapper() {
     }
     let total = |rows: &[(String, i64)]| rows.iter().map(|&(_, flat)| flat).sum::<i64>();
     assert_eq!(total(&rows), total(&kept), "the same bytes, at the wrappers' callers");
+}
+
+/// `bench/map_workload.cpp` (a std::map of strings to vectors and a std::unordered_map)
+/// recorded once per test process, 3000 steps.
+fn map_workload() -> &'static Recording {
+    static RUN: OnceLock<Recording> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/map_workload.cpp");
+        let run = record(&build_file(&source, &["-O2"]), &["3000"]);
+        assert_eq!(run.code(), Some(0), "{}", run.stderr());
+        run
+    })
+}
+
+/// `memscope ARGS` as text, which must succeed.
+fn report_text(args: &[&str]) -> String {
+    let output = memscope(args);
+    assert!(output.status.success(), "memscope {args:?}: {}", text(&output.stderr));
+    text(&output.stdout)
+}
+
+fn longest_line(text: &str) -> usize {
+    text.lines().map(|line| line.chars().count()).max().unwrap_or(0)
+}
+
+#[test]
+fn cpp_names_of_the_map_workload_fit_in_200_characters() {
+    let trace = map_workload().trace.to_str().expect("a UTF-8 path");
+    for args in [
+        &["top", trace][..],
+        &["top", trace, "--peak", "-n", "0"],
+        &["leaks", trace],
+        &["leaks", trace, "-n", "0"],
+        &["peak", trace, "-n", "0"],
+    ] {
+        let report = report_text(args);
+        assert!(longest_line(&report) <= 200, "memscope {args:?}:\n{report}");
+    }
+    let top = report_text(&["top", trace, "--peak", "-n", "0"]);
+    assert!(top.contains("  std::_Rb_tree<…>::_M_get_node /usr/include/"), "{top}");
+}
+
+#[test]
+fn full_names_show_template_arguments_and_parameters() {
+    let trace = map_workload().trace.to_str().expect("a UTF-8 path");
+    let top = report_text(&["top", trace, "--peak", "-n", "0", "--full-names"]);
+
+    let node = "  std::_Rb_tree<std::__cxx11::basic_string<char, std::char_traits<char>, \
+                std::allocator<char> >, std::pair<std::__cxx11::basic_string<char, \
+                std::char_traits<char>, std::allocator<char> > const, std::vector<int, \
+                std::allocator<int> > >,";
+    assert!(top.contains(node), "{top}");
+    assert!(top.contains(">::_M_get_node() /usr/include/"), "{top}");
+    assert!(longest_line(&top) > 200, "the names are whole: {top}");
 }
