@@ -28,10 +28,10 @@ pub struct ReportArgs {
 /// report and export.
 #[derive(Args, Default)]
 pub struct StackArgs {
-    /// Keep only stacks with a frame whose function matches REGEX.
+    /// Keep only stacks with a frame whose function, source file or module matches REGEX.
     #[arg(long, value_name = "REGEX")]
     focus: Option<String>,
-    /// Drop stacks with a frame whose function matches REGEX.
+    /// Drop stacks with a frame whose function, source file or module matches REGEX.
     #[arg(long, value_name = "REGEX")]
     ignore: Option<String>,
     /// Keep only the allocations made under owner tag NAME (the memscope crate's tags).

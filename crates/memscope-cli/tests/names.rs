@@ -1,6 +1,7 @@
 //! How reports name and cut stacks: allocation wrappers hidden with the allocator
 //! (`wrappers.c`, and jq's `jv_mem_alloc`), C++ names shortened (the benchmarks' map
-//! workload). Fixtures are in `tests/fixtures/names`.
+//! workload), filters on functions, files and modules (`filters.c`). Fixtures are in
+//! `tests/fixtures/names`.
 
 mod common;
 
@@ -162,4 +163,41 @@ fn full_names_show_template_arguments_and_parameters() {
     assert!(top.contains(node), "{top}");
     assert!(top.contains(">::_M_get_node() /usr/include/"), "{top}");
     assert!(longest_line(&top) > 200, "the names are whole: {top}");
+}
+
+/// `filters.c` with `filters_part.c`, recorded once per test process.
+fn filters() -> &'static Recording {
+    static RUN: OnceLock<Recording> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let part = names_fixture("filters_part.c");
+        let binary = build_file(&names_fixture("filters.c"), &["-O0", part.to_str().unwrap()]);
+        record(&binary, &[] as &[&str])
+    })
+}
+
+/// `top`'s total and flat rows with `options`, on `filters.c`.
+fn filtered(options: &[&str]) -> (i64, Vec<(String, i64)>) {
+    let trace = &filters().trace;
+    let top = report("top", trace, options);
+    (int(&top["total"]), top_flat(trace, options))
+}
+
+#[test]
+fn focus_and_ignore_match_source_files() {
+    let (total, rows) = filtered(&["--focus", r"filters_part\.c"]);
+    assert_eq!((total, rows), (700, vec![("part_alloc".to_owned(), 700)]));
+
+    let (total, rows) = filtered(&["--ignore", r"/filters_part\.c$"]);
+    assert_eq!((total, rows), (300, vec![("main_alloc".to_owned(), 300)]));
+}
+
+#[test]
+fn focus_and_ignore_match_modules() {
+    let (everything, _) = filtered(&[]);
+    assert_eq!(everything, 1000);
+    let (total, _) = filtered(&["--focus", "^filters-[0-9a-f]+$"]);
+    assert_eq!(total, 1000, "every stack has a frame in the program");
+
+    let (total, rows) = filtered(&["--ignore", r"^libc\.so\.6$"]);
+    assert_eq!((total, rows), (0, vec![]), "every stack starts in libc");
 }
