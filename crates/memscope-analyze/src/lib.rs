@@ -14,8 +14,7 @@
 //! - [`StackSymbols`] symbolizes the stacks a report shows (each address once) and trims
 //!   the allocator's own frames ([`is_allocator_frame`], and wrappers named by
 //!   [`AllocFns`]) and shortens C++ and Rust names ([`short_name`]); [`Filter`] picks
-//!   stacks by
-//!   function name and thread.
+//!   stacks by function, source file or module, owner tag and thread.
 //! - Reports are data: [`Top`] (pprof's flat and cum) and [`Diff`], grouped by
 //!   [`Granularity`]; for exports, [`StackProfile`] (every stack with all four sample
 //!   types, its frames grouped into [`Location`]s), [`CallGraph`] (functions and the
