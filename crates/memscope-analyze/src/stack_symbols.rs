@@ -24,6 +24,8 @@ pub struct StackSymbols<'r> {
     keep_frames: bool,
     alloc_fns: AllocFns,
     full_names: bool,
+    /// The recorder's depth limit, and the frame that ends a stack cut at it.
+    truncated: Option<(usize, Frame)>,
 }
 
 /// The frames of one address, and what each is to trimming.
@@ -46,6 +48,7 @@ impl<'r> StackSymbols<'r> {
             keep_frames,
             alloc_fns: AllocFns::default(),
             full_names: false,
+            truncated: truncated_frame(recording.meta().max_frames),
         }
     }
 
@@ -158,6 +161,11 @@ impl<'r> StackSymbols<'r> {
                 first.frames = &first.frames[hidden..];
             }
         }
+        if let Some((max_frames, frame)) = &self.truncated {
+            if addresses.len() >= *max_frames {
+                locations.push(Location { address: 0, frames: std::slice::from_ref(frame) });
+            }
+        }
         locations
     }
 }
@@ -183,7 +191,15 @@ fn placeholder(stack: StackId) -> Frame {
     Frame { function, file: None, line: None, module: "?".to_owned(), address: 0 }
 }
 
-/// The kernel's vDSO has no file to read symbols from.
+/// The frame that ends, outermost, the stacks as deep as the recorder's limit
+/// `max_frames` (0: none known), whose callers it did not keep:
+/// `[truncated at 64 frames]`.
+fn truncated_frame(max_frames: u32) -> Option<(usize, Frame)> {
+    let max = usize::try_from(max_frames).ok().filter(|&max| max > 0)?;
+    let function = format!("[truncated at {max} frames]");
+    Some((max, Frame { function, file: None, line: None, module: "?".to_owned(), address: 0 }))
+}
+
 /// The pseudo-module of an owner tag is named `[tag] NAME` and covers one address, the
 /// frame that ends the stacks of the tag's allocations.
 const TAG_MODULE_PREFIX: &str = "[tag] ";
@@ -216,6 +232,7 @@ pub fn tag_of(frame: &Frame) -> Option<&str> {
         .flatten()
 }
 
+/// The kernel's vDSO has no file to read symbols from.
 fn is_file_backed(module: &Module) -> bool {
     let path = &module.path;
     !path.is_empty() && !path.starts_with("linux-vdso") && !path.starts_with('[')

@@ -1,14 +1,14 @@
 //! How reports name and cut stacks: allocation wrappers hidden with the allocator
 //! (`wrappers.c`, and jq's `jv_mem_alloc`), C++ names shortened (the benchmarks' map
 //! workload), filters on functions, files and modules (`filters.c`). Fixtures are in
-//! `tests/fixtures/names`.
+//! `tests/fixtures/names`. Stacks cut at `--max-frames` end in a marker (`deep.c`).
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{build_file, installed, memscope, record, text, Recording};
+use common::{build_file, installed, memscope, record, record_with, text, Recording};
 use serde_json::Value;
 
 fn names_fixture(name: &str) -> PathBuf {
@@ -200,4 +200,59 @@ fn focus_and_ignore_match_modules() {
 
     let (total, rows) = filtered(&["--ignore", r"^libc\.so\.6$"]);
     assert_eq!((total, rows), (0, vec![]), "every stack starts in libc");
+}
+
+/// `deep.c` recorded with `OPTIONS`; its leaks as (bytes, functions of the stack).
+fn deep_leaks(options: &[&str]) -> Vec<(u64, Vec<String>)> {
+    let run = record_with(options, &build_file(&names_fixture("deep.c"), &["-O0"]), &[] as &[&str]);
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    let mut leaks: Vec<(u64, Vec<String>)> = run
+        .leaks()
+        .into_iter()
+        .map(|leak| (leak.bytes, leak.stack.into_iter().map(|frame| frame.function).collect()))
+        .collect();
+    leaks.sort();
+    leaks
+}
+
+#[test]
+fn a_stack_cut_at_max_frames_ends_in_a_marker() {
+    let leaks = deep_leaks(&["--max-frames", "6"]);
+    let (bytes, main) = &leaks[0];
+    assert_eq!((*bytes, main.first().map(String::as_str)), (256, Some("main")), "{leaks:?}");
+    assert_eq!(main.last().map(String::as_str), Some("_start"), "not cut: {leaks:?}");
+
+    let mut deep = vec!["descend"; 6];
+    deep.push("[truncated at 6 frames]");
+    assert_eq!(leaks[1], (512, deep.iter().map(|f| f.to_string()).collect()), "{leaks:?}");
+}
+
+#[test]
+fn a_stack_under_the_limit_has_no_marker() {
+    let leaks = deep_leaks(&[]);
+    let (bytes, deep) = &leaks[1];
+    assert_eq!(*bytes, 512);
+    assert_eq!(deep.iter().filter(|f| *f == "descend").count(), 21, "{deep:?}");
+    assert_eq!(deep.last().map(String::as_str), Some("_start"), "{deep:?}");
+}
+
+#[test]
+fn exports_end_a_cut_stack_in_the_marker() {
+    let program = build_file(&names_fixture("deep.c"), &["-O0"]);
+    let run = record_with(&["--max-frames", "3"], &program, &[] as &[&str]);
+    let folded = run.dir.path().join("deep.folded");
+    let trace = run.trace.to_str().expect("a UTF-8 path");
+    let out = folded.to_str().expect("a UTF-8 path");
+    report_text(&["export", trace, "--format", "collapsed", "-o", out]);
+
+    let text = std::fs::read_to_string(&folded).expect("the collapsed stacks");
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "[truncated at 3 frames];__libc_start_main_impl;__libc_start_call_main;main 256",
+            "[truncated at 3 frames];descend;descend;descend 512",
+        ]
+    );
 }

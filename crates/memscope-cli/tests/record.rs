@@ -198,7 +198,9 @@ fn max_frames_limits_the_stack_to_the_innermost_frames() {
     let run = record_with(&["--max-frames", "2"], &stack, &[] as &[&str]);
     let leaks = run.leaks();
     let leak = leak_at(&leaks, "leaf");
-    assert!(leak.addresses() <= 2, "{leak:#?}");
+    let marker = leak.stack.last().map(|frame| (frame.function.as_str(), frame.address));
+    assert_eq!(marker, Some(("[truncated at 2 frames]", 0)), "{leak:#?}");
+    assert!(leak.addresses() <= 2 + 1, "two recorded addresses and the marker: {leak:#?}");
     assert_stack_chain(leak, 2);
 }
 
