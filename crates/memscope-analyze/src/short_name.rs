@@ -13,7 +13,7 @@ pub fn short_name(name: &str) -> Cow<'_, str> {
     }
     let (body, clones) = split_clones(name);
     let mut short = String::with_capacity(body.len());
-    Shortener { name: body, at: 0, out: &mut short }.run();
+    Shortener { name: body, at: 0, out: &mut short, open: Vec::new() }.run();
     let start = return_type_end(&short);
     let mut short = short.split_off(start);
     short.push_str(clones);
@@ -46,8 +46,11 @@ enum Open {
 /// One pass over a name, writing the short form.
 struct Shortener<'n, 'o> {
     name: &'n str,
+    /// The byte offset of the next character of `name` to read.
     at: usize,
     out: &'o mut String,
+    /// The brackets being copied, innermost last.
+    open: Vec<Open>,
 }
 
 /// The qualifiers a member function's parameter list may be followed by.
@@ -55,7 +58,6 @@ const QUALIFIERS: &[&str] = &[" const", " volatile", " &&", " &", " noexcept"];
 
 impl Shortener<'_, '_> {
     fn run(mut self) {
-        let mut open: Vec<Open> = Vec::new();
         while let Some(c) = self.name[self.at..].chars().next() {
             if self.operator_starts() {
                 self.copy_operator();
@@ -63,15 +65,15 @@ impl Shortener<'_, '_> {
             }
             match c {
                 '<' if self.follows_a_name() => self.skip_arguments(),
-                '<' => self.copy_open(&mut open, Open::Qualified),
-                '>' if open.last() == Some(&Open::Qualified) => self.copy_close(&mut open),
-                '{' => self.copy_open(&mut open, Open::Brace),
-                '}' if open.last() == Some(&Open::Brace) => self.copy_close(&mut open),
+                '<' => self.copy_open(Open::Qualified),
+                '>' if self.open.last() == Some(&Open::Qualified) => self.copy_close(),
+                '{' => self.copy_open(Open::Brace),
+                '}' if self.open.last() == Some(&Open::Brace) => self.copy_close(),
                 '(' if self.name[self.at..].starts_with("(anonymous namespace)") => {
                     self.copy("(anonymous namespace)".len())
                 }
-                '(' if open.contains(&Open::Brace) => self.copy_open(&mut open, Open::Paren),
-                ')' if open.last() == Some(&Open::Paren) => self.copy_close(&mut open),
+                '(' if self.open.contains(&Open::Brace) => self.copy_open(Open::Paren),
+                ')' if self.open.last() == Some(&Open::Paren) => self.copy_close(),
                 '(' if self.follows_a_name() => self.skip_parameters(),
                 _ => self.copy(c.len_utf8()),
             }
@@ -83,13 +85,13 @@ impl Shortener<'_, '_> {
         self.at += len;
     }
 
-    fn copy_open(&mut self, open: &mut Vec<Open>, what: Open) {
-        open.push(what);
+    fn copy_open(&mut self, what: Open) {
+        self.open.push(what);
         self.copy(1);
     }
 
-    fn copy_close(&mut self, open: &mut Vec<Open>) {
-        open.pop();
+    fn copy_close(&mut self) {
+        self.open.pop();
         self.copy(1);
     }
 
@@ -187,10 +189,11 @@ fn return_type_end(short: &str) -> usize {
             '<' | '(' | '{' | '[' => depth += 1,
             '>' | ')' | '}' | ']' => depth -= 1,
             ' ' if depth == 0 => start = at + 1,
-            'o' if depth == 0 && short[at..].starts_with("operator") => {
-                if at == 0 || !short[..at].ends_with(is_name_char) {
-                    break;
-                }
+            'o' if depth == 0
+                && short[at..].starts_with("operator")
+                && !short[..at].ends_with(is_name_char) =>
+            {
+                break
             }
             _ => {}
         }
