@@ -81,8 +81,7 @@ impl<'r> StackSymbols<'r> {
         addresses.dedup();
         let (tagged, code): (Vec<u64>, Vec<u64>) =
             addresses.into_iter().partition(|a| self.tags.iter().any(|(frame, _)| frame == a));
-        let symbolized = self.symbolizer.resolve(&code);
-        for (address, frames) in symbolized {
+        for (address, frames) in self.symbolizer.resolve(&code) {
             let symbolized = self.symbolized(frames);
             self.resolved.insert(address, symbolized);
         }
@@ -191,9 +190,8 @@ fn placeholder(stack: StackId) -> Frame {
     Frame { function, file: None, line: None, module: "?".to_owned(), address: 0 }
 }
 
-/// The frame that ends, outermost, the stacks as deep as the recorder's limit
-/// `max_frames` (0: none known), whose callers it did not keep:
-/// `[truncated at 64 frames]`.
+/// The frame shown outermost in a stack as deep as the recorder's limit `max_frames`
+/// (0: none known), whose callers the recorder did not keep: `[truncated at 64 frames]`.
 fn truncated_frame(max_frames: u32) -> Option<(usize, Frame)> {
     let max = usize::try_from(max_frames).ok().filter(|&max| max > 0)?;
     let function = format!("[truncated at {max} frames]");
