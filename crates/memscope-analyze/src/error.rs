@@ -24,10 +24,10 @@ pub enum AnalyzeError {
         /// What is wrong.
         source: FormatError,
     },
-    /// A focus or ignore pattern is not a valid regular expression.
+    /// A focus, ignore or alloc-fn pattern is not a valid regular expression.
     #[error("invalid {which} regex `{pattern}`: {reason}")]
     Pattern {
-        /// `focus` or `ignore`.
+        /// `focus`, `ignore` or `alloc-fn`.
         which: &'static str,
         /// The pattern as given.
         pattern: String,

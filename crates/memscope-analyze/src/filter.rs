@@ -1,6 +1,6 @@
 //! Which stacks and threads a report counts: pprof's `focus` and `ignore` (regular
-//! expressions matched against the function names of a stack's frames), an owner tag
-//! (pprof's `-tagfocus`) and a thread.
+//! expressions matched against the function, source file and module of a stack's
+//! frames), an owner tag (pprof's `-tagfocus`) and a thread.
 
 use std::collections::HashSet;
 
@@ -29,8 +29,8 @@ pub struct EventFilter {
 }
 
 impl Filter {
-    /// Keeps stacks with a frame whose function matches `focus`, drops stacks with one
-    /// that matches `ignore`, and keeps only the events `thread` made.
+    /// Keeps stacks with a frame whose function, file or module matches `focus`, drops
+    /// stacks with one that matches `ignore`, and keeps only the events `thread` made.
     pub fn new(
         focus: Option<&str>,
         ignore: Option<&str>,
@@ -57,8 +57,7 @@ impl Filter {
 
     /// True if `frames` (one stack's, as shown) pass focus, ignore and the tag.
     pub fn keeps_frames(&self, frames: &[&Frame]) -> bool {
-        let any_matches =
-            |regex: &Regex| frames.iter().any(|frame| regex.is_match(&frame.function));
+        let any_matches = |regex: &Regex| frames.iter().any(|frame| matches(regex, frame));
         let tagged = |tag: &String| frames.iter().any(|frame| tag_of(frame) == Some(tag.as_str()));
         self.focus.as_ref().is_none_or(any_matches)
             && !self.ignore.as_ref().is_some_and(any_matches)
@@ -81,16 +80,25 @@ impl Filter {
     }
 }
 
+/// Whether `regex` matches `frame`'s function, source file or module, as pprof's focus
+/// matches a function's name and file names.
+fn matches(regex: &Regex, frame: &Frame) -> bool {
+    regex.is_match(&frame.function)
+        || frame.file.as_deref().is_some_and(|file| regex.is_match(file))
+        || regex.is_match(&frame.module)
+}
+
 fn compile(which: &'static str, pattern: Option<&str>) -> Result<Option<Regex>, AnalyzeError> {
-    pattern
-        .map(|pattern| {
-            Regex::new(pattern).map_err(|err| AnalyzeError::Pattern {
-                which,
-                pattern: pattern.to_owned(),
-                reason: one_line(&err),
-            })
-        })
-        .transpose()
+    pattern.map(|pattern| regex(which, pattern)).transpose()
+}
+
+/// `pattern` compiled; an error names the option (`which`) it was given to.
+pub(crate) fn regex(which: &'static str, pattern: &str) -> Result<Regex, AnalyzeError> {
+    Regex::new(pattern).map_err(|err| AnalyzeError::Pattern {
+        which,
+        pattern: pattern.to_owned(),
+        reason: one_line(&err),
+    })
 }
 
 /// The regex crate explains syntax errors over several lines, pointing at the pattern;

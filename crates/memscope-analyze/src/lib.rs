@@ -12,8 +12,9 @@
 //!   checkpoint, [`Snapshot::series`] many moments from one replay; [`Timeline::build`] and [`Peak::find`] replay events in time order;
 //!   [`Summary::compute`] gives the headline numbers.
 //! - [`StackSymbols`] symbolizes the stacks a report shows (each address once) and trims
-//!   the allocator's own frames ([`is_allocator_frame`]); [`Filter`] picks stacks by
-//!   function name and thread.
+//!   the allocator's own frames ([`is_allocator_frame`], and wrappers named by
+//!   [`AllocFns`]) and shortens C++ and Rust names ([`short_name`]); [`Filter`] picks
+//!   stacks by function, source file or module, owner tag and thread.
 //! - Reports are data: [`Top`] (pprof's flat and cum) and [`Diff`], grouped by
 //!   [`Granularity`]; for exports, [`StackProfile`] (every stack with all four sample
 //!   types, its frames grouped into [`Location`]s), [`CallGraph`] (functions and the
@@ -63,6 +64,7 @@ mod problems;
 mod query;
 mod recording;
 mod sampling;
+mod short_name;
 mod snapshot;
 mod snapshot_series;
 mod stack_symbols;
@@ -90,6 +92,7 @@ pub use crate::query::profile::{ProfileStack, StackProfile};
 pub use crate::query::top::{SampleType, Top, TopRow};
 pub use crate::recording::Recording;
 pub use crate::sampling::Sampling;
+pub use crate::short_name::short_name;
 pub use crate::snapshot::{Moment, Snapshot};
 pub use crate::stack_symbols::{tag_of, Location, StackSymbols};
 pub use crate::summary::Summary;
@@ -97,5 +100,5 @@ pub use crate::time::ns_to_ms;
 pub use crate::timeline::{Timeline, TimelineRow};
 pub use crate::trace_file::TraceFile;
 pub use crate::trace_files::TraceFiles;
-pub use crate::trim::is_allocator_frame;
+pub use crate::trim::{is_allocator_frame, AllocFns};
 pub use symbols::{Frame, ModuleRef, SymbolWarning, Symbolizer};

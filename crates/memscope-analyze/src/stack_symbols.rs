@@ -1,15 +1,17 @@
 //! Symbolized stacks: each unique address of the stacks a report asks for is resolved
 //! once (in parallel, by the [`Symbolizer`]) and kept, and stacks are shown as frames
-//! with the allocator's own frames trimmed.
+//! with the allocator's own frames trimmed and long names shortened.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use memscope_format::{Module, StackId};
 
 use crate::recording::Recording;
+use crate::short_name::short_name;
 use crate::symbols::{Frame, ModuleRef, Symbolizer};
-use crate::trim::allocator_frames;
+use crate::trim::{allocator_frames, AllocFns, Role};
 
 /// The frames of a recording's stacks, resolved on demand.
 pub struct StackSymbols<'r> {
@@ -17,9 +19,19 @@ pub struct StackSymbols<'r> {
     symbolizer: Symbolizer,
     /// Owner tags: the pseudo-frame each tag's allocations end in, and its name.
     tags: Vec<(u64, String)>,
-    resolved: HashMap<u64, Vec<Frame>>,
+    resolved: HashMap<u64, Symbolized>,
     placeholders: HashMap<StackId, Frame>,
     keep_frames: bool,
+    alloc_fns: AllocFns,
+    full_names: bool,
+    /// The recorder's depth limit, and the frame that ends a stack cut at it.
+    truncated: Option<(usize, Frame)>,
+}
+
+/// The frames of one address, and what each is to trimming.
+struct Symbolized {
+    frames: Vec<Frame>,
+    roles: Vec<Role>,
 }
 
 impl<'r> StackSymbols<'r> {
@@ -34,7 +46,22 @@ impl<'r> StackSymbols<'r> {
             resolved: HashMap::new(),
             placeholders: HashMap::new(),
             keep_frames,
+            alloc_fns: AllocFns::default(),
+            full_names: false,
+            truncated: truncated_frame(recording.meta().max_frames),
         }
+    }
+
+    /// Hides the frames of the wrappers `alloc_fns` names too, like the allocator's.
+    /// Call before resolving.
+    pub fn with_alloc_fns(self, alloc_fns: AllocFns) -> Self {
+        StackSymbols { alloc_fns, ..self }
+    }
+
+    /// Shows functions by their whole names, templates and parameters included, rather
+    /// than shortened by [`short_name`]. Call before resolving.
+    pub fn with_full_names(self, full_names: bool) -> Self {
+        StackSymbols { full_names, ..self }
     }
 
     /// Resolves the addresses of `stacks` that are not resolved yet.
@@ -54,12 +81,29 @@ impl<'r> StackSymbols<'r> {
         addresses.dedup();
         let (tagged, code): (Vec<u64>, Vec<u64>) =
             addresses.into_iter().partition(|a| self.tags.iter().any(|(frame, _)| frame == a));
-        self.resolved.extend(self.symbolizer.resolve(&code));
+        for (address, frames) in self.symbolizer.resolve(&code) {
+            let symbolized = self.symbolized(frames);
+            self.resolved.insert(address, symbolized);
+        }
         for address in tagged {
             let name = self.tags.iter().find(|(frame, _)| *frame == address).map(|(_, n)| n);
-            self.resolved
-                .insert(address, vec![tag_frame(address, name.map_or("", String::as_str))]);
+            let frames = vec![tag_frame(address, name.map_or("", String::as_str))];
+            let symbolized = self.symbolized(frames);
+            self.resolved.insert(address, symbolized);
         }
+    }
+
+    /// `frames` with their roles, judged on their full names, and then named as shown.
+    fn symbolized(&self, mut frames: Vec<Frame>) -> Symbolized {
+        let roles = frames.iter().map(|frame| Role::of(frame, &self.alloc_fns)).collect();
+        if !self.full_names {
+            for frame in &mut frames {
+                if let Cow::Owned(short) = short_name(&frame.function) {
+                    frame.function = short;
+                }
+            }
+        }
+        Symbolized { frames, roles }
     }
 
     /// Resolves every stack of the recording, for reports that group or filter by
@@ -90,16 +134,18 @@ impl<'r> StackSymbols<'r> {
             let placeholder = self.placeholders.get(&stack).map(std::slice::from_ref);
             return placeholder.into_iter().map(|frames| Location { address: 0, frames }).collect();
         };
-        let mut locations: Vec<Location> = addresses
+        let symbolized: Vec<(u64, &Symbolized)> = addresses
             .iter()
-            .filter_map(|&address| {
-                let frames = self.resolved.get(&address)?;
-                Some(Location { address, frames })
-            })
+            .filter_map(|&address| Some((address, self.resolved.get(&address)?)))
+            .collect();
+        let mut locations: Vec<Location> = symbolized
+            .iter()
+            .map(|&(address, symbolized)| Location { address, frames: &symbolized.frames })
             .collect();
         if !self.keep_frames {
-            let all: Vec<&Frame> = locations.iter().flat_map(|l| l.frames).collect();
-            let mut hidden = allocator_frames(&all);
+            let roles: Vec<Role> =
+                symbolized.iter().flat_map(|(_, s)| s.roles.iter().copied()).collect();
+            let mut hidden = allocator_frames(&roles);
             let whole = locations
                 .iter()
                 .take_while(|location| {
@@ -112,6 +158,11 @@ impl<'r> StackSymbols<'r> {
             // The outermost frame is always kept, so a location is left.
             if let Some(first) = locations.first_mut() {
                 first.frames = &first.frames[hidden..];
+            }
+        }
+        if let Some((max_frames, frame)) = &self.truncated {
+            if addresses.len() >= *max_frames {
+                locations.push(Location { address: 0, frames: std::slice::from_ref(frame) });
             }
         }
         locations
@@ -139,7 +190,14 @@ fn placeholder(stack: StackId) -> Frame {
     Frame { function, file: None, line: None, module: "?".to_owned(), address: 0 }
 }
 
-/// The kernel's vDSO has no file to read symbols from.
+/// The frame shown outermost in a stack as deep as the recorder's limit `max_frames`
+/// (0: none known), whose callers the recorder did not keep: `[truncated at 64 frames]`.
+fn truncated_frame(max_frames: u32) -> Option<(usize, Frame)> {
+    let max = usize::try_from(max_frames).ok().filter(|&max| max > 0)?;
+    let function = format!("[truncated at {max} frames]");
+    Some((max, Frame { function, file: None, line: None, module: "?".to_owned(), address: 0 }))
+}
+
 /// The pseudo-module of an owner tag is named `[tag] NAME` and covers one address, the
 /// frame that ends the stacks of the tag's allocations.
 const TAG_MODULE_PREFIX: &str = "[tag] ";
@@ -172,6 +230,7 @@ pub fn tag_of(frame: &Frame) -> Option<&str> {
         .flatten()
 }
 
+/// The kernel's vDSO has no file to read symbols from.
 fn is_file_backed(module: &Module) -> bool {
     let path = &module.path;
     !path.is_empty() && !path.starts_with("linux-vdso") && !path.starts_with('[')

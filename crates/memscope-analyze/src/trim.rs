@@ -1,7 +1,13 @@
 //! Hiding the allocator's own frames at the innermost end of a stack, as Go's profiles
 //! hide the runtime's: a report should say which of the user's functions allocated, not
-//! that `operator new` or `alloc::raw_vec` did.
+//! that `operator new` or `alloc::raw_vec` did. Programs' own allocation wrappers
+//! (`xmalloc`, `g_malloc`, `PyMem_Malloc`, …) count as the allocator too, as massif's
+//! `--alloc-fn` makes them: a built-in list, and any the user names.
 
+use regex::Regex;
+
+use crate::error::AnalyzeError;
+use crate::filter::regex;
 use crate::symbols::Frame;
 
 /// Functions of the malloc family and glibc's internals behind them.
@@ -54,6 +60,152 @@ const PLUMBING_PREFIXES: &[&str] = &[
     "std::sys::pal::unix::alloc::",
 ];
 
+/// Well-known allocation wrappers of C programs and language runtimes, by exact name:
+/// libiberty's and gnulib's (gcc, bash, coreutils), git's, GLib's, CPython's, Perl's,
+/// jq's, SQLite's, OpenSSL's and zlib's.
+const ALLOCATOR_WRAPPERS: &[&str] = &[
+    // libiberty, gnulib, bash, git
+    "xmalloc",
+    "xcalloc",
+    "xrealloc",
+    "xzalloc",
+    "xstrdup",
+    "xstrndup",
+    "xmemdup",
+    "xnmalloc",
+    "xnrealloc",
+    "x2realloc",
+    "x2nrealloc",
+    "ximalloc",
+    "xicalloc",
+    "xirealloc",
+    "xireallocarray",
+    "xreallocarray",
+    "xcharalloc",
+    "sh_xmalloc",
+    "sh_xrealloc",
+    "do_xmalloc",
+    "xmallocz",
+    "xmallocz_gently",
+    "xmemdupz",
+    // GLib
+    "g_malloc",
+    "g_malloc0",
+    "g_malloc_n",
+    "g_malloc0_n",
+    "g_realloc",
+    "g_realloc_n",
+    "g_try_malloc",
+    "g_try_malloc0",
+    "g_try_malloc_n",
+    "g_try_malloc0_n",
+    "g_try_realloc",
+    "g_try_realloc_n",
+    "g_aligned_alloc",
+    "g_aligned_alloc0",
+    "g_slice_alloc",
+    "g_slice_alloc0",
+    // CPython (its internals are below, by prefix)
+    "PyMem_Malloc",
+    "PyMem_Calloc",
+    "PyMem_Realloc",
+    "PyMem_RawMalloc",
+    "PyMem_RawCalloc",
+    "PyMem_RawRealloc",
+    "PyObject_Malloc",
+    "PyObject_Calloc",
+    "PyObject_Realloc",
+    "pymalloc_alloc",
+    "pymalloc_realloc",
+    // Perl
+    "Perl_safesysmalloc",
+    "Perl_safesyscalloc",
+    "Perl_safesysrealloc",
+    // jq
+    "jv_mem_alloc",
+    "jv_mem_alloc_unguarded",
+    "jv_mem_calloc",
+    "jv_mem_calloc_unguarded",
+    "jv_mem_realloc",
+    // SQLite
+    "sqlite3Malloc",
+    "sqlite3MallocZero",
+    "sqlite3Realloc",
+    "sqlite3DbMallocRaw",
+    "sqlite3DbMallocRawNN",
+    "sqlite3DbMallocZero",
+    "sqlite3DbRealloc",
+    "sqlite3DbReallocOrFree",
+    "sqlite3_malloc",
+    "sqlite3_malloc64",
+    "sqlite3_realloc",
+    "sqlite3_realloc64",
+    "sqlite3MemMalloc",
+    "sqlite3MemRealloc",
+    "mallocWithAlarm",
+    "dbMallocRawFinish",
+    "dbReallocFinish",
+    // OpenSSL, zlib
+    "CRYPTO_malloc",
+    "CRYPTO_zalloc",
+    "CRYPTO_realloc",
+    "CRYPTO_clear_realloc",
+    "zcalloc",
+];
+
+/// Name prefixes of allocation wrappers' internals: CPython's `_PyMem_RawMalloc`,
+/// `_PyMem_DebugMalloc`, `_PyObject_Malloc` and their kin.
+const ALLOCATOR_WRAPPER_PREFIXES: &[&str] =
+    &["_PyMem_", "_PyObject_Malloc", "_PyObject_Calloc", "_PyObject_Realloc"];
+
+/// The allocation wrappers a user named (`--alloc-fn`), besides the built-in ones.
+#[derive(Clone, Debug, Default)]
+pub struct AllocFns(Vec<Regex>);
+
+impl AllocFns {
+    /// Frames whose function matches any of `patterns` count as the allocator's.
+    pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<AllocFns, AnalyzeError> {
+        let regexes = patterns.iter().map(|pattern| regex("alloc-fn", pattern.as_ref()));
+        Ok(AllocFns(regexes.collect::<Result<_, _>>()?))
+    }
+
+    fn matches(&self, function: &str) -> bool {
+        self.0.iter().any(|regex| regex.is_match(function))
+    }
+}
+
+/// What a frame is to trimming, judged once per frame on its full name.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The `memscope` library's recorder linked into the program.
+    Recorder,
+    /// The allocator, its plumbing or a wrapper of it.
+    Allocator,
+    /// The program's own code.
+    Program,
+}
+
+impl Role {
+    /// `frame`'s role, with the wrappers in `alloc_fns` counted as the allocator's.
+    pub(crate) fn of(frame: &Frame, alloc_fns: &AllocFns) -> Role {
+        if is_embedded_recorder_frame(frame) {
+            Role::Recorder
+        } else if is_allocator_frame(frame) || alloc_fns.matches(&frame.function) {
+            Role::Allocator
+        } else {
+            Role::Program
+        }
+    }
+}
+
+/// Whether `function` is a built-in allocation wrapper. Compilers' clones of a C function
+/// (`xmalloc.part.0`, `xmalloc.cold`) are judged by the function's name.
+fn is_wrapper(function: &str) -> bool {
+    let name = function.split_once('.').map_or(function, |(name, _)| name);
+    ALLOCATOR_WRAPPERS.contains(&name)
+        || ALLOCATOR_WRAPPER_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+}
+
 /// Source files of Rust's allocation plumbing, as rustc's debug information names them
 /// (`/rustc/HASH/library/alloc/src/raw_vec/mod.rs`). Frames the compiler inlined carry a
 /// bare name (`grow_one<alloc::alloc::Global>`, `finish_grow`) without the crate path
@@ -65,8 +217,8 @@ const RUST_PLUMBING_FILES: &[&str] = &[
     "/library/std/src/sys/alloc/",
 ];
 
-/// True for a frame of the allocator, of the memscope agent, or of a language runtime's
-/// allocation plumbing.
+/// True for a frame of the allocator, of the memscope agent, of a language runtime's
+/// allocation plumbing, or of a built-in allocation wrapper.
 pub fn is_allocator_frame(frame: &Frame) -> bool {
     if frame.module.starts_with("libmemscope") {
         return true;
@@ -82,6 +234,7 @@ pub fn is_allocator_frame(frame: &Frame) -> bool {
         || PLUMBING_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
         || name.contains(" as alloc::")
         || name.contains(" as core::alloc::")
+        || is_wrapper(name)
 }
 
 /// True for a frame of the `memscope` Rust library's recorder linked into the program:
@@ -116,19 +269,25 @@ fn is_crate_dir(dir: &str, name: &str) -> bool {
     })
 }
 
-/// How many of the innermost `frames` are allocator frames to hide: those of a linked-in
-/// recorder up to its global allocator, then the allocator's and the runtime's. The
-/// outermost frame is always kept, so a stack never becomes empty.
-pub(crate) fn allocator_frames(frames: &[&Frame]) -> usize {
-    let recorder =
-        frames.iter().rposition(|frame| is_embedded_recorder_frame(frame)).map_or(0, |at| at + 1);
-    let leading = frames[recorder..].iter().take_while(|frame| is_allocator_frame(frame)).count();
-    (recorder + leading).min(frames.len().saturating_sub(1))
+/// How many of the innermost frames, given by their `roles`, are allocator frames to
+/// hide: those of a linked-in recorder up to its global allocator, then the allocator's,
+/// the runtime's and the wrappers'. The outermost frame is always kept, so a stack never
+/// becomes empty.
+pub(crate) fn allocator_frames(roles: &[Role]) -> usize {
+    let recorder = roles.iter().rposition(|&role| role == Role::Recorder).map_or(0, |at| at + 1);
+    let leading = roles[recorder..].iter().take_while(|&&role| role == Role::Allocator).count();
+    (recorder + leading).min(roles.len().saturating_sub(1))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// How many of `stack`'s innermost frames are hidden, with no `--alloc-fn`.
+    fn hidden(stack: &[Frame]) -> usize {
+        let roles: Vec<Role> = stack.iter().map(|f| Role::of(f, &AllocFns::default())).collect();
+        allocator_frames(&roles)
+    }
 
     fn frame(function: &str, module: &str) -> Frame {
         Frame {
@@ -150,9 +309,7 @@ mod tests {
             frame("alloc::vec::Vec<T,A>::push", "app"),
             frame("main", "app"),
         ];
-        let frames: Vec<&Frame> = stack.iter().collect();
-
-        assert_eq!(allocator_frames(&frames), 3);
+        assert_eq!(hidden(&stack), 3);
     }
 
     #[test]
@@ -170,6 +327,35 @@ mod tests {
     }
 
     #[test]
+    fn built_in_wrappers_and_their_clones_are_hidden_with_the_allocator() {
+        let stack = [
+            frame("malloc", "libc.so.6"),
+            frame("xmalloc.part.0", "app"),
+            frame("xstrdup", "app"),
+            frame("copy_name", "app"),
+            frame("xmalloc", "app"),
+            frame("main", "app"),
+        ];
+        assert_eq!(hidden(&stack), 3);
+        for wrapper in ["jv_mem_alloc", "Perl_safesysmalloc", "_PyMem_RawMalloc", "g_malloc0"] {
+            assert!(is_allocator_frame(&frame(wrapper, "lib.so")), "{wrapper}");
+        }
+        assert!(!is_allocator_frame(&frame("xmalloc_stats", "app")));
+    }
+
+    #[test]
+    fn alloc_fns_name_more_wrappers_by_regex() {
+        let alloc_fns = AllocFns::new(&["^pool_(get|grow)$"]).unwrap();
+        let stack =
+            [frame("malloc", "libc.so.6"), frame("pool_grow", "app"), frame("pool_get", "app")];
+        let roles: Vec<Role> = stack.iter().map(|f| Role::of(f, &alloc_fns)).collect();
+        assert_eq!(roles, [Role::Allocator, Role::Allocator, Role::Allocator]);
+        assert_eq!(Role::of(&frame("pool_grower", "app"), &alloc_fns), Role::Program);
+        let err = AllocFns::new(&["pool_(get"]).unwrap_err().to_string();
+        assert_eq!(err, "invalid alloc-fn regex `pool_(get`: unclosed group");
+    }
+
+    #[test]
     fn inlined_rust_plumbing_is_known_by_its_file() {
         let inlined = |function: &str, file: &str| Frame {
             file: Some(format!("/rustc/59807616e1fa2540724bfbac14d7976d7e4a3860/library/{file}")),
@@ -183,9 +369,7 @@ mod tests {
             inlined("from_iter<u8>", "core/src/iter/traits/collect.rs"),
             frame("main", "app"),
         ];
-        let frames: Vec<&Frame> = stack.iter().collect();
-
-        assert_eq!(allocator_frames(&frames), 3);
+        assert_eq!(hidden(&stack), 3);
         assert!(!is_allocator_frame(&stack[4]), "core's iterators are not plumbing");
     }
 
@@ -212,9 +396,7 @@ mod tests {
             frame("memscope::testing::measure", "app"),
             frame("main", "app"),
         ];
-        let frames: Vec<&Frame> = stack.iter().collect();
-
-        assert_eq!(allocator_frames(&frames), 5);
+        assert_eq!(hidden(&stack), 5);
         let by_name = [
             frame(
                 "<memscope::profiler::Profiler<System> as core::alloc::global::GlobalAlloc>::alloc",
@@ -222,13 +404,13 @@ mod tests {
             ),
             frame("main", "app"),
         ];
-        assert_eq!(allocator_frames(&by_name.iter().collect::<Vec<_>>()), 1);
+        assert_eq!(hidden(&by_name), 1);
         let elsewhere = [
             in_file("f", "/src/other/src/profiler.rs"),
             in_file("g", "/src/memscope-agents/src/a.rs"),
             frame("main", "app"),
         ];
-        assert_eq!(allocator_frames(&elsewhere.iter().collect::<Vec<_>>()), 0);
+        assert_eq!(hidden(&elsewhere), 0);
     }
 
     #[test]
@@ -249,15 +431,13 @@ mod tests {
             frame("app::leak", "app"),
             frame("main", "app"),
         ];
-        assert_eq!(allocator_frames(&stack.iter().collect::<Vec<_>>()), 4);
+        assert_eq!(hidden(&stack), 4);
     }
 
     #[test]
     fn a_stack_of_plumbing_only_keeps_its_outermost_frame() {
         let stack =
             [frame("operator new(unsigned long)", "libstdc++.so.6"), frame("malloc", "libc.so.6")];
-        let frames: Vec<&Frame> = stack.iter().collect();
-
-        assert_eq!(allocator_frames(&frames), 1);
+        assert_eq!(hidden(&stack), 1);
     }
 }

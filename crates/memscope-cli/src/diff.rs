@@ -106,7 +106,7 @@ fn two_traces(
     base: &Path,
     new: &Path,
 ) -> Result<(Diff, String, Option<Sampling>)> {
-    let filter = args.report.stacks.filter()?;
+    let patterns = args.report.stacks.patterns()?;
     let files = [trace_input::open(base)?, trace_input::open(new)?];
     let mut inputs: Vec<Input> =
         files.iter().map(|files| trace_input::recording(files.files())).collect::<Result<_>>()?;
@@ -117,7 +117,7 @@ fn two_traces(
     }
     let diff = {
         let mut prepared =
-            [0, 1].map(|i| args.report.stacks.prepare(&inputs[i].recording, &filter));
+            [0, 1].map(|i| args.report.stacks.prepare(&inputs[i].recording, &patterns));
         let [before, after] =
             [0, 1].map(|i| snapshots(&inputs[i].recording, &mut prepared[i], &[Moment::End]));
         let [base_symbols, new_symbols] = [0, 1].map(|i| &prepared[i].symbols);

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use memscope_analyze::{EventFilter, Filter, Moment, Peak, Recording, SampleType, StackSymbols};
+use memscope_analyze::{
+    AllocFns, EventFilter, Filter, Moment, Peak, Recording, SampleType, StackSymbols,
+};
 use memscope_format::ThreadId;
 
 use crate::output::{moment_name, ms};
@@ -26,10 +28,10 @@ pub struct ReportArgs {
 /// report and export.
 #[derive(Args, Default)]
 pub struct StackArgs {
-    /// Keep only stacks with a frame whose function matches REGEX.
+    /// Keep only stacks with a frame whose function, source file or module matches REGEX.
     #[arg(long, value_name = "REGEX")]
     focus: Option<String>,
-    /// Drop stacks with a frame whose function matches REGEX.
+    /// Drop stacks with a frame whose function, source file or module matches REGEX.
     #[arg(long, value_name = "REGEX")]
     ignore: Option<String>,
     /// Keep only the allocations made under owner tag NAME (the memscope crate's tags).
@@ -38,10 +40,25 @@ pub struct StackArgs {
     /// Count only the allocations and frees made by thread TID.
     #[arg(long, value_name = "TID")]
     thread: Option<u32>,
-    /// Show the allocator's own frames (malloc, operator new, Rust's alloc::) at the
-    /// innermost end of stacks, which are hidden by default.
+    /// Treat functions matching REGEX as allocation wrappers, hidden with the allocator's
+    /// frames (repeatable; well-known wrappers such as xmalloc, g_malloc, PyMem_Malloc
+    /// and jv_mem_alloc are built in).
+    #[arg(long, value_name = "REGEX")]
+    alloc_fn: Vec<String>,
+    /// Show the allocator's own frames (malloc, operator new, Rust's alloc::, allocation
+    /// wrappers) at the innermost end of stacks, which are hidden by default.
     #[arg(long)]
     keep_frames: bool,
+    /// Show C++ and Rust functions by their whole names: template arguments and parameter
+    /// lists, which are shortened to `<…>` and left out by default.
+    #[arg(long)]
+    full_names: bool,
+}
+
+/// The regular expressions of the stack options, compiled before any work is done.
+pub struct Patterns {
+    filter: Filter,
+    alloc_fns: AllocFns,
 }
 
 /// A recording made ready for a report: its symbols and the events to count.
@@ -59,11 +76,11 @@ pub fn run_report(
     args: &StackArgs,
     report: impl FnOnce(&Recording, &mut Prepared) -> Result<()>,
 ) -> Result<u8> {
-    let filter = args.filter()?;
+    let patterns = args.patterns()?;
     let file = trace_input::open(trace)?;
     let mut input = trace_input::recording(file.files())?;
     args.check_thread(&input.recording)?;
-    let mut prepared = args.prepare(&input.recording, &filter);
+    let mut prepared = args.prepare(&input.recording, &patterns);
     report(&input.recording, &mut prepared)?;
     drop(prepared);
     input.warn();
@@ -71,11 +88,12 @@ pub fn run_report(
 }
 
 impl StackArgs {
-    /// The filters, checked before any work is done.
-    pub fn filter(&self) -> Result<Filter> {
+    /// The filters and wrappers, checked before any work is done.
+    pub fn patterns(&self) -> Result<Patterns> {
         let filter =
             Filter::new(self.focus.as_deref(), self.ignore.as_deref(), self.thread.map(ThreadId))?;
-        Ok(filter.with_tag(self.tag.clone()))
+        let alloc_fns = AllocFns::new(&self.alloc_fn)?;
+        Ok(Patterns { filter: filter.with_tag(self.tag.clone()), alloc_fns })
     }
 
     /// A `--thread` that made no events in `recording` is a mistake, not an empty report.
@@ -94,9 +112,11 @@ impl StackArgs {
     }
 
     /// Symbols for `recording`, and the filters resolved to its stacks.
-    pub fn prepare<'r>(&self, recording: &'r Recording, filter: &Filter) -> Prepared<'r> {
-        let mut symbols = StackSymbols::new(recording, self.keep_frames);
-        let filter = filter.resolve(&mut symbols);
+    pub fn prepare<'r>(&self, recording: &'r Recording, patterns: &Patterns) -> Prepared<'r> {
+        let mut symbols = StackSymbols::new(recording, self.keep_frames)
+            .with_alloc_fns(patterns.alloc_fns.clone())
+            .with_full_names(self.full_names);
+        let filter = patterns.filter.resolve(&mut symbols);
         Prepared { symbols, filter }
     }
 }

@@ -379,7 +379,7 @@ fn cpp_inlined_helper_is_a_frame_and_operator_new_is_trimmed() {
         frames[..3],
         [
             ("make_buffer", Some(marker_line("inline.cpp", "new-call"))),
-            ("shapes::build(unsigned long)", Some(marker_line("inline.cpp", "helper-call"))),
+            ("shapes::build", Some(marker_line("inline.cpp", "helper-call"))),
             ("main", Some(marker_line("inline.cpp", "build-call"))),
         ]
     );

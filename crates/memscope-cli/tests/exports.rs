@@ -264,7 +264,7 @@ fn pprof_inlined_frame_is_a_line_of_its_callers_location() {
         t.lines(leaf),
         [
             ("make_buffer", mark_line(&inline.source, "new-call")),
-            ("shapes::build(unsigned long)", mark_line(&inline.source, "helper-call")),
+            ("shapes::build", mark_line(&inline.source, "helper-call")),
         ],
         "the inlined helper first, then the function it was inlined into, at one address"
     );
