@@ -522,7 +522,7 @@ fn bad_input_fails_with_one_line() {
         ),
         (
             vec!["summary", dir_text],
-            format!("memscope: cannot open trace {dir_text}: it is a directory, not a trace file (for a rotated recording, name one of its files)\n"),
+            format!("memscope: cannot open trace {dir_text}: the directory holds no trace files (a rotated series holds files named 000001, 000002, ...)\n"),
         ),
     ];
 
