@@ -18,6 +18,7 @@ mod run;
 mod stack_list;
 mod summary;
 mod system;
+mod temporaries;
 mod time_arg;
 mod timeline;
 mod top;
@@ -44,6 +45,7 @@ enum Command {
     Leaks(leaks::LeaksArgs),
     Peak(peak::PeakArgs),
     Timeline(timeline::TimelineArgs),
+    Temporaries(temporaries::TemporariesArgs),
     Diff(diff::DiffArgs),
     Info(info::InfoArgs),
     Export(export::ExportArgs),
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
         Command::Leaks(args) => leaks::run(args),
         Command::Peak(args) => peak::run(args),
         Command::Timeline(args) => timeline::run(args),
+        Command::Temporaries(args) => temporaries::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Info(args) => info::run(args),
         Command::Export(args) => export::run(args),

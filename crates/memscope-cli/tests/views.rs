@@ -1,0 +1,113 @@
+//! The views heaptrack_print users reach for: `temporaries` (its `-T`), `sizes` (its
+//! `-H`) and the threads of `summary`, on fixtures whose allocations are known exactly.
+
+mod common;
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use common::{
+    assert_one_line_error, build_plain, fixture_source, marker_line, memscope, record, text,
+    Recording,
+};
+use serde_json::Value;
+
+/// `memscope ARGS`, which must succeed without a warning; its stdout.
+fn report(args: &[&str]) -> String {
+    let output = memscope(args);
+    assert!(output.status.success(), "memscope {args:?}: {}", text(&output.stderr));
+    assert!(output.stderr.is_empty(), "memscope {args:?} warned: {}", text(&output.stderr));
+    text(&output.stdout)
+}
+
+/// `memscope ARGS --json`, parsed.
+fn json(args: &[&str]) -> Value {
+    let out = report(&[args, &["--json"]].concat());
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("memscope {args:?}: {e}: {out}"))
+}
+
+fn path(trace: &Path) -> &str {
+    trace.to_str().expect("a UTF-8 path")
+}
+
+/// A fixture built without optimisation and recorded once per test run.
+fn recorded(source: &'static str, cell: &'static OnceLock<Recording>) -> &'static Path {
+    let recording = cell.get_or_init(|| {
+        let recording = record(&build_plain(source), &[] as &[&str]);
+        assert_eq!(recording.code(), Some(0), "{}", recording.stderr());
+        recording
+    });
+    &recording.trace
+}
+
+fn temporaries_trace() -> &'static Path {
+    static RECORDING: OnceLock<Recording> = OnceLock::new();
+    recorded("temporaries.c", &RECORDING)
+}
+
+/// The frame of a report's stack: function and line.
+fn site(frame: &Value) -> (String, u64) {
+    let function = frame["function"].as_str().expect("a function").to_owned();
+    (function, frame["line"].as_u64().expect("a line"))
+}
+
+const FIXTURE_SITES: &str = "--focus=^(make_temporary|keep_blocks)$";
+
+#[test]
+fn temporaries_by_stack_most_first_with_exact_counts() {
+    let json = json(&["temporaries", path(temporaries_trace()), FIXTURE_SITES]);
+    assert_eq!(json["temporary"], 101, "{json}");
+    assert_eq!(json["allocations"], 130, "{json}");
+    assert_eq!(json["more_stacks"], 0, "{json}");
+    let stacks = json["stacks"].as_array().expect("stacks");
+    assert_eq!(stacks.len(), 2, "{json}");
+    let counts = |row: &Value| {
+        (row["temporary"].clone(), row["temporary_bytes"].clone(), row["allocations"].clone())
+    };
+    assert_eq!(counts(&stacks[0]), (100.into(), 3200.into(), 100.into()));
+    assert_eq!(site(&stacks[0]["stack"][0]), ("make_temporary".into(), marker("temporary-malloc")));
+    assert_eq!(counts(&stacks[1]), (1.into(), 64.into(), 30.into()));
+    assert_eq!(site(&stacks[1]["stack"][0]), ("keep_blocks".into(), marker("kept-malloc")));
+}
+
+fn marker(name: &str) -> u64 {
+    marker_line("temporaries.c", name).into()
+}
+
+#[test]
+fn temporaries_text_limits_stacks_and_says_how_many_more() {
+    let text = report(&["temporaries", path(temporaries_trace()), FIXTURE_SITES, "-n", "1"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "100 temporary allocations (3.1 KiB) of 100 allocations (100.0%) from:");
+    let source = fixture_source("temporaries.c");
+    let frame =
+        format!("    make_temporary at {}:{} (", source.display(), marker("temporary-malloc"));
+    assert!(lines[1].starts_with(&frame), "{frame:?} does not start:\n{text}");
+    let more = lines.iter().position(|l| l.starts_with("... and")).expect("a line of more stacks");
+    assert_eq!(lines[more], "... and 1 more stacks (-n 0 shows all)");
+    assert_eq!(lines.last(), Some(&"total: 101 temporary allocations of 130 allocations (77.7%)"));
+}
+
+#[test]
+fn temporaries_json_more_stacks_counts_what_the_limit_left_out() {
+    let json = json(&["temporaries", path(temporaries_trace()), FIXTURE_SITES, "-n", "1"]);
+    assert_eq!(json["stacks"].as_array().map(Vec::len), Some(1));
+    assert_eq!(json["more_stacks"], 1);
+    assert_eq!(json["temporary"], 101);
+}
+
+#[test]
+fn temporaries_of_an_unknown_thread_is_an_error() {
+    let output = memscope(&["temporaries", path(temporaries_trace()), "--thread", "1"]);
+    assert_one_line_error(&output, "--thread 1: no such thread");
+}
+
+#[test]
+fn temporaries_total_without_filters_is_the_summary_count() {
+    let trace = temporaries_trace();
+    let json = json(&["temporaries", path(trace)]);
+    let summary = common::summary(trace);
+    assert_eq!(json["temporary"], summary.n("temporary_allocations"), "{json}");
+    assert_eq!(json["allocations"], summary.n("allocations"), "{json}");
+    assert_eq!(json["temporary"], 101, "{json}");
+}
