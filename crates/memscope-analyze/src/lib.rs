@@ -19,7 +19,7 @@
 //!   types, its frames grouped into [`Location`]s), [`CallGraph`] (functions and the
 //!   calls between them) and [`CallTree`] (stacks merged by path, built once and
 //!   evaluated at many snapshots); [`Temporaries`] (heaptrack's temporary allocations
-//!   by stack).
+//!   by stack) and [`SizeHistogram`] (allocations by size).
 //! - [`Symbolizer`] turns runtime addresses into [`Frame`]s (function, file, line; inlined
 //!   functions as frames of their own), given the [`ModuleRef`]s the recorder saw. It reads
 //!   DWARF from the module or from separate debug files and falls back to the ELF symbol
@@ -86,6 +86,7 @@ pub use crate::query::call_tree::{
 };
 pub use crate::query::diff::{Diff, DiffRow};
 pub use crate::query::profile::{ProfileStack, StackProfile};
+pub use crate::query::sizes::{SizeBucket, SizeCount, SizeHistogram};
 pub use crate::query::temporaries::{Temporaries, TemporaryRow};
 pub use crate::query::top::{SampleType, Top, TopRow};
 pub use crate::recording::Recording;

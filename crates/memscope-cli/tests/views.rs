@@ -111,3 +111,62 @@ fn temporaries_total_without_filters_is_the_summary_count() {
     assert_eq!(json["allocations"], summary.n("allocations"), "{json}");
     assert_eq!(json["temporary"], 101, "{json}");
 }
+
+fn sizes_trace() -> &'static Path {
+    static RECORDING: OnceLock<Recording> = OnceLock::new();
+    recorded("sizes.c", &RECORDING)
+}
+
+const SIZED: &str = "--focus=^(sized|zeroed)$";
+
+#[test]
+fn sizes_counts_each_bucket_and_exact_size() {
+    let json = json(&["sizes", path(sizes_trace()), SIZED]);
+    assert_eq!((json["allocations"].clone(), json["bytes"].clone()), (18.into(), 9069.into()));
+    let buckets: Vec<(u64, u64, u64, u64)> = json["buckets"]
+        .as_array()
+        .expect("buckets")
+        .iter()
+        .map(|b| (int(&b["from"]), int(&b["to"]), int(&b["allocations"]), int(&b["bytes"])))
+        .collect();
+    assert_eq!(buckets, [(1, 1, 5, 5), (16, 31, 3, 72), (64, 127, 8, 800), (4096, 8191, 2, 8192)]);
+    assert_eq!(exact_sizes(&json), [(100, 8), (1, 5), (24, 3), (4096, 2)]);
+    assert_eq!(json["more_sizes"], 0);
+}
+
+fn int(value: &Value) -> u64 {
+    value.as_u64().unwrap_or_else(|| panic!("{value} is not a whole number"))
+}
+
+fn exact_sizes(json: &Value) -> Vec<(u64, u64)> {
+    let sizes = json["sizes"].as_array().expect("sizes");
+    sizes.iter().map(|s| (int(&s["size"]), int(&s["allocations"]))).collect()
+}
+
+#[test]
+fn sizes_focused_on_one_function_count_only_its_allocations() {
+    let json = json(&["sizes", path(sizes_trace()), "--focus=^zeroed$"]);
+    assert_eq!(exact_sizes(&json), [(100, 1)]);
+    assert_eq!((json["allocations"].clone(), json["bytes"].clone()), (1.into(), 100.into()));
+}
+
+#[test]
+fn sizes_text_shows_buckets_then_the_most_frequent_sizes() {
+    let text = report(&["sizes", path(sizes_trace()), SIZED, "-n", "2"]);
+    let expected = "\
+18 allocations of 8.9 KiB in total
+
+allocations  share    bytes  sizes
+          5  27.8%      5 B  1
+          3  16.7%     72 B  16-31
+          8  44.4%    800 B  64-127
+          2  11.1%  8.0 KiB  4096-8191
+
+most frequent sizes:
+allocations  share  size
+          8  44.4%  100
+          5  27.8%  1
+... and 2 more sizes (-n 0 shows all)
+";
+    assert_eq!(text, expected);
+}
