@@ -10,7 +10,8 @@
 //! - Queries decode events, each segment on its own thread, in bounded memory:
 //!   [`Snapshot::take`] gives per-stack [`StackCounts`] at a [`Moment`] from the nearest
 //!   checkpoint, [`Snapshot::series`] many moments from one replay; [`Timeline::build`] and [`Peak::find`] replay events in time order;
-//!   [`Summary::compute`] gives the headline numbers.
+//!   [`Summary::compute`] gives the headline numbers, [`ThreadFigures::compute`] each
+//!   thread's.
 //! - [`StackSymbols`] symbolizes the stacks a report shows (each address once) and trims
 //!   the allocator's own frames ([`is_allocator_frame`]); [`Filter`] picks stacks by
 //!   function name and thread.
@@ -69,6 +70,7 @@ mod snapshot_series;
 mod stack_symbols;
 mod summary;
 mod symbols;
+mod thread_figures;
 mod time;
 mod timeline;
 mod trace_file;
@@ -93,6 +95,7 @@ pub use crate::recording::Recording;
 pub use crate::snapshot::{Moment, Snapshot};
 pub use crate::stack_symbols::{tag_of, Location, StackSymbols};
 pub use crate::summary::Summary;
+pub use crate::thread_figures::{thread_names, ThreadFigures};
 pub use crate::time::ns_to_ms;
 pub use crate::timeline::{Timeline, TimelineRow};
 pub use crate::trace_file::TraceFile;

@@ -96,7 +96,7 @@ fn snapshots(recording: &Recording, prepared: &mut Prepared, moments: &[Moment])
 }
 
 fn two_traces(args: &DiffArgs, base: &Path, new: &Path) -> Result<(Diff, String)> {
-    let filter = args.report.stacks.filter()?;
+    args.report.stacks.filter(None)?;
     let files: [TraceFile; 2] = [trace_input::open(base)?, trace_input::open(new)?];
     let mut inputs: Vec<Input> = files.iter().map(trace_input::recording).collect::<Result<_>>()?;
     let [base_exe, new_exe] = [0, 1].map(|i| inputs[i].recording.meta().exe.clone());
@@ -105,8 +105,9 @@ fn two_traces(args: &DiffArgs, base: &Path, new: &Path) -> Result<(Diff, String)
         eprintln!("memscope: note: {base} records {base_exe} and {new} records {new_exe}; rows are matched by function");
     }
     let diff = {
-        let mut prepared =
-            [0, 1].map(|i| args.report.stacks.prepare(&inputs[i].recording, &filter));
+        let [base_prepared, new_prepared] =
+            [0, 1].map(|i| args.report.stacks.prepare(&inputs[i].recording));
+        let mut prepared = [base_prepared?, new_prepared?];
         let [before, after] =
             [0, 1].map(|i| snapshots(&inputs[i].recording, &mut prepared[i], &[Moment::End]));
         let [base_symbols, new_symbols] = [0, 1].map(|i| &prepared[i].symbols);

@@ -124,12 +124,12 @@ fn two_traces(
     if args.moment.given() {
         bail!("--diff compares two traces at their ends; --at, --peak and --end choose a moment of one");
     }
-    let filter = args.stacks.filter()?;
+    args.stacks.filter(None)?;
     let files = [trace_input::open(base)?, trace_input::open(new)?];
     let mut inputs: Vec<Input> = files.iter().map(trace_input::recording).collect::<Result<_>>()?;
     let mut lines = Vec::new();
     for input in &inputs {
-        let mut prepared = args.stacks.prepare(&input.recording, &filter);
+        let mut prepared = args.stacks.prepare(&input.recording)?;
         lines.push(folded(&input.recording, &mut prepared, Moment::End, sample_type));
     }
     inputs.iter_mut().for_each(Input::warn);

@@ -1,11 +1,14 @@
 //! What every report shares: output format, filters, frame trimming, what is counted,
 //! and for reports about one moment, which moment.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use memscope_analyze::{EventFilter, Filter, Moment, Peak, Recording, SampleType, StackSymbols};
+use memscope_analyze::{
+    thread_names, EventFilter, Filter, Moment, Peak, Recording, SampleType, StackSymbols,
+};
 use memscope_format::ThreadId;
 
 use crate::output::{moment_name, ms};
@@ -35,9 +38,10 @@ pub struct StackArgs {
     /// Keep only the allocations made under owner tag NAME (the memscope crate's tags).
     #[arg(long, value_name = "NAME")]
     tag: Option<String>,
-    /// Count only the allocations and frees made by thread TID.
-    #[arg(long, value_name = "TID")]
-    thread: Option<u32>,
+    /// Count only the allocations and frees made by one thread, given by its id or its
+    /// name (as `summary` lists them).
+    #[arg(long, value_name = "TID|NAME")]
+    thread: Option<String>,
     /// Show the allocator's own frames (malloc, operator new, Rust's alloc::) at the
     /// innermost end of stacks, which are hidden by default.
     #[arg(long)]
@@ -59,11 +63,10 @@ pub fn run_report(
     args: &StackArgs,
     report: impl FnOnce(&Recording, &mut Prepared) -> Result<()>,
 ) -> Result<u8> {
-    let filter = args.filter()?;
+    args.filter(None)?;
     let file = trace_input::open(trace)?;
     let mut input = trace_input::recording(&file)?;
-    args.check_thread(&input.recording)?;
-    let mut prepared = args.prepare(&input.recording, &filter);
+    let mut prepared = args.prepare(&input.recording)?;
     report(&input.recording, &mut prepared)?;
     drop(prepared);
     input.warn();
@@ -71,34 +74,74 @@ pub fn run_report(
 }
 
 impl StackArgs {
-    /// The filters, checked before any work is done.
-    pub fn filter(&self) -> Result<Filter> {
-        let filter =
-            Filter::new(self.focus.as_deref(), self.ignore.as_deref(), self.thread.map(ThreadId))?;
+    /// The filters, counting only `thread`'s events if given: checked (the regular
+    /// expressions compiled) before any work is done, then made again for each
+    /// recording once `--thread` is resolved in it.
+    pub fn filter(&self, thread: Option<ThreadId>) -> Result<Filter> {
+        let filter = Filter::new(self.focus.as_deref(), self.ignore.as_deref(), thread)?;
         Ok(filter.with_tag(self.tag.clone()))
     }
 
-    /// A `--thread` that made no events in `recording` is a mistake, not an empty report.
-    fn check_thread(&self, recording: &Recording) -> Result<()> {
-        let Some(thread) = self.thread else { return Ok(()) };
+    /// The thread `--thread` names in `recording`: a thread id, or else the name of
+    /// exactly one thread. One that made no events there is a mistake, not an empty
+    /// report.
+    fn thread_in(&self, recording: &Recording) -> Result<Option<ThreadId>> {
+        let Some(wanted) = &self.thread else { return Ok(None) };
         let threads = recording.threads();
-        if threads.contains(&ThreadId(thread)) {
-            return Ok(());
+        let names = thread_names(recording);
+        if let Some(id) = wanted.parse().ok().map(ThreadId).filter(|id| threads.contains(id)) {
+            return Ok(Some(id));
         }
-        let known: Vec<String> = threads.iter().map(|t| t.0.to_string()).collect();
-        anyhow::bail!(
-            "--thread {thread}: no such thread in {} (its threads: {})",
-            recording.path().display(),
-            known.join(", ")
-        )
+        let named: Vec<ThreadId> =
+            threads.iter().copied().filter(|t| names.get(t) == Some(wanted)).collect();
+        let listed = |threads: &mut dyn Iterator<Item = &ThreadId>| {
+            let list: Vec<String> = threads.map(|&t| thread_label(t, &names)).collect();
+            list.join(", ")
+        };
+        match named[..] {
+            [one] => Ok(Some(one)),
+            [] => anyhow::bail!(
+                "--thread {wanted}: no such thread in {} (its threads: {})",
+                recording.path().display(),
+                listed(&mut threads.iter())
+            ),
+            _ => anyhow::bail!(
+                "--thread {wanted}: {} threads of {} have that name; give one's id ({})",
+                named.len(),
+                recording.path().display(),
+                listed(&mut named.iter())
+            ),
+        }
     }
 
-    /// Symbols for `recording`, and the filters resolved to its stacks.
-    pub fn prepare<'r>(&self, recording: &'r Recording, filter: &Filter) -> Prepared<'r> {
+    /// Symbols for `recording`, and the filters resolved to its stacks and threads.
+    pub fn prepare<'r>(&self, recording: &'r Recording) -> Result<Prepared<'r>> {
+        let filter = self.filter(self.thread_in(recording)?)?;
         let mut symbols = StackSymbols::new(recording, self.keep_frames);
         let filter = filter.resolve(&mut symbols);
-        Prepared { symbols, filter }
+        Ok(Prepared { symbols, filter })
     }
+}
+
+/// A thread as error messages and notes name it: "4242 (worker)", or its id alone when
+/// its name is unknown.
+pub fn thread_label(thread: ThreadId, names: &BTreeMap<ThreadId, String>) -> String {
+    match names.get(&thread) {
+        Some(name) => format!("{} ({name})", thread.0),
+        None => thread.0.to_string(),
+    }
+}
+
+/// Under `--thread`, a line saying why a total is negative: the thread freed blocks
+/// that other threads allocated, and a free counts against the stack that allocated.
+pub fn negative_note(filter: &EventFilter, total: i64) -> Option<String> {
+    let thread = filter.thread()?;
+    (total < 0).then(|| {
+        format!(
+            "note: thread {} freed more than it allocated here: it frees blocks other threads allocated, and each free counts against the stack that allocated the block",
+            thread.0
+        )
+    })
 }
 
 /// Which moment a report is about.

@@ -170,3 +170,119 @@ allocations  share  size
 ";
     assert_eq!(text, expected);
 }
+
+fn threads_recording() -> &'static Recording {
+    static RECORDING: OnceLock<Recording> = OnceLock::new();
+    recorded("threads_named.c", &RECORDING);
+    RECORDING.get().expect("recorded")
+}
+
+fn threads_trace() -> &'static Path {
+    &threads_recording().trace
+}
+
+/// `summary --json`'s `threads_detail` entry of the thread named `name`.
+fn thread_named(name: &str) -> Value {
+    let summary = json(&["summary", path(threads_trace())]);
+    let threads = summary["threads_detail"].as_array().expect("threads_detail").clone();
+    assert_eq!(threads.len() as u64, int(&summary["threads"]), "{summary}");
+    let mut named = threads.into_iter().filter(|t| t["name"] == name);
+    let thread = named.next().unwrap_or_else(|| panic!("no thread {name} in {summary}"));
+    assert!(named.next().is_none(), "two threads named {name}");
+    thread
+}
+
+/// allocations, bytes_allocated, frees, bytes_freed, peak_live_bytes.
+fn figures(thread: &Value) -> [u64; 5] {
+    ["allocations", "bytes_allocated", "frees", "bytes_freed", "peak_live_bytes"]
+        .map(|key| int(&thread[key]))
+}
+
+fn tid(name: &str) -> String {
+    thread_named(name)["id"].to_string()
+}
+
+#[test]
+fn summary_lists_each_named_thread_with_exact_figures() {
+    assert_eq!(figures(&thread_named("alpha")), [10, 10_000, 4, 4000, 10_000]);
+    assert_eq!(figures(&thread_named("beta")), [3, 1500, 6, 6000, 1500]);
+    // Renamed after its first allocation: the name it had at its last events.
+    assert_eq!(figures(&thread_named("renamed")), [2, 16, 2, 16, 8 + 8]);
+    // The main thread's name is the program's, as the kernel keeps it (15 bytes).
+    let summary = json(&["summary", path(threads_trace())]);
+    let main = &summary["threads_detail"][0];
+    assert_eq!(main["id"], summary["pid"], "{summary}");
+    let binary = build_plain("threads_named.c");
+    let comm: String = binary.file_name().unwrap().to_str().unwrap().chars().take(15).collect();
+    assert_eq!(main["name"], comm.as_str(), "{summary}");
+}
+
+#[test]
+fn summary_text_has_a_table_of_threads() {
+    let text = report(&["summary", path(threads_trace())]);
+    let row = |name: &str| -> Vec<String> {
+        let line = text.lines().find(|line| line.ends_with(&format!("  {name}")));
+        let line = line.unwrap_or_else(|| panic!("no row for {name} in:\n{text}"));
+        line.split_whitespace().map(str::to_owned).collect()
+    };
+    let header = text.lines().find(|line| line.trim_start().starts_with("thread "));
+    let header: Vec<&str> = header.expect("a table header").split_whitespace().collect();
+    assert_eq!(header, ["thread", "allocations", "allocated", "frees", "peak", "live", "name"]);
+    assert_eq!(
+        row("alpha"),
+        [&tid("alpha"), "10", "9.8", "KiB", "4", "9.8", "KiB", "alpha"].map(String::from)
+    );
+    assert_eq!(
+        row("beta"),
+        [&tid("beta"), "3", "1.5", "KiB", "6", "1.5", "KiB", "beta"].map(String::from)
+    );
+}
+
+#[test]
+fn a_thread_is_chosen_by_name_or_by_id_alike() {
+    let trace = path(threads_trace());
+    let by_name = json(&["top", trace, "--thread", "alpha"]);
+    let by_id = json(&["top", trace, "--thread", &tid("alpha")]);
+    assert_eq!(by_name, by_id);
+    // A free counts for the thread that made it: in alpha's view, the 6 blocks beta
+    // freed are still live.
+    assert_eq!(by_name["total"], 6000, "{by_name}");
+    let peak = json(&["peak", trace, "--thread", "alpha"]);
+    assert_eq!(peak["bytes"], thread_named("alpha")["peak_live_bytes"], "{peak}");
+}
+
+#[test]
+fn a_thread_freeing_others_blocks_ranks_by_magnitude_and_says_why_it_is_negative() {
+    let trace = path(threads_trace());
+    let top = json(&["top", trace, "--thread", "beta"]);
+    assert_eq!(top["total"], -4500, "{top}");
+    let rows: Vec<(&str, i64)> = top["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .take(2)
+        .map(|row| {
+            (row["function"].as_str().expect("a function"), row["flat"].as_i64().expect("flat"))
+        })
+        .collect();
+    assert_eq!(rows, [("alloc_alpha", -6000), ("alloc_beta", 1500)]);
+    let note = format!(
+        "note: thread {} freed more than it allocated here: it frees blocks other threads allocated, and each free counts against the stack that allocated the block",
+        tid("beta")
+    );
+    let text = report(&["top", trace, "--thread", "beta"]);
+    assert_eq!(text.lines().last(), Some(note.as_str()), "{text}");
+    let leaks = report(&["leaks", trace, "--thread", "beta"]);
+    assert_eq!(leaks.lines().last(), Some(note.as_str()), "{leaks}");
+    let alpha = report(&["top", trace, "--thread", "alpha"]);
+    assert!(!alpha.contains("note:"), "{alpha}");
+}
+
+#[test]
+fn an_unknown_thread_name_is_an_error_listing_the_threads_with_their_names() {
+    let trace = path(threads_trace());
+    let output = memscope(&["top", trace, "--thread", "gamma"]);
+    let threads = format!("{} (alpha), {} (beta)", tid("alpha"), tid("beta"));
+    assert_one_line_error(&output, &format!("--thread gamma: no such thread in {trace}"));
+    assert_one_line_error(&output, &threads);
+}
