@@ -208,13 +208,40 @@ fn summary_lists_each_named_thread_with_exact_figures() {
     assert_eq!(figures(&thread_named("beta")), [3, 1500, 6, 6000, 1500]);
     // Renamed after its first allocation: the name it had at its last events.
     assert_eq!(figures(&thread_named("renamed")), [2, 16, 2, 16, 8 + 8]);
-    // The main thread's name is the program's, as the kernel keeps it (15 bytes).
+    // The main thread's name is the program's, as the kernel keeps it; the fourth
+    // thread inherited it.
     let summary = json(&["summary", path(threads_trace())]);
-    let main = &summary["threads_detail"][0];
-    assert_eq!(main["id"], summary["pid"], "{summary}");
+    let threads = summary["threads_detail"].as_array().expect("threads_detail");
+    assert_eq!(threads[0]["id"], summary["pid"], "{summary}");
+    let named_as_main: Vec<&Value> = threads.iter().filter(|t| t["name"] == main_name()).collect();
+    assert_eq!(named_as_main.len(), 2, "{summary}");
+    assert_eq!(named_as_main[1]["allocations"], 1, "{summary}");
+}
+
+/// The program's name as the kernel keeps it for its main thread: 15 bytes.
+fn main_name() -> String {
     let binary = build_plain("threads_named.c");
-    let comm: String = binary.file_name().unwrap().to_str().unwrap().chars().take(15).collect();
-    assert_eq!(main["name"], comm.as_str(), "{summary}");
+    binary.file_name().unwrap().to_str().unwrap().chars().take(15).collect()
+}
+
+#[test]
+fn a_name_two_threads_share_is_refused_with_their_ids() {
+    let trace = path(threads_trace());
+    let summary = json(&["summary", trace]);
+    let name = main_name();
+    let ids: Vec<String> = summary["threads_detail"]
+        .as_array()
+        .expect("threads_detail")
+        .iter()
+        .filter(|t| t["name"] == name.as_str())
+        .map(|t| format!("{} ({name})", t["id"]))
+        .collect();
+    let output = memscope(&["top", trace, "--thread", &name]);
+    let message = format!(
+        "--thread {name}: 2 threads of {trace} have that name; give one's id ({})",
+        ids.join(", ")
+    );
+    assert_one_line_error(&output, &message);
 }
 
 #[test]
