@@ -48,7 +48,8 @@ const COLLECTOR_TIMEOUT_NS: u64 = 5_000_000_000;
 /// How long a thread sleeps while it waits for room in the area.
 const ROOM_WAIT_US: u64 = 50;
 
-/// One thread's unwinding state, created at its first event.
+/// One thread's own state, created at its first event: its unwinding state, owner tag
+/// and the name last logged.
 struct Unwinding {
     unwinder: ThreadUnwinder,
     stacks: StackCache,

@@ -94,22 +94,18 @@ impl StackArgs {
         }
         let named: Vec<ThreadId> =
             threads.iter().copied().filter(|t| names.get(t) == Some(wanted)).collect();
-        let listed = |threads: &mut dyn Iterator<Item = &ThreadId>| {
-            let list: Vec<String> = threads.map(|&t| thread_label(t, &names)).collect();
-            list.join(", ")
-        };
         match named[..] {
             [one] => Ok(Some(one)),
             [] => anyhow::bail!(
                 "--thread {wanted}: no such thread in {} (its threads: {})",
                 recording.path().display(),
-                listed(&mut threads.iter())
+                thread_list(threads, &names)
             ),
             _ => anyhow::bail!(
                 "--thread {wanted}: {} threads of {} have that name; give one's id ({})",
                 named.len(),
                 recording.path().display(),
-                listed(&mut named.iter())
+                thread_list(named, &names)
             ),
         }
     }
@@ -123,13 +119,20 @@ impl StackArgs {
     }
 }
 
-/// A thread as error messages and notes name it: "4242 (worker)", or its id alone when
-/// its name is unknown.
-pub fn thread_label(thread: ThreadId, names: &BTreeMap<ThreadId, String>) -> String {
-    match names.get(&thread) {
-        Some(name) => format!("{} ({name})", thread.0),
-        None => thread.0.to_string(),
-    }
+/// Threads as error messages list them: "4242 (main), 4243 (worker)", a thread whose
+/// name is unknown by its id alone.
+fn thread_list(
+    threads: impl IntoIterator<Item = ThreadId>,
+    names: &BTreeMap<ThreadId, String>,
+) -> String {
+    let labels: Vec<String> = threads
+        .into_iter()
+        .map(|thread| match names.get(&thread) {
+            Some(name) => format!("{} ({name})", thread.0),
+            None => thread.0.to_string(),
+        })
+        .collect();
+    labels.join(", ")
 }
 
 /// Under `--thread`, a line saying why a total is negative: the thread freed blocks
