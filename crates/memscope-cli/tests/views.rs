@@ -313,3 +313,17 @@ fn an_unknown_thread_name_is_an_error_listing_the_threads_with_their_names() {
     assert_one_line_error(&output, &format!("--thread gamma: no such thread in {trace}"));
     assert_one_line_error(&output, &threads);
 }
+
+/// A trace written before thread names were recorded (format version 3) still lists its
+/// thread, with no name.
+#[test]
+fn a_trace_without_thread_names_lists_threads_unnamed() {
+    let old = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../memscope-format/tests/fixtures/small-v3.trace");
+    let summary = json(&["summary", path(&old)]);
+    let threads = summary["threads_detail"].as_array().expect("threads_detail");
+    assert_eq!(threads.len(), 1, "{summary}");
+    assert_eq!(threads[0]["name"], Value::Null);
+    assert_eq!(figures(&threads[0]), [4, 1000, 1, 200, 1000]);
+    assert_eq!(threads[0]["peak_live_bytes"], summary["peak_bytes"]);
+}
