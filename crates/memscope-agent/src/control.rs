@@ -9,6 +9,7 @@ use core::ops::Range;
 const META: u8 = 1;
 const MODULES: u8 = 2;
 const STACK: u8 = 3;
+const THREAD_NAME: u8 = 4;
 
 /// Who is recorded and how: the log's first record.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -45,6 +46,9 @@ pub enum Record {
     Modules(Vec<ModuleRecord>),
     /// A new stack: its id and return addresses, innermost first.
     Stack(u32, Vec<u64>),
+    /// A thread's name (its `comm`), at its first event or after it changed: the
+    /// thread id and the name.
+    ThreadName(u32, String),
 }
 
 /// Appends little-endian values.
@@ -98,6 +102,15 @@ pub(crate) fn stack_head(id: u32, frames: usize) -> (u8, [u8; 8]) {
     head[..4].copy_from_slice(&id.to_le_bytes());
     head[4..].copy_from_slice(&(frames as u32).to_le_bytes());
     (STACK, head)
+}
+
+/// A thread name record's kind and head (thread id and name length); the name's bytes
+/// follow.
+pub(crate) fn thread_name_head(tid: u32, name: &[u8]) -> (u8, [u8; 8]) {
+    let mut head = [0u8; 8];
+    head[..4].copy_from_slice(&tid.to_le_bytes());
+    head[4..].copy_from_slice(&(name.len() as u32).to_le_bytes());
+    (THREAD_NAME, head)
 }
 
 struct Decoder<'a> {
@@ -155,6 +168,10 @@ fn decode_stack(d: &mut Decoder) -> Option<(u32, Vec<u64>)> {
     Some((id, frames))
 }
 
+fn decode_thread_name(d: &mut Decoder) -> Option<(u32, String)> {
+    Some((d.u32()?, d.string()?))
+}
+
 /// Decodes the complete records at the start of `bytes`; returns them with the number
 /// of bytes they took, and whether a record did not decode (damage: the rest is skipped).
 pub fn decode_records(bytes: &[u8]) -> (Vec<Record>, usize, bool) {
@@ -168,6 +185,9 @@ pub fn decode_records(bytes: &[u8]) -> (Vec<Record>, usize, bool) {
             META => decode_meta(&mut d).map(Record::Meta),
             MODULES => decode_modules(&mut d).map(Record::Modules),
             STACK => decode_stack(&mut d).map(|(id, frames)| Record::Stack(id, frames)),
+            THREAD_NAME => {
+                decode_thread_name(&mut d).map(|(tid, name)| Record::ThreadName(tid, name))
+            }
             _ => None,
         };
         let Some(record) = record else { return (records, bytes.len(), true) };
@@ -209,6 +229,10 @@ mod tests {
         let mut log = framed(encode_meta(&meta));
         log.extend(framed(encode_modules(core::slice::from_ref(&module))));
         log.extend(framed((kind, stack)));
+        let (kind, head) = thread_name_head(42, b"worker");
+        let mut name = head.to_vec();
+        name.extend(b"worker");
+        log.extend(framed((kind, name)));
         let whole = log.len();
         log.extend(&[9, 0, 0]);
         let (records, used, damaged) = decode_records(&log);
@@ -217,7 +241,8 @@ mod tests {
             [
                 Record::Meta(meta),
                 Record::Modules(alloc::vec![module]),
-                Record::Stack(7, alloc::vec![0x10, 0x20])
+                Record::Stack(7, alloc::vec![0x10, 0x20]),
+                Record::ThreadName(42, "worker".into()),
             ]
         );
         assert_eq!((used, damaged), (whole, false));

@@ -48,12 +48,15 @@ const COLLECTOR_TIMEOUT_NS: u64 = 5_000_000_000;
 /// How long a thread sleeps while it waits for room in the area.
 const ROOM_WAIT_US: u64 = 50;
 
-/// One thread's unwinding state, created at its first event.
+/// One thread's own state, created at its first event: its unwinding state, owner tag
+/// and the name last logged.
 struct Unwinding {
     unwinder: ThreadUnwinder,
     stacks: StackCache,
     /// The owner tag the thread's allocations get (0: none).
     tag: u32,
+    /// The thread's name as last logged for the collector (all zero: not yet).
+    name: [u8; 16],
 }
 
 #[inline(always)]
@@ -442,10 +445,29 @@ const OWN_THREAD_PREFIX: &[u8] = b"memscope-";
 
 /// Whether the calling thread is one of memscope's, by its name.
 fn is_memscope_thread() -> bool {
+    thread_name().is_some_and(|name| name.starts_with(OWN_THREAD_PREFIX))
+}
+
+/// The calling thread's name (its `comm`), NUL-padded.
+fn thread_name() -> Option<[u8; 16]> {
     let mut name = [0u8; 16];
     // SAFETY: PR_GET_NAME writes at most 16 bytes into `name`.
     let got = unsafe { libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr()) } == 0;
-    got && name.starts_with(OWN_THREAD_PREFIX)
+    got.then_some(name)
+}
+
+/// Logs the calling thread's name for the collector when it differs from the one last
+/// logged: at the thread's first tick, and at the first tick after a rename
+/// (`pthread_setname_np`). One `prctl` per tick, which comes at most once per step of
+/// the collector's clock.
+fn log_name_change(area: &Area, record: &ThreadRecord) {
+    let Some(state) = unwinding(area, record) else { return };
+    let Some(name) = thread_name().filter(|name| *name != state.name) else { return };
+    let len = name.iter().position(|&byte| byte == 0).unwrap_or(name.len());
+    let (kind, head) = control::thread_name_head(record.tid.load(Ordering::Relaxed), &name[..len]);
+    if append(area, kind, &[&head, &name[..len]]) {
+        state.name = name;
+    }
 }
 
 fn count_dropped(area: &Area) {
@@ -475,6 +497,7 @@ fn unwinding(area: &Area, record: &ThreadRecord) -> Option<&'static mut Unwindin
             unwinder: ThreadUnwinder::new(),
             stacks: StackCache::new(),
             tag: 0,
+            name: [0; 16],
         }));
         record.unwinder.store(state as u64, Ordering::Relaxed);
     }
@@ -531,6 +554,7 @@ fn tick(area: &Area, record: &ThreadRecord, depth: u32, now: u64) {
     record.last_tick.store(now, Ordering::Relaxed);
     if depth == 0 {
         refresh_modules(area, false);
+        log_name_change(area, record);
     }
     if let Some(slot) = reserve(area, record, depth) {
         Area::publish(slot, Kind::Tick, now, 0, 0, 0);

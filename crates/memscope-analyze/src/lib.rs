@@ -10,7 +10,8 @@
 //! - Queries decode events, each segment on its own thread, in bounded memory:
 //!   [`Snapshot::take`] gives per-stack [`StackCounts`] at a [`Moment`] from the nearest
 //!   checkpoint, [`Snapshot::series`] many moments from one replay; [`Timeline::build`] and [`Peak::find`] replay events in time order;
-//!   [`Summary::compute`] gives the headline numbers.
+//!   [`Summary::compute`] gives the headline numbers, [`ThreadFigures::compute`] each
+//!   thread's.
 //! - [`StackSymbols`] symbolizes the stacks a report shows (each address once) and trims
 //!   the allocator's own frames ([`is_allocator_frame`], and wrappers named by
 //!   [`AllocFns`]) and shortens C++ and Rust names ([`short_name`]); [`Filter`] picks
@@ -19,7 +20,8 @@
 //!   [`Granularity`]; for exports, [`StackProfile`] (every stack with all four sample
 //!   types, its frames grouped into [`Location`]s), [`CallGraph`] (functions and the
 //!   calls between them) and [`CallTree`] (stacks merged by path, built once and
-//!   evaluated at many snapshots).
+//!   evaluated at many snapshots); [`Temporaries`] (heaptrack's temporary allocations
+//!   by stack) and [`SizeHistogram`] (allocations by size).
 //! - [`Symbolizer`] turns runtime addresses into [`Frame`]s (function, file, line; inlined
 //!   functions as frames of their own), given the [`ModuleRef`]s the recorder saw. It reads
 //!   DWARF from the module or from separate debug files and falls back to the ELF symbol
@@ -57,6 +59,7 @@ mod counts;
 mod damage;
 mod error;
 mod event_merge;
+mod event_pass;
 mod filter;
 mod group;
 mod peak;
@@ -70,6 +73,7 @@ mod snapshot_series;
 mod stack_symbols;
 mod summary;
 mod symbols;
+mod thread_figures;
 mod time;
 mod timeline;
 mod trace_file;
@@ -89,6 +93,8 @@ pub use crate::query::call_tree::{
 };
 pub use crate::query::diff::{Diff, DiffRow};
 pub use crate::query::profile::{ProfileStack, StackProfile};
+pub use crate::query::sizes::{SizeBucket, SizeCount, SizeHistogram};
+pub use crate::query::temporaries::{Temporaries, TemporaryRow};
 pub use crate::query::top::{SampleType, Top, TopRow};
 pub use crate::recording::Recording;
 pub use crate::sampling::Sampling;
@@ -96,6 +102,7 @@ pub use crate::short_name::short_name;
 pub use crate::snapshot::{Moment, Snapshot};
 pub use crate::stack_symbols::{tag_of, Location, StackSymbols};
 pub use crate::summary::Summary;
+pub use crate::thread_figures::{thread_names, ThreadFigures};
 pub use crate::time::ns_to_ms;
 pub use crate::timeline::{Timeline, TimelineRow};
 pub use crate::trace_file::TraceFile;

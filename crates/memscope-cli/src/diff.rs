@@ -116,8 +116,9 @@ fn two_traces(
         eprintln!("memscope: note: {base} records {base_exe} and {new} records {new_exe}; rows are matched by function");
     }
     let diff = {
-        let mut prepared =
+        let [base_prepared, new_prepared] =
             [0, 1].map(|i| args.report.stacks.prepare(&inputs[i].recording, &patterns));
+        let mut prepared = [base_prepared?, new_prepared?];
         let [before, after] =
             [0, 1].map(|i| snapshots(&inputs[i].recording, &mut prepared[i], &[Moment::End]));
         let [base_symbols, new_symbols] = [0, 1].map(|i| &prepared[i].symbols);

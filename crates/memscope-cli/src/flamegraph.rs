@@ -130,7 +130,7 @@ fn two_traces(
         files.iter().map(|files| trace_input::recording(files.files())).collect::<Result<_>>()?;
     let mut lines = Vec::new();
     for input in &inputs {
-        let mut prepared = args.stacks.prepare(&input.recording, &patterns);
+        let mut prepared = args.stacks.prepare(&input.recording, &patterns)?;
         lines.push(folded(&input.recording, &mut prepared, Moment::End, sample_type));
     }
     inputs.iter_mut().for_each(Input::warn);

@@ -8,7 +8,7 @@ use clap::Args;
 use memscope_analyze::{Moment, Snapshot};
 
 use crate::output::{bytes, write_json, write_sampled_heading};
-use crate::report::{run_report, ReportArgs};
+use crate::report::{negative_note, run_report, ReportArgs};
 use crate::stack_list::{live_stack_rows, write_stack_rows};
 use crate::time_arg::{parse_window, WindowArg};
 
@@ -46,6 +46,9 @@ pub fn run(args: LeaksArgs) -> Result<u8> {
         let (total, stacks) = (snapshot.total(), snapshot.live_stacks().len());
         let (bytes, blocks) = (bytes(total.live_bytes), total.live_blocks);
         writeln!(out, "total: {bytes} in {blocks} blocks from {stacks} stacks")?;
+        if let Some(note) = negative_note(&prepared.filter, total.live_bytes) {
+            writeln!(out, "{note}")?;
+        }
         Ok(())
     })
 }

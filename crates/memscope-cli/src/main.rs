@@ -15,9 +15,11 @@ mod output_file;
 mod peak;
 mod report;
 mod run;
+mod sizes;
 mod stack_list;
 mod summary;
 mod system;
+mod temporaries;
 mod time_arg;
 mod timeline;
 mod top;
@@ -44,6 +46,8 @@ enum Command {
     Leaks(leaks::LeaksArgs),
     Peak(peak::PeakArgs),
     Timeline(timeline::TimelineArgs),
+    Sizes(sizes::SizesArgs),
+    Temporaries(temporaries::TemporariesArgs),
     Diff(diff::DiffArgs),
     Info(info::InfoArgs),
     Export(export::ExportArgs),
@@ -63,6 +67,8 @@ fn main() -> ExitCode {
         Command::Leaks(args) => leaks::run(args),
         Command::Peak(args) => peak::run(args),
         Command::Timeline(args) => timeline::run(args),
+        Command::Sizes(args) => sizes::run(args),
+        Command::Temporaries(args) => temporaries::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Info(args) => info::run(args),
         Command::Export(args) => export::run(args),

@@ -38,6 +38,14 @@ pub fn signed_bytes(value: i64) -> String {
     }
 }
 
+/// `part` of `whole` as a percentage with one decimal ("0.0%" of nothing).
+pub fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "0.0%".into();
+    }
+    format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+}
+
 /// Milliseconds to the microsecond, as every report shows time.
 pub fn ms(ns: u64) -> String {
     format!("{:.3}", ns_to_ms(ns))

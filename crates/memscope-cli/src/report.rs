@@ -1,12 +1,14 @@
 //! What every report shares: output format, filters, frame trimming, what is counted,
 //! and for reports about one moment, which moment.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use memscope_analyze::{
-    AllocFns, EventFilter, Filter, Moment, Peak, Recording, SampleType, StackSymbols,
+    thread_names, AllocFns, EventFilter, Filter, Moment, Peak, Recording, SampleType,
+    StackSymbols,
 };
 use memscope_format::ThreadId;
 
@@ -37,9 +39,10 @@ pub struct StackArgs {
     /// Keep only the allocations made under owner tag NAME (the memscope crate's tags).
     #[arg(long, value_name = "NAME")]
     tag: Option<String>,
-    /// Count only the allocations and frees made by thread TID.
-    #[arg(long, value_name = "TID")]
-    thread: Option<u32>,
+    /// Count only the allocations and frees made by one thread, given by its id or its
+    /// name (as `summary` lists them).
+    #[arg(long, value_name = "TID|NAME")]
+    thread: Option<String>,
     /// Treat functions matching REGEX as allocation wrappers, hidden with the allocator's
     /// frames (repeatable; well-known wrappers such as xmalloc, g_malloc, PyMem_Malloc
     /// and jv_mem_alloc are built in).
@@ -55,9 +58,8 @@ pub struct StackArgs {
     full_names: bool,
 }
 
-/// The regular expressions of the stack options, compiled before any work is done.
+/// The regular expressions of the stack options that hold for every recording.
 pub struct Patterns {
-    filter: Filter,
     alloc_fns: AllocFns,
 }
 
@@ -79,8 +81,7 @@ pub fn run_report(
     let patterns = args.patterns()?;
     let file = trace_input::open(trace)?;
     let mut input = trace_input::recording(file.files())?;
-    args.check_thread(&input.recording)?;
-    let mut prepared = args.prepare(&input.recording, &patterns);
+    let mut prepared = args.prepare(&input.recording, &patterns)?;
     report(&input.recording, &mut prepared)?;
     drop(prepared);
     input.warn();
@@ -88,37 +89,84 @@ pub fn run_report(
 }
 
 impl StackArgs {
-    /// The filters and wrappers, checked before any work is done.
+    /// The regular expressions, compiled (and so checked) before any work is done.
     pub fn patterns(&self) -> Result<Patterns> {
-        let filter =
-            Filter::new(self.focus.as_deref(), self.ignore.as_deref(), self.thread.map(ThreadId))?;
-        let alloc_fns = AllocFns::new(&self.alloc_fn)?;
-        Ok(Patterns { filter: filter.with_tag(self.tag.clone()), alloc_fns })
+        self.filter(None)?;
+        Ok(Patterns { alloc_fns: AllocFns::new(&self.alloc_fn)? })
     }
 
-    /// A `--thread` that made no events in `recording` is a mistake, not an empty report.
-    fn check_thread(&self, recording: &Recording) -> Result<()> {
-        let Some(thread) = self.thread else { return Ok(()) };
+    /// The filters, counting only `thread`'s events if given: made for each recording
+    /// once `--thread` is resolved in it.
+    fn filter(&self, thread: Option<ThreadId>) -> Result<Filter> {
+        let filter = Filter::new(self.focus.as_deref(), self.ignore.as_deref(), thread)?;
+        Ok(filter.with_tag(self.tag.clone()))
+    }
+
+    /// The thread `--thread` names in `recording`: a thread id, or else the name of
+    /// exactly one thread. One that made no events there is a mistake, not an empty
+    /// report.
+    fn thread_in(&self, recording: &Recording) -> Result<Option<ThreadId>> {
+        let Some(wanted) = &self.thread else { return Ok(None) };
         let threads = recording.threads();
-        if threads.contains(&ThreadId(thread)) {
-            return Ok(());
+        let names = thread_names(recording);
+        if let Some(id) = wanted.parse().ok().map(ThreadId).filter(|id| threads.contains(id)) {
+            return Ok(Some(id));
         }
-        let known: Vec<String> = threads.iter().map(|t| t.0.to_string()).collect();
-        anyhow::bail!(
-            "--thread {thread}: no such thread in {} (its threads: {})",
-            recording.path().display(),
-            known.join(", ")
-        )
+        let named: Vec<ThreadId> =
+            threads.iter().copied().filter(|t| names.get(t) == Some(wanted)).collect();
+        match named[..] {
+            [one] => Ok(Some(one)),
+            [] => anyhow::bail!(
+                "--thread {wanted}: no such thread in {} (its threads: {})",
+                recording.path().display(),
+                thread_list(threads, &names)
+            ),
+            _ => anyhow::bail!(
+                "--thread {wanted}: {} threads of {} have that name; give one's id ({})",
+                named.len(),
+                recording.path().display(),
+                thread_list(named, &names)
+            ),
+        }
     }
 
-    /// Symbols for `recording`, and the filters resolved to its stacks.
-    pub fn prepare<'r>(&self, recording: &'r Recording, patterns: &Patterns) -> Prepared<'r> {
+    /// Symbols for `recording`, and the filters resolved to its stacks and threads.
+    pub fn prepare<'r>(&self, recording: &'r Recording, patterns: &Patterns) -> Result<Prepared<'r>> {
+        let filter = self.filter(self.thread_in(recording)?)?;
         let mut symbols = StackSymbols::new(recording, self.keep_frames)
             .with_alloc_fns(patterns.alloc_fns.clone())
             .with_full_names(self.full_names);
-        let filter = patterns.filter.resolve(&mut symbols);
-        Prepared { symbols, filter }
+        let filter = filter.resolve(&mut symbols);
+        Ok(Prepared { symbols, filter })
     }
+}
+
+/// Threads as error messages list them: "4242 (main), 4243 (worker)", a thread whose
+/// name is unknown by its id alone.
+fn thread_list(
+    threads: impl IntoIterator<Item = ThreadId>,
+    names: &BTreeMap<ThreadId, String>,
+) -> String {
+    let labels: Vec<String> = threads
+        .into_iter()
+        .map(|thread| match names.get(&thread) {
+            Some(name) => format!("{} ({name})", thread.0),
+            None => thread.0.to_string(),
+        })
+        .collect();
+    labels.join(", ")
+}
+
+/// Under `--thread`, a line saying why a total is negative: the thread freed blocks
+/// that other threads allocated, and a free counts against the stack that allocated.
+pub fn negative_note(filter: &EventFilter, total: i64) -> Option<String> {
+    let thread = filter.thread()?;
+    (total < 0).then(|| {
+        format!(
+            "note: thread {} freed more than it allocated here: it frees blocks other threads allocated, and each free counts against the stack that allocated the block",
+            thread.0
+        )
+    })
 }
 
 /// Which moment a report is about.

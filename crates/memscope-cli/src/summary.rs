@@ -5,12 +5,12 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, Result};
 use clap::Args;
-use memscope_analyze::Summary;
+use memscope_analyze::{Summary, ThreadFigures};
 use memscope_format::Meta;
 use memscope_system::human_bytes;
 use serde::Serialize;
 
-use crate::output::{write_json, write_sampled_heading};
+use crate::output::{bytes, write_json, write_sampled_heading, write_table};
 use crate::trace_input::{self, DamageJson};
 
 /// `summary --json`: the totals and the damage found.
@@ -23,7 +23,37 @@ struct SummaryJson<'s> {
     executable: &'s str,
     #[serde(flatten)]
     summary: &'s Summary,
+    /// Each thread's figures, by id; left out with `--recorded`, which replays nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    threads_detail: Option<Vec<ThreadJson<'s>>>,
     damage: Vec<DamageJson>,
+}
+
+/// One thread in `summary --json`.
+#[derive(Serialize)]
+struct ThreadJson<'s> {
+    id: u32,
+    /// Its name, if the trace recorded names.
+    name: Option<&'s str>,
+    allocations: u64,
+    bytes_allocated: u64,
+    frees: u64,
+    bytes_freed: u64,
+    peak_live_bytes: i64,
+}
+
+impl<'s> From<&'s ThreadFigures> for ThreadJson<'s> {
+    fn from(t: &'s ThreadFigures) -> Self {
+        ThreadJson {
+            id: t.thread.0,
+            name: t.name.as_deref(),
+            allocations: t.allocations,
+            bytes_allocated: t.bytes_allocated,
+            frees: t.frees,
+            bytes_freed: t.bytes_freed,
+            peak_live_bytes: t.peak_live_bytes,
+        }
+    }
 }
 
 /// Show a recording's totals: calls, temporaries, peak heap and when, peak RSS, leaks.
@@ -53,6 +83,7 @@ pub fn run(args: SummaryArgs) -> Result<u8> {
     } else {
         Summary::compute(&input.recording)
     };
+    let threads = (!args.recorded).then(|| ThreadFigures::compute(&input.recording));
     let mut out = std::io::stdout().lock();
     if args.json {
         let damage = input.recording.damage().iter().map(DamageJson::from).collect();
@@ -62,11 +93,15 @@ pub fn run(args: SummaryArgs) -> Result<u8> {
             pid: meta.pid,
             executable: &meta.exe,
             summary: &summary,
+            threads_detail: threads.as_ref().map(|t| t.iter().map(ThreadJson::from).collect()),
             damage,
         };
         write_json(&mut out, &json)?;
     } else {
         write_text(&mut out, input.recording.meta(), &summary)?;
+        if let Some(threads) = &threads {
+            write_threads(&mut out, threads)?;
+        }
     }
     input.warn();
     Ok(0)
@@ -79,6 +114,25 @@ fn with_rate(count: u64, runtime_ms: f64) -> String {
     } else {
         count.to_string()
     }
+}
+
+/// The threads as a table, after the summary's text (which `memscope run` prints
+/// without it).
+fn write_threads(out: &mut impl Write, threads: &[ThreadFigures]) -> Result<()> {
+    writeln!(out)?;
+    let header = ["thread", "allocations", "allocated", "frees", "peak live", "name"];
+    let mut table = vec![header.map(String::from).to_vec()];
+    table.extend(threads.iter().map(|t| {
+        vec![
+            t.thread.0.to_string(),
+            t.allocations.to_string(),
+            human_bytes(t.bytes_allocated),
+            t.frees.to_string(),
+            bytes(t.peak_live_bytes),
+            t.name.clone().unwrap_or_else(|| "?".into()),
+        ]
+    }));
+    write_table(out, &table)
 }
 
 /// The text form, also printed by `memscope run` when the program ends.

@@ -10,7 +10,7 @@ use memscope_analyze::{ns_to_ms, Granularity, Place, Snapshot, Top};
 use serde::Serialize;
 
 use crate::output::{bytes, place_name, write_json, write_sampled_heading, write_table};
-use crate::report::{run_report, By, MomentArgs, ReportArgs};
+use crate::report::{negative_note, run_report, By, MomentArgs, ReportArgs};
 
 /// Rank functions by the memory they hold (or allocated) at a moment, with pprof's flat,
 /// sum and cum columns.
@@ -84,7 +84,9 @@ pub fn run(args: TopArgs) -> Result<u8> {
             write_json(&mut out, &json(&top))
         } else {
             write_sampled_heading(&mut out, recording.sampling())?;
-            write_text(&mut out, &top, rows, &chosen.label, args.lines)
+            let note = negative_note(&prepared.filter, top.total);
+            write_text(&mut out, &top, rows, &chosen.label, args.lines)?;
+            note.map_or(Ok(()), |note| Ok(writeln!(out, "{note}")?))
         }
     })
 }

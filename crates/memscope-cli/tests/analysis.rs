@@ -518,7 +518,7 @@ fn bad_input_fails_with_one_line() {
         (
             // Thread ids are at most 2^22 on Linux: no thread has this one.
             vec!["top", grow, "--thread", "4294967295"],
-            format!("memscope: --thread 4294967295: no such thread in {grow} (its threads: {pid})\n"),
+            format!("memscope: --thread 4294967295: no such thread in {grow} (its threads: {pid} (grow))\n"),
         ),
         (
             vec!["summary", dir_text],

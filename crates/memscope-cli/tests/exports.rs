@@ -380,9 +380,10 @@ fn json_export_holds_frames_stacks_timeline_and_summary() {
     let path = export("grow.json", &["export", arg(&grow.trace), "--format", "json"]);
     let mut summary = json_of(&succeed(&["summary", arg(&grow.trace), "--json"]));
     // The export's summary holds the totals; damage is what `summary` says of the file,
-    // and the program's command, pid and executable what `summary` says of its meta.
+    // the program's command, pid and executable what `summary` says of its meta, and
+    // each thread's figures are only `summary`'s.
     assert_eq!(summary["damage"], serde_json::json!([]));
-    for field in ["damage", "command", "pid", "executable"] {
+    for field in ["damage", "command", "pid", "executable", "threads_detail"] {
         summary.as_object_mut().unwrap().remove(field);
     }
 

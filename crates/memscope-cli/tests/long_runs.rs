@@ -1,5 +1,5 @@
 //! Long runs (issue 14): sampling by bytes scaled back to unbiased estimates, and
-//! rotated series read as one recording of the time they hold. The fixture `sizes.c`
+//! rotated series read as one recording of the time they hold. The fixture `long_run.c`
 //! allocates 64 MiB at each of six sites, each in one size from 16 B to 4 MiB; given a
 //! round count it runs a long deterministic heap shape instead.
 
@@ -21,7 +21,7 @@ const SEEDS: u64 = 8;
 const ROUNDS: &str = "1500";
 
 fn sizes() -> std::path::PathBuf {
-    build("sizes.c", &["-O1", "-g"])
+    build("long_run.c", &["-O1", "-g"])
 }
 
 fn json(args: &[&str]) -> Value {

@@ -1,12 +1,14 @@
 //! One recorded process image (a process between two `exec`s): its capture area drained
 //! into its trace.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use memscope_agent::area::{self, Kind, THREAD_ACTIVE, THREAD_CLOSED, THREAD_FREE};
 use memscope_agent::control::{self, Record};
 use memscope_format::{
     End, EndReason, Event, EventKind, Meta, Module, RssSample, StackDef, StackId, ThreadId,
+    ThreadName,
 };
 
 use crate::destination::Destination;
@@ -80,6 +82,8 @@ pub struct Image {
     log: Vec<u8>,
     meta: Option<Meta>,
     modules: Vec<Module>,
+    /// Each thread's name as last logged, by thread id.
+    thread_names: BTreeMap<u32, String>,
     stats: DrainStats,
     clock_ns: u64,
     /// When the chunks threads are still writing were last read (clock, nanoseconds).
@@ -102,6 +106,7 @@ impl Image {
             log: Vec::new(),
             meta: None,
             modules: Vec::new(),
+            thread_names: BTreeMap::new(),
             stats: DrainStats::default(),
             clock_ns: 0,
             swept_ns: 0,
@@ -238,6 +243,9 @@ impl Image {
                 if let Some(out) = &self.out {
                     out.define_stack(StackDef { id: StackId(id), frames });
                 }
+            }
+            Record::ThreadName(tid, name) => {
+                self.thread_names.insert(tid, name);
             }
         }
     }
@@ -413,6 +421,7 @@ impl Image {
     /// Writes the end record; returns what was counted.
     pub fn finish(mut self, ending: Ending, peak_rss_bytes: u64) -> Finished {
         while self.pass(true) {}
+        self.read_log();
         let area = *self.mapping.area();
         let header = area.header();
         let state = header.state.load(Ordering::Acquire);
@@ -449,6 +458,7 @@ impl Image {
             peak_rss_bytes: peak,
             dropped_events: dropped,
             totals: None,
+            threads: self.thread_names(),
         };
         let Some(out) = self.out.take() else {
             return Finished { stats: self.stats, write_error: None, last: None, end };
@@ -457,6 +467,12 @@ impl Image {
         let last = out.live_handle().snapshot_written();
         let write_error = out.finish(end.clone());
         Finished { stats: self.stats, write_error, last, end }
+    }
+
+    /// The names logged, by thread id.
+    fn thread_names(&mut self) -> Vec<ThreadName> {
+        let names = std::mem::take(&mut self.thread_names);
+        names.into_iter().map(|(tid, name)| ThreadName { thread: ThreadId(tid), name }).collect()
     }
 
     /// Whether the recorder set the area up (its log then holds the meta record).

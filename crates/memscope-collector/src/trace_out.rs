@@ -159,8 +159,9 @@ impl TraceOut {
         let size = event.size as i64;
         if event.kind == EventKind::Alloc {
             self.curve.add(event.time_ns, size);
-            totals.live_bytes += event.size;
-            totals.live_blocks += 1;
+            // Wrapping too: the free may have been written first (see below).
+            totals.live_bytes = totals.live_bytes.wrapping_add(event.size);
+            totals.live_blocks = totals.live_blocks.wrapping_add(1);
             totals.alloc_bytes += event.size;
             totals.alloc_blocks += 1;
         } else {

@@ -87,6 +87,7 @@ pub fn snapshot_trace(
             peak_rss_bytes: snapshot.peak_rss_bytes,
             dropped_events: 0,
             totals: Some(run),
+            threads: Vec::new(),
         },
     };
     writer.write_end(&end).map_err(to_io)?;

@@ -6,7 +6,7 @@ use crate::error::DecodeError;
 use crate::ids::{StackId, ThreadId};
 use crate::record::{
     End, EndReason, Event, EventBatch, EventKind, Meta, Module, ModuleMap, Record, RssSample,
-    RunTotals, SegmentStart, StackDef, StackTotals,
+    RunTotals, SegmentStart, StackDef, StackTotals, ThreadName,
 };
 use crate::varint::{put_all, put_bytes, put_i64, put_u64, zigzag, Cursor};
 
@@ -18,6 +18,10 @@ pub const MAX_BLOCK_EVENTS: u64 = 1 << 16;
 pub const MAX_BLOCK_SAMPLES: u64 = 1 << 16;
 /// The most frames one stack may have: the recorder keeps at most 256.
 pub const MAX_STACK_FRAMES: u64 = 1024;
+/// The most thread names an end record may hold.
+pub const MAX_THREAD_NAMES: u64 = 1 << 16;
+/// The longest thread name an end record may hold, bytes (Linux keeps 15).
+pub const MAX_THREAD_NAME_LEN: u64 = 64;
 /// The largest size an event may carry: no block is larger than the x86_64 address
 /// space (2^56 bytes with five-level page tables).
 pub const MAX_EVENT_SIZE: u64 = 1 << 56;
@@ -385,7 +389,38 @@ pub(crate) fn encode_end(out: &mut Vec<u8>, end: &End) {
             t.threads,
         ];
         fields.into_iter().for_each(|value| put_u64(out, value));
+        encode_thread_names(out, &end.threads);
     }
+}
+
+/// The thread names after the totals; none are written for a trace that has none, so
+/// such an end record reads as before.
+fn encode_thread_names(out: &mut Vec<u8>, threads: &[ThreadName]) {
+    if threads.is_empty() {
+        return;
+    }
+    put_u64(out, threads.len() as u64);
+    for thread in threads {
+        put_u64(out, thread.thread.0.into());
+        put_bytes(out, thread.name.as_bytes());
+    }
+}
+
+/// The thread names after the totals, if any: at most [`MAX_THREAD_NAMES`] of at most
+/// [`MAX_THREAD_NAME_LEN`] bytes each.
+fn decode_thread_names(cur: &mut Cursor) -> Result<Vec<ThreadName>, DecodeError> {
+    if cur.is_empty() {
+        return Ok(Vec::new());
+    }
+    (0..count_at_most(cur, "thread names", MAX_THREAD_NAMES)?)
+        .map(|_| {
+            let thread = ThreadId(cur.u32()?);
+            let name = cur.bytes()?;
+            at_most("thread name length", name.len() as u64, MAX_THREAD_NAME_LEN)?;
+            let name = String::from_utf8_lossy(name).into_owned();
+            Ok(ThreadName { thread, name })
+        })
+        .collect()
 }
 
 /// The totals after an end record's fixed fields; version 2 traces have none.
@@ -419,7 +454,9 @@ fn decode_end(cur: &mut Cursor) -> Result<End, DecodeError> {
     };
     let peak_rss_bytes = cur.u64()?;
     let dropped_events = cur.u64()?;
-    Ok(End { time_ns, reason, peak_rss_bytes, dropped_events, totals: decode_run_totals(cur)? })
+    let totals = decode_run_totals(cur)?;
+    let threads = if totals.is_some() { decode_thread_names(cur)? } else { Vec::new() };
+    Ok(End { time_ns, reason, peak_rss_bytes, dropped_events, totals, threads })
 }
 
 /// Decodes a whole payload; trailing bytes mean the block is not what its kind says.

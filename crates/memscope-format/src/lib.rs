@@ -64,7 +64,8 @@ pub use crate::block::{
     OLDEST_VERSION, VERSION,
 };
 pub use crate::codec::{
-    BlockKind, MAX_BLOCK_EVENTS, MAX_BLOCK_SAMPLES, MAX_EVENT_SIZE, MAX_STACK_FRAMES, MAX_TIME_NS,
+    BlockKind, MAX_BLOCK_EVENTS, MAX_BLOCK_SAMPLES, MAX_EVENT_SIZE, MAX_STACK_FRAMES,
+    MAX_THREAD_NAMES, MAX_THREAD_NAME_LEN, MAX_TIME_NS,
 };
 pub use crate::damage::Damage;
 pub use crate::error::{DecodeError, FormatError};
@@ -73,6 +74,6 @@ pub use crate::ids::{StackId, ThreadId};
 pub use crate::reader::{BlockRef, Trace};
 pub use crate::record::{
     End, EndReason, Event, EventBatch, EventKind, Meta, Module, ModuleMap, Record, RssSample,
-    RunTotals, SegmentStart, StackDef, StackTotals,
+    RunTotals, SegmentStart, StackDef, StackTotals, ThreadName,
 };
 pub use crate::writer::TraceWriter;

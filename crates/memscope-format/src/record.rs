@@ -180,6 +180,18 @@ pub struct End {
     /// What the recorder counted as it wrote the events (format version 3 on), so the
     /// headline numbers need no replay of the trace.
     pub totals: Option<RunTotals>,
+    /// The names of the threads, as the recorder last saw them (empty in traces written
+    /// before names were recorded). Only written after `totals`.
+    pub threads: Vec<ThreadName>,
+}
+
+/// A thread's name (its `comm`, at most 15 bytes on Linux), by thread id.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ThreadName {
+    /// The kernel thread id.
+    pub thread: ThreadId,
+    /// The name.
+    pub name: String,
 }
 
 /// Totals over every event written, kept by the recorder.

@@ -64,6 +64,10 @@ fn sample_records() -> Vec<Record> {
                 peak_time_ns: 42_000,
                 threads: 3,
             }),
+            threads: vec![
+                ThreadName { thread: ThreadId(41), name: "main".into() },
+                ThreadName { thread: ThreadId(42), name: "worker-1".into() },
+            ],
         }),
     ]
 }
@@ -272,4 +276,25 @@ fn a_damaged_file_header_is_reported_and_read_past() {
         assert_eq!(damage, [(0, 16, "file header checksum mismatch".to_owned())], "byte {at}");
         assert_eq!(read_all(&trace), records, "byte {at}");
     }
+}
+
+/// The end record's thread names: a record without them (written before names were
+/// recorded) reads with none, and a name longer than any kernel keeps is refused.
+#[test]
+fn thread_names_are_optional_and_bounded() {
+    let totals = Some(RunTotals { allocations: 1, ..RunTotals::default() });
+    let unnamed = End { time_ns: 9, totals: totals.clone(), ..End::default() };
+    let trace_bytes = write(&[Record::End(unnamed.clone())]);
+    let trace = Trace::parse(&trace_bytes).unwrap();
+    assert_eq!(read_all(&trace), vec![Record::End(unnamed)]);
+
+    let name = "x".repeat(MAX_THREAD_NAME_LEN as usize + 1);
+    let threads = vec![ThreadName { thread: ThreadId(7), name }];
+    let long = End { time_ns: 9, totals, threads, ..End::default() };
+    let trace_bytes = write(&[Record::End(long)]);
+    let trace = Trace::parse(&trace_bytes).unwrap();
+    let err = trace.decode_block(&trace.blocks()[1]).unwrap_err();
+    let FormatError::Decode { source, .. } = err else { panic!("{err:?}") };
+    let max = MAX_THREAD_NAME_LEN;
+    assert_eq!(source, DecodeError::OutOfRange { what: "thread name length", value: max + 1, max });
 }

@@ -69,7 +69,7 @@ pub struct Top {
     pub time_ns: u64,
     /// The sum over all stacks.
     pub total: i64,
-    /// The rows, largest first.
+    /// The rows, largest magnitude first.
     pub rows: Vec<TopRow>,
 }
 
@@ -113,7 +113,16 @@ impl Top {
             .into_rows()
             .map(|row| TopRow { place: row.place, flat: row.value.flat, cum: row.value.cum })
             .collect();
-        let rank = |row: &TopRow| if by_cum { (row.cum, row.flat) } else { (row.flat, row.cum) };
+        // By magnitude, as pprof ranks: under a thread filter, a thread that frees other
+        // threads' blocks has negative rows, and its largest must come first.
+        let rank = |row: &TopRow| {
+            let (flat, cum) = (row.flat.unsigned_abs(), row.cum.unsigned_abs());
+            if by_cum {
+                (cum, flat)
+            } else {
+                (flat, cum)
+            }
+        };
         rows.sort_by(|a, b| rank(b).cmp(&rank(a)).then_with(|| a.place.cmp(&b.place)));
         Top { sample_type, time_ns: snapshot.time_ns, total, rows }
     }
