@@ -98,7 +98,9 @@ def run_once(workload, memscope, scratch, runs):
     runs["base"].append(timed(prefix + cmd, stdin, env=env))
     trace = os.path.join(scratch, "trace")
     wall, cpu, _, tree = timed(prefix + [memscope, "run"] + options + ["-o", trace, "--"] + cmd, stdin, env=env)
-    summary = json.loads(subprocess.run([memscope, "summary", "--json", "--recorded", trace],
+    # The recorder's totals (no replay), except for a sampled trace, which has none.
+    recorded = [] if "--sample-rate" in options else ["--recorded"]
+    summary = json.loads(subprocess.run([memscope, "summary", "--json", *recorded, trace],
                                         capture_output=True, check=True).stdout)
     runs["memscope"].append((wall, cpu, summary["peak_rss_bytes"] / 2**20, tree))
     size = os.path.getsize(trace)
