@@ -35,8 +35,7 @@ fn fixture(rebuild: bool) -> Fixture {
 }
 
 fn compile(binary: &Path, flags: &[&str]) {
-    let source =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rebuilt/rebuilt.c");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rebuilt/rebuilt.c");
     let output = Command::new("gcc")
         .args(["-O0", "-g", "-Wl,--build-id"])
         .args(flags)
