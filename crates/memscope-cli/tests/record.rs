@@ -79,9 +79,10 @@ fn every_c_allocation_function_is_counted_as_memcheck_counts_it() {
     assert_eq!(summary.n("dropped_events"), 0);
     assert!(summary.complete());
     assert_eq!(summary.end_reason(), Some("exit"));
-    // The printed peak time names the peak's state: given back to --at, it shows the
-    // peak's bytes (the frees of the 1000-byte blocks come at a later microsecond).
-    let peak_time = format!("{:.3}", summary.ms("peak_time_ms"));
+    // The printed peak moment names the peak's state: given back to --at, it shows the
+    // peak's bytes. The frees of the 1000-byte blocks may share the peak's microsecond,
+    // so the moment is the time and the events of that tick up to the peak.
+    let peak_time = format!("{:.3}#{}", summary.ms("peak_time_ms"), summary.n("peak_events"));
     let at_peak = common::report_json_with("top", &run.trace, &["--at", &peak_time]);
     assert_eq!(at_peak["total"], peak, "top --at {peak_time}: {at_peak}");
     // The run is shorter than the collector's 10 ms between RSS samples, so there is
