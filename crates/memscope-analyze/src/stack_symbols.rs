@@ -10,7 +10,7 @@ use memscope_format::{Module, StackId};
 
 use crate::recording::Recording;
 use crate::short_name::short_name;
-use crate::symbols::{Frame, ModuleRef, Symbolizer};
+use crate::symbols::{Frame, ModuleRef, SymbolWarning, Symbolizer};
 use crate::trim::{allocator_frames, AllocFns, Role};
 
 /// The frames of a recording's stacks, resolved on demand.
@@ -111,6 +111,13 @@ impl<'r> StackSymbols<'r> {
     pub fn resolve_all(&mut self) {
         let stacks: Vec<StackId> = self.stack_ids().collect();
         self.resolve(stacks);
+    }
+
+    /// Why some frames resolved so far read `module+0xOFFSET` or lack file and line:
+    /// one entry per problem of each module an address was resolved in, in the
+    /// recording's module order.
+    pub fn warnings(&self) -> Vec<&SymbolWarning> {
+        self.symbolizer.warnings()
     }
 
     /// The ids of every stack the recording defines, and of the "no stack" stack.

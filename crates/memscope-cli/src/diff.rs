@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::output::{
     moment_name, ms, place_name, signed_bytes, write_json, write_sampled_heading, write_table,
 };
+use crate::rebuilt_modules::RebuiltModules;
 use crate::report::{run_report, Prepared, ReportArgs};
 use crate::time_arg::{from_to, parse_moment, parse_window, TimeArg, WindowArg};
 use crate::top::granularity;
@@ -122,6 +123,8 @@ fn two_traces(
         let [before, after] =
             [0, 1].map(|i| snapshots(&inputs[i].recording, &mut prepared[i], &[Moment::End]));
         let [base_symbols, new_symbols] = [0, 1].map(|i| &prepared[i].symbols);
+        let mut rebuilt = RebuiltModules::default();
+        [base_symbols, new_symbols].into_iter().for_each(|symbols| rebuilt.warn(symbols));
         Diff::compute((&before[0], base_symbols), (&after[0], new_symbols), granularity(args.lines))
     };
     inputs.iter_mut().for_each(Input::warn);

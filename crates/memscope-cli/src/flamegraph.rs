@@ -11,6 +11,7 @@ use memscope_export::{
 };
 
 use crate::output_file::Replacement;
+use crate::rebuilt_modules::RebuiltModules;
 use crate::report::{run_report, By, MomentArgs, Prepared, StackArgs};
 use crate::time_arg::{from_to, parse_moment, TimeArg};
 use crate::trace_input::{self, Input};
@@ -129,9 +130,11 @@ fn two_traces(
     let mut inputs: Vec<Input> =
         files.iter().map(|files| trace_input::recording(files.files())).collect::<Result<_>>()?;
     let mut lines = Vec::new();
+    let mut rebuilt = RebuiltModules::default();
     for input in &inputs {
         let mut prepared = args.stacks.prepare(&input.recording, &patterns)?;
         lines.push(folded(&input.recording, &mut prepared, Moment::End, sample_type));
+        rebuilt.warn(&prepared.symbols);
     }
     inputs.iter_mut().for_each(Input::warn);
     let title = FlameGraphTitle {

@@ -13,6 +13,7 @@ mod leaks;
 mod output;
 mod output_file;
 mod peak;
+mod rebuilt_modules;
 mod report;
 mod run;
 mod sizes;

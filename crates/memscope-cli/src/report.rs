@@ -12,6 +12,7 @@ use memscope_analyze::{
 use memscope_format::ThreadId;
 
 use crate::output::{moment_name, ms};
+use crate::rebuilt_modules::RebuiltModules;
 use crate::time_arg::{parse_moment, parse_window, TimeArg, WindowArg};
 use crate::trace_input;
 
@@ -71,7 +72,8 @@ pub struct Prepared<'r> {
 }
 
 /// Opens `trace`, makes it ready for a report with `args`, runs `report` on it, and
-/// warns on stderr of damage found on opening or while decoding.
+/// warns on stderr of damage found on opening or while decoding, and of modules rebuilt
+/// since they were recorded.
 pub fn run_report(
     trace: &Path,
     args: &StackArgs,
@@ -82,6 +84,7 @@ pub fn run_report(
     let mut input = trace_input::recording(file.files())?;
     let mut prepared = args.prepare(&input.recording, &patterns)?;
     report(&input.recording, &mut prepared)?;
+    RebuiltModules::default().warn(&prepared.symbols);
     drop(prepared);
     input.warn();
     Ok(0)

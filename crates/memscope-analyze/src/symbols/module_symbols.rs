@@ -146,7 +146,8 @@ fn demangle(name: &str) -> String {
 /// The module's file, if it is the profiled build, and its separate debug file, if needed.
 ///
 /// When the file is missing or rebuilt, the debug file named by the recorded build id is
-/// still used, since it describes exactly the profiled build.
+/// still used, since it describes exactly the profiled build (and a rebuild found so is
+/// not warned of).
 fn open_images(
     module: &ModuleRef,
     search: &DebugSearch,
@@ -160,8 +161,15 @@ fn open_images(
             (Some(binary), debug)
         }
         Err(warning) => {
-            warnings.push(warning);
-            (None, recorded_id.and_then(|id| search.by_build_id(id, warnings)))
+            let first = warnings.len();
+            let debug = recorded_id.and_then(|id| search.by_build_id(id, warnings));
+            // The recorded build's debug file names a rebuilt module's frames as they
+            // were, so its rebuild is then nothing to warn of.
+            let rebuilt = matches!(warning, SymbolWarning::BuildIdMismatch { .. });
+            if debug.is_none() || !rebuilt {
+                warnings.insert(first, warning);
+            }
+            (None, debug)
         }
     }
 }

@@ -280,7 +280,7 @@ fn report_json(report: &str, trace: &Path) -> Value {
 }
 
 /// [`report_json`] with more options.
-fn report_json_with(report: &str, trace: &Path, options: &[&str]) -> Value {
+pub fn report_json_with(report: &str, trace: &Path, options: &[&str]) -> Value {
     let mut args = vec![OsStr::new(report), trace.as_os_str(), OsStr::new("--json")];
     args.extend(options.iter().map(OsStr::new));
     let output = memscope(&args);
