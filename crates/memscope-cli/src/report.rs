@@ -7,8 +7,7 @@ use std::path::Path;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use memscope_analyze::{
-    thread_names, AllocFns, EventFilter, Filter, Moment, Peak, Recording, SampleType,
-    StackSymbols,
+    thread_names, AllocFns, EventFilter, Filter, Moment, Peak, Recording, SampleType, StackSymbols,
 };
 use memscope_format::ThreadId;
 
@@ -131,7 +130,11 @@ impl StackArgs {
     }
 
     /// Symbols for `recording`, and the filters resolved to its stacks and threads.
-    pub fn prepare<'r>(&self, recording: &'r Recording, patterns: &Patterns) -> Result<Prepared<'r>> {
+    pub fn prepare<'r>(
+        &self,
+        recording: &'r Recording,
+        patterns: &Patterns,
+    ) -> Result<Prepared<'r>> {
         let filter = self.filter(self.thread_in(recording)?)?;
         let mut symbols = StackSymbols::new(recording, self.keep_frames)
             .with_alloc_fns(patterns.alloc_fns.clone())
