@@ -3,7 +3,9 @@
 //! known (its comment gives every figure), compared with `tests/golden/report-*`.
 //! `MEMSCOPE_BLESS=1` rewrites them, for review in the diff. What changes from run to
 //! run is replaced by placeholders in [`normalised`]; every byte and block figure is
-//! kept exact.
+//! kept exact. The stacks end in glibc's start-up frames as the machine's glibc names
+//! them (file and line from its debug information): a different glibc is a reviewed
+//! rewrite.
 
 mod common;
 
