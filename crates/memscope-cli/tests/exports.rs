@@ -19,7 +19,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use common::pprof::{decode, Tables};
-use common::{assert_one_line_error, build_file, memscope, memscope_bin, output_within, text};
+use common::{
+    assert_golden, assert_one_line_error, build_file, memscope, memscope_bin, output_within, text,
+};
 
 const MIB: i64 = 1024 * 1024;
 
@@ -785,20 +787,6 @@ fn normalised(text: &str, fixture: &Fixture) -> String {
         }
         None => text,
     }
-}
-
-/// Compares `text` with the golden file `name`, or writes it there when
-/// MEMSCOPE_BLESS=1.
-fn assert_golden(name: &str, text: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
-    if std::env::var("MEMSCOPE_BLESS").as_deref() == Ok("1") {
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(&path, text).unwrap();
-        return;
-    }
-    let golden = fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (MEMSCOPE_BLESS=1 writes it)", path.display()));
-    assert_eq!(text, golden, "{} differs (MEMSCOPE_BLESS=1 rewrites it)", path.display());
 }
 
 #[test]

@@ -34,6 +34,20 @@ pub fn memscope_bin() -> PathBuf {
     bin
 }
 
+/// Compares `text` with the golden file `tests/golden/NAME`, or writes it there when
+/// MEMSCOPE_BLESS=1 (for review in the diff).
+pub fn assert_golden(name: &str, text: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    if std::env::var("MEMSCOPE_BLESS").as_deref() == Ok("1") {
+        std::fs::create_dir_all(path.parent().expect("tests/golden")).expect("tests/golden");
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        return;
+    }
+    let golden = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (MEMSCOPE_BLESS=1 writes it)", path.display()));
+    assert_eq!(text, golden, "{} differs (MEMSCOPE_BLESS=1 rewrites it)", path.display());
+}
+
 /// `memscope ARGS`, run to completion with its output captured.
 pub fn memscope<S: AsRef<OsStr>>(args: &[S]) -> Output {
     Command::new(memscope_bin()).args(args).stdin(Stdio::null()).output().expect("run memscope")
