@@ -2,7 +2,7 @@
 //! and for reports about one moment, which moment.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
@@ -61,6 +61,19 @@ pub struct StackArgs {
 /// The regular expressions of the stack options that hold for every recording.
 pub struct Patterns {
     alloc_fns: AllocFns,
+}
+
+/// A report that lists the first N of what it found: its trace, N, and the usual
+/// report options.
+#[derive(Args)]
+pub struct ListArgs {
+    /// The trace to read.
+    pub trace: PathBuf,
+    /// Show at most N rows (0 for all).
+    #[arg(short = 'n', long = "limit", value_name = "N", default_value_t = 10)]
+    pub limit: usize,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 /// A recording made ready for a report: its symbols and the events to count.

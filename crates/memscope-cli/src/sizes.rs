@@ -2,7 +2,6 @@
 //! allocations per size.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
@@ -10,19 +9,15 @@ use memscope_analyze::{SizeBucket, SizeCount, SizeHistogram};
 use serde::Serialize;
 
 use crate::output::{bytes, percent, write_json, write_table};
-use crate::report::{run_report, ReportArgs};
+use crate::report::{run_report, ListArgs};
 
 /// Count allocations by size: in power-of-two buckets, and the most frequent exact
 /// sizes. `--focus` and the other filters choose which allocations count.
 #[derive(Args)]
 pub struct SizesArgs {
-    /// The trace to read.
-    trace: PathBuf,
-    /// Show at most N exact sizes (0 for all).
-    #[arg(short = 'n', long = "limit", value_name = "N", default_value_t = 10)]
-    limit: usize,
+    /// The trace, and how many exact sizes to show.
     #[command(flatten)]
-    report: ReportArgs,
+    list: ListArgs,
 }
 
 /// The JSON form.
@@ -52,7 +47,7 @@ struct SizeJson {
     allocations: u64,
 }
 
-pub fn run(args: SizesArgs) -> Result<u8> {
+pub fn run(SizesArgs { list: args }: SizesArgs) -> Result<u8> {
     run_report(&args.trace, &args.report.stacks, |recording, prepared| {
         let histogram = SizeHistogram::compute(recording, &prepared.filter);
         let shown = if args.limit == 0 { histogram.sizes.len() } else { args.limit };

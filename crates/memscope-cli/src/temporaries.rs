@@ -2,7 +2,6 @@
 //! `-T` lists them.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
@@ -10,19 +9,15 @@ use memscope_analyze::{Frame, Temporaries};
 use serde::Serialize;
 
 use crate::output::{bytes, frame_line, percent, write_json};
-use crate::report::{run_report, ReportArgs};
+use crate::report::{run_report, ListArgs};
 
 /// List the stacks whose blocks were freed right after being allocated (no other
 /// allocation on that thread in between), most temporaries first.
 #[derive(Args)]
 pub struct TemporariesArgs {
-    /// The trace to read.
-    trace: PathBuf,
-    /// Show at most N stacks (0 for all).
-    #[arg(short = 'n', long = "limit", value_name = "N", default_value_t = 10)]
-    limit: usize,
+    /// The trace, and how many stacks to show.
     #[command(flatten)]
-    report: ReportArgs,
+    list: ListArgs,
 }
 
 /// The JSON form.
@@ -46,7 +41,7 @@ struct StackJson<'s> {
     stack: Vec<&'s Frame>,
 }
 
-pub fn run(args: TemporariesArgs) -> Result<u8> {
+pub fn run(TemporariesArgs { list: args }: TemporariesArgs) -> Result<u8> {
     run_report(&args.trace, &args.report.stacks, |recording, prepared| {
         let mut temporaries = Temporaries::compute(recording, &prepared.filter);
         let more_stacks = temporaries.rows.len().saturating_sub(args.limit);
