@@ -2,7 +2,7 @@
 //! enough to plan a time-ordered merge, which then opens each block only when the merge
 //! reaches its first event, instead of holding a whole segment in memory.
 
-use memscope_format::ThreadId;
+use memscope_format::{Event, ThreadId};
 use rayon::prelude::*;
 
 use crate::recording::Recording;
@@ -52,9 +52,24 @@ pub(crate) fn late_heads(recording: &Recording, segment: usize, until_ns: u64) -
     heads_from(recording, segment + 1, until_ns)
 }
 
+/// Calls `visit` with every event written in `segment` or after it that happened
+/// before `window_start`, in block order: the events that belong, with the segment's
+/// checkpoint, to the level its window starts from (a busy thread's late blocks).
+pub(crate) fn for_each_event_before(
+    recording: &Recording,
+    segment: usize,
+    window_start: u64,
+    mut visit: impl FnMut(&Event),
+) {
+    for head in heads_from(recording, segment, window_start.saturating_sub(1)) {
+        let Some(batch) = recording.event_batch(head.segment, head.block) else { continue };
+        batch.events.iter().take_while(|event| event.time_ns < window_start).for_each(&mut visit);
+    }
+}
+
 /// The blocks of `first` and the segments after it that start by `until_ns`, up to the
 /// first segment without any.
-pub(crate) fn heads_from(recording: &Recording, first: usize, until_ns: u64) -> Vec<BlockHead> {
+fn heads_from(recording: &Recording, first: usize, until_ns: u64) -> Vec<BlockHead> {
     let mut late = Vec::new();
     for later in first..recording.segments().len() {
         let before = late.len();

@@ -6,7 +6,7 @@
 
 use memscope_format::{Event, EventKind};
 
-use crate::block_heads::{heads_from, late_heads};
+use crate::block_heads::{for_each_event_before, late_heads};
 use crate::counts::StackCounts;
 use crate::event_merge::merge_in_time_order;
 use crate::filter::EventFilter;
@@ -38,6 +38,11 @@ impl Series<'_> {
         let count = if self.at.0 == event.time_ns { self.at.1 + 1 } else { 1 };
         self.emit_before((event.time_ns, count));
         self.at = (event.time_ns, count);
+        self.count(event);
+    }
+
+    /// Adds `event` to the running counts.
+    fn count(&mut self, event: &Event) {
         self.running.counts.entry(event.stack).or_default().apply(event);
         self.temporary += i64::from(event.kind == EventKind::FreeTemporary);
     }
@@ -46,14 +51,11 @@ impl Series<'_> {
     /// window: they belong to the state the recording starts from (a rotated series').
     fn add_before_first_window(&mut self, recording: &Recording, filter: &EventFilter) {
         let window_start = recording.segments()[0].window_start;
-        for head in heads_from(recording, 0, window_start.saturating_sub(1)) {
-            let Some(batch) = recording.event_batch(head.segment, head.block) else { continue };
-            let early = batch.events.iter().take_while(|event| event.time_ns < window_start);
-            for event in early.filter(|event| filter.keeps_stack(event.stack)) {
-                self.running.counts.entry(event.stack).or_default().apply(event);
-                self.temporary += i64::from(event.kind == EventKind::FreeTemporary);
+        for_each_event_before(recording, 0, window_start, |event| {
+            if filter.keeps_stack(event.stack) {
+                self.count(event);
             }
-        }
+        });
     }
 
     /// Hands out every moment that comes before `position`.

@@ -10,7 +10,7 @@
 use memscope_format::Event;
 use rayon::prelude::*;
 
-use crate::block_heads::{heads_from, late_heads};
+use crate::block_heads::{for_each_event_before, late_heads};
 use crate::counts::StackCounts;
 use crate::error::AnalyzeError;
 use crate::event_merge::merge_in_time_order;
@@ -305,13 +305,11 @@ fn start_level(
         let live = Level { bytes: live.live_bytes, blocks: live.live_blocks };
         level = level.plus(live);
     }
-    for head in heads_from(recording, segment, window_start.saturating_sub(1)) {
-        let Some(batch) = recording.event_batch(head.segment, head.block) else { continue };
-        let early = batch.events.iter().take_while(|event| event.time_ns < window_start);
-        for event in early.filter(|event| filter.keeps_stack(event.stack)) {
+    for_each_event_before(recording, segment, window_start, |event| {
+        if filter.keeps_stack(event.stack) {
             level = level.after(event, sampling.as_ref());
         }
-    }
+    });
     Some(level)
 }
 
