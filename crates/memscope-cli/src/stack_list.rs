@@ -64,13 +64,24 @@ pub fn write_stack_rows(out: &mut impl Write, list: &StackList, what: &str) -> R
             row.blocks,
             row.allocations
         )?;
-        for frame in &row.stack {
-            writeln!(out, "    {}", frame_line(frame))?;
-        }
-        writeln!(out)?;
+        write_frames(out, &row.stack)?;
     }
-    if list.more > 0 {
-        writeln!(out, "... and {} more stacks (-n 0 shows all)\n", list.more)?;
+    write_more_stacks(out, list.more)
+}
+
+/// A stack's frames under its heading line, indented, and a blank line after them.
+pub fn write_frames(out: &mut impl Write, frames: &[&Frame]) -> Result<()> {
+    for frame in frames {
+        writeln!(out, "    {}", frame_line(frame))?;
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
+/// The line that says how many stacks a list leaves out, if it leaves any.
+pub fn write_more_stacks(out: &mut impl Write, more: usize) -> Result<()> {
+    if more > 0 {
+        writeln!(out, "... and {more} more stacks (-n 0 shows all)\n")?;
     }
     Ok(())
 }

@@ -8,8 +8,9 @@ use clap::Args;
 use memscope_analyze::{Frame, Temporaries};
 use serde::Serialize;
 
-use crate::output::{bytes, frame_line, percent, write_json};
+use crate::output::{bytes, percent, write_json};
 use crate::report::{run_report, ListArgs};
+use crate::stack_list::{write_frames, write_more_stacks};
 
 /// List the stacks whose blocks were freed right after being allocated (no other
 /// allocation on that thread in between), most temporaries first.
@@ -86,14 +87,9 @@ fn write_text(out: &mut impl Write, list: &TemporariesJson) -> Result<()> {
             row.allocations,
             percent(row.temporary, row.allocations)
         )?;
-        for frame in &row.stack {
-            writeln!(out, "    {}", frame_line(frame))?;
-        }
-        writeln!(out)?;
+        write_frames(out, &row.stack)?;
     }
-    if list.more_stacks > 0 {
-        writeln!(out, "... and {} more stacks (-n 0 shows all)\n", list.more_stacks)?;
-    }
+    write_more_stacks(out, list.more_stacks)?;
     writeln!(
         out,
         "total: {} temporary allocations of {} allocations ({})",
