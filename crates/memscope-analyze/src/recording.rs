@@ -53,7 +53,8 @@ pub(crate) struct Segment {
     pub start_block: usize,
     /// When it was opened, nanoseconds.
     pub stamp_ns: u64,
-    /// Where its window starts: just after the start stamp (0 for the first segment),
+    /// Where its window starts: just after the start stamp (0 for the first segment;
+    /// the stamp itself for the first of a recording that starts at a checkpoint),
     /// never before an earlier segment's window.
     pub window_start: u64,
     /// Indexes (into the trace's blocks) of its events blocks.
@@ -144,9 +145,11 @@ impl<'a> Recording<'a> {
             self.covers_from = Some(stamp_ns);
         }
         let after_stamp = stamp_ns.saturating_add(1);
+        // A recording that starts at a checkpoint has no earlier segment whose blocks
+        // hold events of the stamp's own tick: its first window starts at the stamp.
         let window_start = match self.segments.last() {
             Some(last) => last.window_start.max(after_stamp),
-            None if self.covers_from.is_some() => after_stamp,
+            None if self.covers_from.is_some() => stamp_ns,
             None => 0,
         };
         self.segments.push(Segment {
@@ -308,10 +311,7 @@ impl<'a> Recording<'a> {
 
     /// The segment whose window holds `time_ns`, if there is any segment.
     pub(crate) fn segment_at(&self, time_ns: u64) -> Option<usize> {
-        let segment = self.segments.partition_point(|s| s.window_start <= time_ns).checked_sub(1);
-        // A recording that starts at a checkpoint knows the state at its time too.
-        let at_start = self.covers_from.is_some_and(|from| from <= time_ns);
-        segment.or((at_start && !self.segments.is_empty()).then_some(0))
+        self.segments.partition_point(|s| s.window_start <= time_ns).checked_sub(1)
     }
 
     /// Where the window of `segment` ends (exclusive).
