@@ -311,7 +311,10 @@ impl<'a> Recording<'a> {
 
     /// The segment whose window holds `time_ns`, if there is any segment.
     pub(crate) fn segment_at(&self, time_ns: u64) -> Option<usize> {
-        self.segments.partition_point(|s| s.window_start <= time_ns).checked_sub(1)
+        let segment = self.segments.partition_point(|s| s.window_start <= time_ns).checked_sub(1);
+        // A recording that starts at a checkpoint knows no state before it: a moment
+        // before its first window (up to its stamp) is the first segment's.
+        segment.or_else(|| self.covers_from.filter(|_| !self.segments.is_empty()).map(|_| 0))
     }
 
     /// Where the window of `segment` ends (exclusive).

@@ -149,6 +149,10 @@ fn the_newest_files_of_a_series_agree_with_the_whole_recording() {
         all_rows.iter().filter(|r| r["t_ms"].as_f64() > Some(first_kept)).collect();
     assert_eq!(kept_rows[1..].iter().collect::<Vec<_>>(), held);
     assert!(held.len() >= 3, "the kept files hold several rows: {}", held.len());
+    // The first, partly held row names a moment of the kept files that they reproduce.
+    let first = &kept_rows[0];
+    let at = format!("{:.3}#{}", first["high_ms"].as_f64().unwrap(), first["high_events"]);
+    assert_eq!(top_total(&kept, &at), first["bytes"].as_i64().unwrap(), "top --at {at}");
     for row in &held {
         let at = format!("{:.3}#{}", row["high_ms"].as_f64().unwrap(), row["high_events"]);
         let bytes = row["bytes"].as_i64().unwrap();
