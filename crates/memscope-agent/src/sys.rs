@@ -70,26 +70,51 @@ pub fn complain(parts: &[&[u8]]) {
     }
 }
 
+/// A descriptor the recorder opened for reading, closed when dropped.
+struct ReadFd(libc::c_int);
+
+impl ReadFd {
+    /// Opens `path` (NUL-terminated) read-only with `flags` added, close-on-exec.
+    fn open(path: &CStr, flags: libc::c_int) -> Option<ReadFd> {
+        // SAFETY: open on a NUL-terminated path.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | flags) };
+        (fd >= 0).then_some(ReadFd(fd))
+    }
+
+    /// Reads until `buf` is full or the file ends; how many bytes it read.
+    fn fill(&self, buf: &mut [u8]) -> usize {
+        let mut len = 0;
+        while len < buf.len() {
+            // SAFETY: reads into the unused rest of our own buffer.
+            let n = unsafe { libc::read(self.0, buf[len..].as_mut_ptr().cast(), buf.len() - len) };
+            if n <= 0 {
+                break;
+            }
+            len += n as usize;
+        }
+        len
+    }
+}
+
+impl Drop for ReadFd {
+    fn drop(&mut self) {
+        // SAFETY: the descriptor was opened by `ReadFd::open` and is closed once.
+        unsafe { libc::close(self.0) };
+    }
+}
+
 /// The whole contents of a file (a `/proc` file: its size is not known in advance).
 pub fn read_file(path: &CStr) -> Option<Vec<u8>> {
-    // SAFETY: open on a NUL-terminated path.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return None;
-    }
+    let fd = ReadFd::open(path, 0)?;
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
-        // SAFETY: reads into our own buffer.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if n <= 0 {
-            break;
+        let n = fd.fill(&mut buf);
+        out.extend_from_slice(&buf[..n]);
+        if n < buf.len() {
+            return Some(out);
         }
-        out.extend_from_slice(&buf[..n as usize]);
     }
-    // SAFETY: fd was opened above.
-    unsafe { libc::close(fd) };
-    Some(out)
 }
 
 /// Where a symbolic link points.
@@ -122,38 +147,18 @@ pub fn peak_rss_bytes() -> u64 {
 /// The first `buf.len()` bytes of a file at most (empty if it cannot be read), read
 /// without allocating.
 fn read_prefix<'a>(path: &CStr, buf: &'a mut [u8]) -> &'a [u8] {
-    // SAFETY: open on a NUL-terminated path.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return &[];
-    }
-    let mut len = 0;
-    while len < buf.len() {
-        // SAFETY: reads into the unused rest of our own buffer.
-        let n = unsafe { libc::read(fd, buf[len..].as_mut_ptr().cast(), buf.len() - len) };
-        if n <= 0 {
-            break;
-        }
-        len += n as usize;
-    }
-    // SAFETY: fd was opened above.
-    unsafe { libc::close(fd) };
+    let len = ReadFd::open(path, 0).map_or(0, |fd| fd.fill(buf));
     &buf[..len]
 }
 
 /// The names in directory `path` (a NUL-terminated path), without `.` and `..`.
 pub fn list_dir(path: &CStr) -> Vec<Vec<u8>> {
-    // SAFETY: open on a NUL-terminated path.
-    let fd =
-        unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Vec::new();
-    }
+    let Some(fd) = ReadFd::open(path, libc::O_DIRECTORY) else { return Vec::new() };
     let mut names = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
         // SAFETY: getdents64 fills our buffer with whole records.
-        let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) };
+        let n = unsafe { libc::syscall(libc::SYS_getdents64, fd.0, buf.as_mut_ptr(), buf.len()) };
         if n <= 0 {
             break;
         }
@@ -172,7 +177,5 @@ pub fn list_dir(path: &CStr) -> Vec<Vec<u8>> {
             at += reclen;
         }
     }
-    // SAFETY: fd was opened above.
-    unsafe { libc::close(fd) };
     names
 }
