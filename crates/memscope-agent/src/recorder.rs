@@ -635,12 +635,30 @@ fn stack_at(area: &Area, record: &ThreadRecord, depth: u32) -> u32 {
     }
 }
 
-/// Records a successful allocation of `size` bytes at `ptr`.
-#[inline]
+/// Whether a hooked call may have anything to record: the recorder is on, or not yet
+/// started (the call starts it). Checked inline in every hook, before any register is
+/// saved, so a process that is not recorded pays a load and a compare.
+#[inline(always)]
+fn may_record() -> bool {
+    matches!(STATE.load(Ordering::Relaxed), RECORDING | UNINIT)
+}
+
+/// Records a successful allocation of `size` bytes at `ptr`. The common cases stay
+/// inline in the hook: nothing to record, and in a sampled recording an allocation that
+/// does not reach the thread's next sample, which costs a subtraction.
+#[inline(always)]
 pub fn record_alloc(ptr: *mut c_void, size: usize) {
-    if ptr.is_null() {
+    if ptr.is_null() || !may_record() {
         return;
     }
+    if sampling::is_on() && sampling::passes(thread::current(), size as u64) {
+        return;
+    }
+    record_alloc_outlined(ptr, size);
+}
+
+#[inline(never)]
+fn record_alloc_outlined(ptr: *mut c_void, size: usize) {
     let Some(area) = recording() else { return };
     let Some((record, stream, depth)) = enter(&area) else { return };
     if is_sampled(&area, record, ptr as u64, size as u64) {
@@ -664,12 +682,21 @@ fn was_sampled(address: u64) -> bool {
 }
 
 /// Records the free of `ptr`. Call it before the memory goes back to glibc, which may
-/// hand the address to another thread at once.
-#[inline]
+/// hand the address to another thread at once. In a sampled recording, the free of a
+/// block that was surely not sampled stays inline in the hook.
+#[inline(always)]
 pub fn record_free(ptr: *mut c_void) {
-    if ptr.is_null() {
+    if ptr.is_null() || !may_record() {
         return;
     }
+    if sampling::is_on() && !sampling::may_hold(ptr as u64) {
+        return;
+    }
+    record_free_outlined(ptr);
+}
+
+#[inline(never)]
+fn record_free_outlined(ptr: *mut c_void) {
     let Some(area) = recording() else { return };
     // Asked before the thread's record is looked up: in a sampled recording most frees
     // are of blocks never sampled, and they cost nothing more.

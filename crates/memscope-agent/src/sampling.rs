@@ -78,6 +78,24 @@ pub(crate) fn start_thread(record: &ThreadRecord, index: u32) {
     record.sample_countdown.store(next_gap(record), Ordering::Relaxed);
 }
 
+/// Counts an allocation of `size` bytes down on the thread of `record` (null: a thread
+/// not seen yet) if it does not reach the next sample: true if it is then surely not
+/// sampled. Otherwise nothing changes, and [`take`] decides. A signal handler that
+/// allocates between the load and the store has its bytes forgotten, which shifts the
+/// next sample a little and biases nothing.
+#[inline(always)]
+pub(crate) fn passes(record: *const ThreadRecord, size: u64) -> bool {
+    // SAFETY: a thread's record, when it has one, lives in the area for the rest of the
+    // process.
+    let Some(record) = (unsafe { record.as_ref() }) else { return false };
+    let left = record.sample_countdown.load(Ordering::Relaxed);
+    if size < left {
+        record.sample_countdown.store(left - size, Ordering::Relaxed);
+        return true;
+    }
+    false
+}
+
 /// Whether an allocation of `size` bytes is sampled; counts it down.
 #[inline(always)]
 pub(crate) fn take(record: &ThreadRecord, size: u64) -> bool {
@@ -136,6 +154,7 @@ fn ln(x: f64) -> f64 {
 }
 
 /// The bucket of `address`.
+#[inline(always)]
 fn bucket_index(address: u64) -> usize {
     ((address >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 52) as usize % BUCKETS
 }
@@ -159,8 +178,14 @@ pub(crate) fn remember(area: &Area, address: u64) -> bool {
     false
 }
 
+/// Whether `address` may be of a sampled block: false when its bucket is empty, as
+/// it is for most blocks since samples are rare.
+#[inline(always)]
+pub(crate) fn may_hold(address: u64) -> bool {
+    OCCUPANCY[bucket_index(address)].load(Ordering::Relaxed) != 0
+}
+
 /// Forgets a block: true if it was sampled (its free is then recorded).
-#[inline]
 pub(crate) fn forget(address: u64) -> bool {
     let index = bucket_index(address);
     if OCCUPANCY[index].load(Ordering::Relaxed) == 0 {

@@ -8,7 +8,7 @@
 use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::fs::DirBuilderExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::Duration;
@@ -137,8 +137,6 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let mut command = Command::new(program);
     command.args(&args.command[1..]);
     configure(&mut command, &args, &preload, session.dir());
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe { command.pre_exec(restore_signals) };
     let child =
         with_signals_ignored(|| command.spawn()).map_err(|err| spawn_error(program, err))?;
     let pid = child.id();
@@ -208,6 +206,7 @@ struct Exit {
 /// are gone.
 fn collect(session: &mut Session, pid: u32) -> Exit {
     let mut exit: Option<(ExitStatus, RootExit)> = None;
+    let ending = ExitWatch::open(pid);
     let mut idle = IDLE;
     loop {
         if exit.is_none() {
@@ -220,11 +219,42 @@ fn collect(session: &mut Session, pid: u32) -> Exit {
         if progress {
             idle = IDLE;
         } else {
-            std::thread::sleep(idle);
+            ending.wait(idle, exit.is_some());
             idle = (idle * 2).min(MAX_IDLE);
         }
     }
     Exit { status: exit.map_or(ExitStatus::from_raw(0), |(status, _)| status) }
+}
+
+/// Wakes the collector as soon as the started process ends, rather than at the end of
+/// an idle sleep: a pidfd turns readable then (Linux 5.3; without one it just sleeps).
+struct ExitWatch(Option<std::os::fd::OwnedFd>);
+
+impl ExitWatch {
+    fn open(pid: u32) -> Self {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::c_int, 0) };
+        // SAFETY: a descriptor just returned to us, owned by nothing else.
+        Self(
+            (fd >= 0)
+                .then(|| unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as std::os::fd::RawFd) }),
+        )
+    }
+
+    /// Sleeps for `idle`, or less if the process ends first (`ended`: it has, so only
+    /// the sleep is left).
+    fn wait(&self, idle: Duration, ended: bool) {
+        let Some(fd) = self.0.as_ref().filter(|_| !ended) else {
+            return std::thread::sleep(idle);
+        };
+        let mut poll = libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(fd),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd, valid for the call.
+        unsafe { libc::poll(&mut poll, 1, idle.as_millis() as libc::c_int) };
+    }
 }
 
 /// The started process's status and peak memory, once it has ended.
@@ -381,33 +411,31 @@ fn default_trace(program: &OsString, pid: u32) -> PathBuf {
 }
 
 /// The program, not memscope, should get Ctrl-C from the terminal; memscope waits to
-/// report on the trace.
-/// A file size limit (`ulimit -f`) must make a write fail, not kill the collector.
+/// report on the trace. A file size limit (`ulimit -f`) must make a write fail, not kill
+/// the collector.
+///
+/// memscope catches these signals with a handler that does nothing, rather than ignoring
+/// them: `exec` resets a caught signal to its default in the program, where an ignored
+/// one would stay ignored. So the spawn needs no code between fork and exec, and std
+/// uses `posix_spawn`, which does not copy memscope's page tables as fork would.
+/// A signal already ignored (`nohup`, a background job) stays ignored for both.
 fn with_signals_ignored<T>(spawn: impl FnOnce() -> std::io::Result<T>) -> std::io::Result<T> {
-    // SAFETY: setting dispositions to SIG_IGN and back has no memory-safety effects.
-    let previous = unsafe {
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-        [libc::signal(libc::SIGINT, libc::SIG_IGN), libc::signal(libc::SIGQUIT, libc::SIG_IGN)]
-    };
-    let result = spawn();
-    if result.is_err() {
-        // SAFETY: as above, restoring what was there.
-        unsafe {
-            libc::signal(libc::SIGINT, previous[0]);
-            libc::signal(libc::SIGQUIT, previous[1]);
+    extern "C" fn nothing(_: libc::c_int) {}
+    // SAFETY: sigaction is plain data, all-zero valid; the handler touches nothing.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = nothing as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGXFSZ] {
+            let mut previous: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(signal, std::ptr::null(), &mut previous);
+            if previous.sa_sigaction != libc::SIG_IGN {
+                libc::sigaction(signal, &action, std::ptr::null_mut());
+            }
         }
     }
-    result
-}
-
-fn restore_signals() -> std::io::Result<()> {
-    // SAFETY: signal is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, libc::SIG_DFL);
-        libc::signal(libc::SIGQUIT, libc::SIG_DFL);
-        libc::signal(libc::SIGXFSZ, libc::SIG_DFL);
-    }
-    Ok(())
+    spawn()
 }
 
 /// As shells report it: the exit status, or 128 + the signal that killed it.

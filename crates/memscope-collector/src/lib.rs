@@ -34,6 +34,7 @@
 #![deny(missing_docs)]
 
 mod destination;
+mod dir_watch;
 mod heap_curve;
 mod image;
 mod live;

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use memscope_format::EndReason;
 
 use crate::destination::{Destination, Series};
+use crate::dir_watch::DirWatch;
 use crate::image::{DrainStats, Ending, Image};
 use crate::live::{CurrentLive, LiveSnapshot};
 use crate::mapping::Mapping;
@@ -75,6 +76,8 @@ pub struct Session {
     images: BTreeMap<(u32, u32), Recorded>,
     /// Area files not set up by their recorder yet.
     waiting: HashSet<PathBuf>,
+    /// When the directory was listed for new areas.
+    listed: DirWatch,
     /// Images drained to the end. Their area files stay, emptied, until the session
     /// ends: a recorder numbers its image after the names taken.
     ended: HashSet<(u32, u32)>,
@@ -115,6 +118,7 @@ impl Session {
             root: None,
             images: BTreeMap::new(),
             waiting: HashSet::new(),
+            listed: DirWatch::default(),
             ended: HashSet::new(),
             processes: HashMap::new(),
             done: Vec::new(),
@@ -179,7 +183,13 @@ impl Session {
         self.done
     }
 
+    /// Maps the areas that appeared, and keeps the spares ready. An area not set up yet
+    /// is looked at again on every step.
     fn discover(&mut self) {
+        if self.waiting.is_empty() && !self.listed.should_list(&self.dir) {
+            return;
+        }
+        self.listed.listing(&self.dir);
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
         let mut spares = 0;
         for entry in entries.flatten() {
