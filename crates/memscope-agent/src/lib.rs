@@ -51,7 +51,7 @@ pub use crate::heap::{
     __libc_valloc, LibcAllocator,
 };
 pub use crate::recorder::{
-    after_failed_exec, before_exec, before_immediate_exit, before_thread_start,
-    ignore_current_thread, modules_changed, on_load, on_unload, record_alloc, record_free,
-    record_realloc, set_thread_tag, start_embedded, tag_id, Settings,
+    after_failed_exec, alloc_wanted, before_exec, before_immediate_exit, before_thread_start,
+    free_wanted, ignore_current_thread, modules_changed, on_load, on_unload, record_alloc,
+    record_free, record_realloc, set_thread_tag, start_embedded, tag_id, Settings,
 };

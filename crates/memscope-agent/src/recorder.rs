@@ -427,6 +427,7 @@ fn first_event(area: &Area) -> Option<&'static ThreadRecord> {
     let record: &'static ThreadRecord = unsafe { &*(thread::attach(area)? as *const ThreadRecord) };
     if sampling::is_on() {
         sampling::start_thread(record, thread::index_of(area, record));
+        thread::cache(area, record);
     }
     if EMBEDDED.load(Ordering::Relaxed) && is_memscope_thread() {
         record.ignored.store(1, Ordering::Relaxed);
@@ -643,22 +644,27 @@ fn may_record() -> bool {
     matches!(STATE.load(Ordering::Relaxed), RECORDING | UNINIT)
 }
 
-/// Records a successful allocation of `size` bytes at `ptr`. The common cases stay
-/// inline in the hook: nothing to record, and in a sampled recording an allocation that
-/// does not reach the thread's next sample, which costs a subtraction.
+/// Whether an allocation of `size` bytes may be recorded, asked by a hook before it
+/// calls glibc. False when nothing records, or when a sampled recording leaves the
+/// allocation out: its bytes are then counted down already, and the hook forwards the
+/// call and is done (a tail call, so the common case costs a few instructions). True
+/// means: call [`record_alloc`] with the block.
 #[inline(always)]
-pub fn record_alloc(ptr: *mut c_void, size: usize) {
-    if ptr.is_null() || !may_record() {
-        return;
+pub fn alloc_wanted(size: usize) -> bool {
+    if !may_record() {
+        return false;
     }
-    if sampling::is_on() && sampling::passes(thread::current(), size as u64) {
-        return;
-    }
-    record_alloc_outlined(ptr, size);
+    // Sampling is configured while the recorder starts, so here it is recording.
+    !(sampling::is_on() && sampling::passes(thread::counting_record(&current_area()), size as u64))
 }
 
+/// Records a successful allocation of `size` bytes at `ptr` (null: a failed one, not
+/// recorded). Whether [`alloc_wanted`] was asked first or not, it decides alone.
 #[inline(never)]
-fn record_alloc_outlined(ptr: *mut c_void, size: usize) {
+pub fn record_alloc(ptr: *mut c_void, size: usize) {
+    if ptr.is_null() {
+        return;
+    }
     let Some(area) = recording() else { return };
     let Some((record, stream, depth)) = enter(&area) else { return };
     if is_sampled(&area, record, ptr as u64, size as u64) {
@@ -681,22 +687,21 @@ fn was_sampled(address: u64) -> bool {
     !sampling::is_on() || sampling::forget(address)
 }
 
-/// Records the free of `ptr`. Call it before the memory goes back to glibc, which may
-/// hand the address to another thread at once. In a sampled recording, the free of a
-/// block that was surely not sampled stays inline in the hook.
+/// Whether the free of `ptr` may be recorded, asked by a hook before it calls glibc:
+/// false when nothing records, or when a sampled recording surely did not sample the
+/// block. True means: call [`record_free`].
 #[inline(always)]
-pub fn record_free(ptr: *mut c_void) {
-    if ptr.is_null() || !may_record() {
-        return;
-    }
-    if sampling::is_on() && !sampling::may_hold(ptr as u64) {
-        return;
-    }
-    record_free_outlined(ptr);
+pub fn free_wanted(ptr: *mut c_void) -> bool {
+    !ptr.is_null() && may_record() && (!sampling::is_on() || sampling::may_hold(ptr as u64))
 }
 
+/// Records the free of `ptr`. Call it before the memory goes back to glibc, which may
+/// hand the address to another thread at once.
 #[inline(never)]
-fn record_free_outlined(ptr: *mut c_void) {
+pub fn record_free(ptr: *mut c_void) {
+    if ptr.is_null() {
+        return;
+    }
     let Some(area) = recording() else { return };
     // Asked before the thread's record is looked up: in a sampled recording most frees
     // are of blocks never sampled, and they cost nothing more.

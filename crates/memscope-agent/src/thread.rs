@@ -9,7 +9,7 @@
 //! thread at `exit`) leaves its record open; the collector reads it to the end anyway.
 
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use crate::area::{
     Area, ThreadRecord, MAX_THREADS, THREAD_ACTIVE, THREAD_CLOSED, THREAD_FREE, THREAD_SETUP,
@@ -41,6 +41,71 @@ pub(crate) fn current() -> *mut ThreadRecord {
     unsafe { libc::pthread_getspecific(KEY.load(Ordering::Relaxed)) as *mut ThreadRecord }
 }
 
+/// Thread records by thread pointer, for the sampled fast path: a few instructions and
+/// no call, where the key's lookup is a call into glibc. Each entry is
+/// `tp << 12 | index + 1` (user-space thread pointers have at most 48 bits), set at the
+/// thread's first event. A thread whose entry another one took (two thread pointers
+/// with one hash) is not found, and its calls take the full path, slower but right.
+///
+/// The cache only decides which countdown an allocation that is not sampled subtracts
+/// from: a stale entry (a thread gone without its key destructor, whose thread pointer
+/// a new thread got) misplaces a few bytes of countdown, never an event, which is
+/// always recorded into the record the key gives.
+const CACHED: usize = 4096;
+static CACHE: [AtomicU64; CACHED] = [const { AtomicU64::new(0) }; CACHED];
+const INDEX_BITS: u32 = 12;
+const _: () = assert!(MAX_THREADS < 1 << INDEX_BITS);
+
+/// The calling thread's pointer to its own thread control block (glibc's `pthread_self`).
+#[inline(always)]
+fn thread_pointer() -> u64 {
+    let tp: u64;
+    // SAFETY: reads the thread pointer register (or the TCB's self pointer at fs:0),
+    // which every thread has.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        core::arch::asm!("mov {}, fs:0", out(reg) tp, options(nostack, readonly, preserves_flags));
+    }
+    #[cfg(target_arch = "aarch64")]
+    unsafe {
+        core::arch::asm!("mrs {}, tpidr_el0", out(reg) tp, options(nomem, nostack, preserves_flags));
+    }
+    tp
+}
+
+#[inline(always)]
+fn cache_entry(tp: u64) -> &'static AtomicU64 {
+    &CACHE[(tp.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 52) as usize % CACHED]
+}
+
+/// The calling thread's record to count samples down on, found by its thread pointer
+/// (null: the cache does not know the thread, whose calls then take the full path).
+#[inline(always)]
+pub(crate) fn counting_record(area: &Area) -> *const ThreadRecord {
+    let tp = thread_pointer();
+    let entry = cache_entry(tp).load(Ordering::Relaxed);
+    match (entry & ((1 << INDEX_BITS) - 1)).checked_sub(1) {
+        Some(index) if entry >> INDEX_BITS == tp => area.thread(index as usize),
+        _ => core::ptr::null(),
+    }
+}
+
+/// Puts the calling thread's record in the cache.
+pub(crate) fn cache(area: &Area, record: &ThreadRecord) {
+    let tp = thread_pointer();
+    cache_entry(tp)
+        .store(tp << INDEX_BITS | u64::from(index_of(area, record) + 1), Ordering::Relaxed);
+}
+
+/// Takes the calling thread out of the cache (its record is closing).
+fn uncache() {
+    let tp = thread_pointer();
+    let entry = cache_entry(tp);
+    if entry.load(Ordering::Relaxed) >> INDEX_BITS == tp {
+        entry.store(0, Ordering::Relaxed);
+    }
+}
+
 /// Claims a free record of `area` for the calling thread and attaches it; `None` when
 /// every record is taken (the thread's events are then dropped and counted).
 #[cold]
@@ -69,8 +134,9 @@ pub(crate) fn nested_of<'a>(area: &'a Area, record: &ThreadRecord) -> Option<&'a
     Some(nested)
 }
 
-/// Closes a thread's record, and the record of its signal handlers' events.
+/// Closes the calling thread's record, and the record of its signal handlers' events.
 pub(crate) fn close(area: &Area, record: &ThreadRecord) {
+    uncache();
     if let Some(index) = record.nested.load(Ordering::Acquire).checked_sub(1) {
         area.thread(index as usize).state.store(THREAD_CLOSED, Ordering::Release);
     }
@@ -130,6 +196,7 @@ fn close_abandoned(area: &Area, pid: u32) {
 /// Detaches the calling thread from its record without closing it (a forked child
 /// starts afresh).
 pub(crate) fn forget_current() {
+    CACHE.iter().for_each(|entry| entry.store(0, Ordering::Relaxed));
     if KEY_READY.load(Ordering::Acquire) {
         // SAFETY: the key exists; a null value is always allowed.
         unsafe { libc::pthread_setspecific(KEY.load(Ordering::Relaxed), core::ptr::null()) };

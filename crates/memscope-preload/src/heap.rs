@@ -1,11 +1,16 @@
 //! The malloc family. Counting follows memcheck: `realloc(NULL, n)` is an allocation,
 //! `realloc(p, 0)` a free, and `realloc(p, n)` a free plus an allocation.
+//!
+//! `malloc`, `calloc` and `free` ask the recorder first whether the call may be
+//! recorded, and when not (nothing records, or sampling leaves it out) they end in a
+//! tail call to glibc: no frame, no saved register. Only the calls that are recorded go
+//! through a function of their own.
 
 use core::ffi::{c_int, c_void};
 
 use memscope_agent::{
     __libc_calloc, __libc_free, __libc_malloc, __libc_memalign, __libc_pvalloc, __libc_realloc,
-    __libc_valloc, record_alloc, record_free, record_realloc,
+    __libc_valloc, alloc_wanted, free_wanted, record_alloc, record_free, record_realloc,
 };
 
 fn page_size() -> usize {
@@ -16,6 +21,14 @@ fn page_size() -> usize {
 /// Interposed `malloc`.
 #[no_mangle]
 pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
+    if !alloc_wanted(size) {
+        return __libc_malloc(size);
+    }
+    malloc_recorded(size)
+}
+
+#[inline(never)]
+unsafe fn malloc_recorded(size: usize) -> *mut c_void {
     let ptr = __libc_malloc(size);
     record_alloc(ptr, size);
     ptr
@@ -24,6 +37,14 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
 /// Interposed `free`.
 #[no_mangle]
 pub unsafe extern "C" fn free(ptr: *mut c_void) {
+    if !free_wanted(ptr) {
+        return __libc_free(ptr);
+    }
+    free_recorded(ptr)
+}
+
+#[inline(never)]
+unsafe fn free_recorded(ptr: *mut c_void) {
     record_free(ptr);
     __libc_free(ptr);
 }
@@ -31,6 +52,14 @@ pub unsafe extern "C" fn free(ptr: *mut c_void) {
 /// Interposed `calloc`: counts `count * size` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
+    if !alloc_wanted(count.wrapping_mul(size)) {
+        return __libc_calloc(count, size);
+    }
+    calloc_recorded(count, size)
+}
+
+#[inline(never)]
+unsafe fn calloc_recorded(count: usize, size: usize) -> *mut c_void {
     let ptr = __libc_calloc(count, size);
     record_alloc(ptr, count.wrapping_mul(size));
     ptr
