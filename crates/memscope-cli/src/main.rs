@@ -17,6 +17,7 @@ mod rebuilt_modules;
 mod report;
 mod run;
 mod sizes;
+mod spawn;
 mod stack_list;
 mod summary;
 mod system;

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus};
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -21,6 +21,7 @@ use memscope_endpoint::{snapshot_trace, ServeConfig, Server, Source};
 use memscope_format::EndReason;
 use std::sync::Arc;
 
+use crate::spawn::spawn;
 use crate::{summary, trace_input};
 
 /// The preload library's file name, looked for beside the `memscope` executable.
@@ -134,12 +135,8 @@ pub fn run(args: RunArgs) -> Result<u8> {
         session.keep_in_memory();
     }
     let server = args.serve.as_ref().map(|address| serve(&args, address, &session)).transpose()?;
-    let mut command = Command::new(program);
-    command.args(&args.command[1..]);
-    configure(&mut command, &args, &preload, session.dir());
-    let child =
-        with_signals_ignored(|| command.spawn()).map_err(|err| spawn_error(program, err))?;
-    let pid = child.id();
+    let settings = settings(&args, &preload, session.dir());
+    let pid = spawn(&args.command, &settings).map_err(|err| spawn_error(program, err))?;
     let base = explicit.unwrap_or_else(|| default_trace(program, pid));
     session.set_root(pid, base);
     let exit = collect(&mut session, pid);
@@ -152,7 +149,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
 }
 
 /// The environment that tells the recorder what to do.
-fn configure(command: &mut Command, args: &RunArgs, preload: &Path, session: &Path) {
+fn settings(args: &RunArgs, preload: &Path, session: &Path) -> Vec<(&'static str, OsString)> {
     let unwind = match args.unwind {
         Unwind::Dwarf => "dwarf",
         Unwind::Fp => "fp",
@@ -162,19 +159,21 @@ fn configure(command: &mut Command, args: &RunArgs, preload: &Path, session: &Pa
         Follow::Exec => "exec",
         Follow::Fork => "fork",
     };
-    command
-        .env("LD_PRELOAD", ld_preload(preload))
-        .env("MEMSCOPE_SESSION", session)
-        .env("MEMSCOPE_UNWIND", unwind)
-        .env("MEMSCOPE_MAX_FRAMES", args.max_frames.to_string())
-        .env("MEMSCOPE_FOLLOW", follow)
-        .env("MEMSCOPE_PARENT", format!("{:010}", std::process::id()));
+    let mut settings = vec![
+        ("LD_PRELOAD", ld_preload(preload)),
+        ("MEMSCOPE_SESSION", session.as_os_str().to_owned()),
+        ("MEMSCOPE_UNWIND", unwind.into()),
+        ("MEMSCOPE_MAX_FRAMES", args.max_frames.to_string().into()),
+        ("MEMSCOPE_FOLLOW", follow.into()),
+        ("MEMSCOPE_PARENT", format!("{:010}", std::process::id()).into()),
+    ];
     if args.sample_rate > 0 {
-        command.env("MEMSCOPE_SAMPLE_RATE", args.sample_rate.to_string());
+        settings.push(("MEMSCOPE_SAMPLE_RATE", args.sample_rate.to_string().into()));
     }
     if !args.pymalloc && std::env::var_os("PYTHONMALLOC").is_none() {
-        command.env("PYTHONMALLOC", "malloc");
+        settings.push(("PYTHONMALLOC", "malloc".into()));
     }
+    settings
 }
 
 /// A size: bytes, or a number with K, M or G (powers of 1024), more than 0.
@@ -408,34 +407,6 @@ fn default_trace(program: &OsString, pid: u32) -> PathBuf {
         .into_owned();
     std::path::absolute(format!("memscope.{name}.{pid}"))
         .unwrap_or_else(|_| format!("memscope.{name}.{pid}").into())
-}
-
-/// The program, not memscope, should get Ctrl-C from the terminal; memscope waits to
-/// report on the trace. A file size limit (`ulimit -f`) must make a write fail, not kill
-/// the collector.
-///
-/// memscope catches these signals with a handler that does nothing, rather than ignoring
-/// them: `exec` resets a caught signal to its default in the program, where an ignored
-/// one would stay ignored. So the spawn needs no code between fork and exec, and std
-/// uses `posix_spawn`, which does not copy memscope's page tables as fork would.
-/// A signal already ignored (`nohup`, a background job) stays ignored for both.
-fn with_signals_ignored<T>(spawn: impl FnOnce() -> std::io::Result<T>) -> std::io::Result<T> {
-    extern "C" fn nothing(_: libc::c_int) {}
-    // SAFETY: sigaction is plain data, all-zero valid; the handler touches nothing.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = nothing as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        action.sa_flags = libc::SA_RESTART;
-        libc::sigemptyset(&mut action.sa_mask);
-        for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGXFSZ] {
-            let mut previous: libc::sigaction = std::mem::zeroed();
-            libc::sigaction(signal, std::ptr::null(), &mut previous);
-            if previous.sa_sigaction != libc::SIG_IGN {
-                libc::sigaction(signal, &action, std::ptr::null_mut());
-            }
-        }
-    }
-    spawn()
 }
 
 /// As shells report it: the exit status, or 128 + the signal that killed it.

@@ -46,6 +46,39 @@ fn the_program_sees_the_same_process_state_as_without_memscope() {
     assert_eq!(recorded, alone, "what the program sees differs under memscope");
 }
 
+/// `nohup` and background jobs start programs with SIGINT and SIGQUIT ignored, and a
+/// parent may start one with signals blocked. memscope catches SIGINT and SIGQUIT
+/// itself while the program runs, and must hand the program the dispositions, the mask
+/// and the environment (in its order) it was started with.
+#[test]
+fn what_memscope_was_started_with_reaches_the_program_unchanged() {
+    let guest = guest();
+    let dir = tempfile::tempdir().unwrap();
+    // Python ignores SIGPIPE for itself; the programs it starts get the default.
+    let launcher = "import os, signal, sys\n\
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)\n\
+        signal.signal(signal.SIGINT, signal.SIG_IGN)\n\
+        signal.signal(signal.SIGQUIT, signal.SIG_IGN)\n\
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])\n\
+        os.execve(sys.argv[1], sys.argv[1:], {'ZZ_FIRST': 'unsorted', **os.environ})";
+    let launched = |program: &Path, args: &[&str]| {
+        let mut command = Command::new("/usr/bin/python3");
+        command.args(["-c", launcher]).arg(program).args(args);
+        output_within(command.current_dir(dir.path()), RUN_TIMEOUT)
+    };
+    let alone = launched(&guest, &["state"]);
+    let guest = guest.to_str().unwrap();
+    let recorded = launched(&memscope_bin(), &["run", "-o", "trace", "--", guest, "state"]);
+    assert_eq!(recorded.status.code(), Some(0), "{}", text(&recorded.stderr));
+    let (alone, recorded) = (text(&alone.stdout), text(&recorded.stdout));
+    for expected in
+        ["signal 2: ignored", "signal 3: ignored", "blocked 10\n", "Threads:\t1\nenv ZZ_FIRST"]
+    {
+        assert!(alone.contains(expected), "{expected:?} not in {alone}");
+    }
+    assert_eq!(recorded, alone, "what the program sees differs under memscope");
+}
+
 #[test]
 fn files_a_program_reopens_after_closing_every_descriptor_hold_what_it_wrote() {
     let guest = guest();

@@ -1,5 +1,6 @@
-//! The hook on thread creation. While a process has one thread, the recorder's writer
-//! pairs that thread's frees; it must stop before a second thread can free anything.
+//! The hook on thread creation. While a process has one thread, the recorder numbers
+//! its events with unlocked adds; it must switch to locked ones before a second thread
+//! can allocate or free anything.
 
 use core::ffi::{c_int, c_void};
 
