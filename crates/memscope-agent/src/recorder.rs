@@ -648,7 +648,8 @@ fn may_record() -> bool {
 /// calls glibc. False when nothing records, or when a sampled recording leaves the
 /// allocation out: its bytes are then counted down already, and the hook forwards the
 /// call and is done (a tail call, so the common case costs a few instructions). True
-/// means: call [`record_alloc`] with the block.
+/// means: call [`record_alloc`] with the block (or [`record_realloc`]), which decides
+/// again.
 #[inline(always)]
 pub fn alloc_wanted(size: usize) -> bool {
     if !may_record() {

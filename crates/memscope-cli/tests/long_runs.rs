@@ -94,6 +94,30 @@ fn an_unsampled_recording_is_exact_and_says_nothing_of_estimates() {
     assert_eq!(summary["sampled"], Value::Null);
 }
 
+/// Blocks grown by `realloc` and ended by `free` or `realloc(p, 0)`: a sampled block's
+/// realloc must record its free however the new block is sampled, and a block that
+/// was not sampled must leave nothing behind. `long_run realloc` keeps 3 blocks of
+/// 4 MiB, far above the rate, so always sampled at scale 1.
+#[test]
+fn blocks_grown_by_realloc_are_estimated_and_end_where_they_end() {
+    let full = record_with(&[], &sizes(), &["realloc"]);
+    let summary = json(&["summary", arg(&full.trace), "--json"]);
+    let counts = |s: &Value| {
+        ["allocations", "frees", "bytes_allocated", "leaked_bytes", "leaked_blocks"]
+            .map(|field| s[field].as_u64().unwrap_or_else(|| panic!("{field} in {s}")))
+    };
+    // 4000 chains of a malloc and 12 reallocs (32 B to 64 KiB), 3 of a malloc and 18.
+    let allocated = 4000 * (2 * 65536 - 16) + 3 * (2 * 4 * MIB - 16);
+    assert_eq!(counts(&summary), [52_057, 52_054, allocated, 12 * MIB, 3]);
+    let env = [("MEMSCOPE_SAMPLE_SEED", "1")];
+    let sampled = record_with_env(&env, &["--sample-rate", "65536"], &sizes(), &["realloc"]);
+    let summary = json(&["summary", arg(&sampled.trace), "--json"]);
+    let [_, _, estimated, leaked_bytes, leaked_blocks] = counts(&summary);
+    assert_eq!((leaked_bytes, leaked_blocks), (12 * MIB, 3), "{summary}");
+    let error = (estimated as f64 - allocated as f64).abs() / allocated as f64;
+    assert!(error < 0.03, "bytes allocated estimated {estimated}, {allocated} made");
+}
+
 /// The series' file names, oldest first.
 fn series_files(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir)

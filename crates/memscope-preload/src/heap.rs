@@ -1,7 +1,7 @@
 //! The malloc family. Counting follows memcheck: `realloc(NULL, n)` is an allocation,
 //! `realloc(p, 0)` a free, and `realloc(p, n)` a free plus an allocation.
 //!
-//! `malloc`, `calloc` and `free` ask the recorder first whether the call may be
+//! `malloc`, `calloc`, `realloc` and `free` ask the recorder first whether the call may be
 //! recorded, and when not (nothing records, or sampling leaves it out) they end in a
 //! tail call to glibc: no frame, no saved register. Only the calls that are recorded go
 //! through a function of their own.
@@ -65,12 +65,22 @@ unsafe fn calloc_recorded(count: usize, size: usize) -> *mut c_void {
     ptr
 }
 
-/// Interposed `realloc`.
+/// Interposed `realloc`. Nothing is recorded when neither the old block may have been
+/// sampled nor the new size reaches the next sample (asked in that order: only an
+/// allocation that is not recorded counts its bytes down here).
 #[no_mangle]
 pub unsafe extern "C" fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
     if ptr.is_null() {
         return malloc(size);
     }
+    if !free_wanted(ptr) && !alloc_wanted(size) {
+        return __libc_realloc(ptr, size);
+    }
+    realloc_recorded(ptr, size)
+}
+
+#[inline(never)]
+unsafe fn realloc_recorded(ptr: *mut c_void, size: usize) -> *mut c_void {
     if size == 0 {
         record_free(ptr);
         return __libc_realloc(ptr, 0);
