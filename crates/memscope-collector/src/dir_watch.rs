@@ -1,56 +1,75 @@
 //! Whether the session directory may have changed since it was last listed. Listing it
 //! (open, read, close) on every step of the collector was half of the collector's work
-//! in a quiet recording; a `stat` of the directory answers most steps.
+//! in a quiet recording. An inotify watch answers instead: a recorder takes an area by
+//! renaming a spare, which the watch reports, and reading an empty watch is one system
+//! call with no path to look up.
 //!
-//! A directory's change time comes from the kernel's coarse clock, and two changes
-//! within one of its ticks leave the same time. So a time equal to the one seen at the
-//! last listing proves nothing if that listing came within a tick of it: the directory
-//! is then listed again, until a listing comes well after the latest change.
+//! Without inotify (no watches left), the directory is listed on every step, as before.
 
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-/// More than the coarse clock's tick (4 ms at 250 Hz), with room for the fine clock's
-/// lead over it.
-const TICK: Duration = Duration::from_millis(20);
-/// A listing at least this often, whatever the directory says.
+/// A listing at least this often, whatever the watch says.
 const FALLBACK: Duration = Duration::from_millis(200);
 
-/// What the last listing saw.
-struct Listing {
-    /// The directory's change time just before it was read.
-    changed: SystemTime,
-    /// When it was read.
-    wall: SystemTime,
-    instant: Instant,
-}
+/// What changes in the directory mean a listing: names arriving by rename or creation.
+const EVENTS: u32 = libc::IN_MOVED_TO | libc::IN_CREATE | libc::IN_Q_OVERFLOW;
 
-/// When the directory was last listed.
-#[derive(Default)]
+/// The watch on the session directory, and when it was last listed.
 pub(crate) struct DirWatch {
-    last: Option<Listing>,
+    watch: Option<OwnedFd>,
+    listed: Option<Instant>,
 }
 
 impl DirWatch {
-    /// Whether `dir` must be listed now, before which [`DirWatch::listing`] is called.
-    pub(crate) fn should_list(&self, dir: &Path) -> bool {
-        let Some(last) = &self.last else { return true };
-        if last.instant.elapsed() >= FALLBACK || last.wall < last.changed + TICK {
-            return true;
-        }
-        changed(dir) != Some(last.changed)
+    /// Watches `dir`.
+    pub(crate) fn new(dir: &Path) -> DirWatch {
+        DirWatch { watch: watch(dir), listed: None }
     }
 
-    /// Notes that `dir` is about to be read.
-    pub(crate) fn listing(&mut self, dir: &Path) {
-        self.last = changed(dir).map(|changed| Listing {
-            changed,
-            wall: SystemTime::now(),
-            instant: Instant::now(),
-        });
+    /// Whether the directory must be listed now; a listing then follows at once.
+    pub(crate) fn should_list(&mut self) -> bool {
+        let changed = match &self.watch {
+            Some(watch) => drain(watch),
+            None => true,
+        };
+        let due = self.listed.is_none_or(|listed| listed.elapsed() >= FALLBACK);
+        if changed || due {
+            self.listed = Some(Instant::now());
+        }
+        changed || due
     }
 }
 
-fn changed(dir: &Path) -> Option<SystemTime> {
-    std::fs::metadata(dir).and_then(|meta| meta.modified()).ok()
+/// A non-blocking inotify descriptor watching `dir` for new names.
+fn watch(dir: &Path) -> Option<OwnedFd> {
+    let path = CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: inotify_init1 returns a new descriptor or -1.
+    let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a descriptor just returned to us, owned by nothing else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: a valid descriptor and a NUL-terminated path.
+    let added = unsafe { libc::inotify_add_watch(fd.as_raw_fd(), path.as_ptr(), EVENTS) };
+    (added >= 0).then_some(fd)
+}
+
+/// Reads every pending event; whether there was any.
+fn drain(watch: &OwnedFd) -> bool {
+    let mut buffer = [0u8; 4096];
+    let mut any = false;
+    loop {
+        // SAFETY: reads into a buffer we own, at most its length.
+        let read =
+            unsafe { libc::read(watch.as_raw_fd(), buffer.as_mut_ptr().cast(), buffer.len()) };
+        if read <= 0 {
+            return any;
+        }
+        any = true;
+    }
 }

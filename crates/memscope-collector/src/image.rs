@@ -32,6 +32,9 @@ const SWEEP_NS: u64 = 20_000_000;
 /// How long after an event's time its bucket of the heap curve is read: a thread that
 /// read the clock and is held longer than this before it publishes gets a later time.
 const CURVE_MARGIN_NS: u64 = 1_000_000_000;
+/// How far the curve's horizon moves before the writing thread is told (each message
+/// wakes it): a quiet program's collector would otherwise wake it at every step.
+const CURVE_STEP_NS: u64 = 10_000_000;
 
 /// How a recorded image ended, as the collector learned it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -91,6 +94,8 @@ pub struct Image {
     /// Whether a stream waits for an event of its stripe that another stream holds,
     /// which may be in a chunk still being written.
     waiting: bool,
+    /// The curve's horizon last sent to the writing thread.
+    horizon_sent_ns: u64,
 }
 
 impl Image {
@@ -111,6 +116,7 @@ impl Image {
             clock_ns: 0,
             swept_ns: 0,
             waiting: false,
+            horizon_sent_ns: 0,
         }
     }
 
@@ -184,7 +190,7 @@ impl Image {
         }
         self.write_batches(ended || catch_up);
         self.retire_threads(ended);
-        self.close_curve(ended);
+        self.close_curve(ended, catch_up);
         if catch_up && taken < PASS {
             if let Some(out) = &self.out {
                 out.freshness.caught_up.store(asked, Ordering::Release);
@@ -404,8 +410,9 @@ impl Image {
         }
     }
 
-    /// Reads the heap curve's buckets that no event can join any more.
-    fn close_curve(&mut self, ended: bool) {
+    /// Reads the heap curve's buckets that no event can join any more, once the horizon
+    /// moved on by a step (at once with `now`: a snapshot was asked for).
+    fn close_curve(&mut self, ended: bool, now: bool) {
         let Some(out) = &self.out else { return };
         if ended {
             return;
@@ -415,7 +422,10 @@ impl Image {
             .iter()
             .flat_map(|s| s.batch.first().map(|e| e.time_ns).into_iter().chain([s.time_ns]));
         let horizon = pending.fold(self.clock_ns.saturating_sub(CURVE_MARGIN_NS), u64::min);
-        out.close_curve(self.clock_ns, horizon);
+        if now || horizon >= self.horizon_sent_ns + CURVE_STEP_NS {
+            self.horizon_sent_ns = horizon;
+            out.close_curve(self.clock_ns, horizon);
+        }
     }
 
     /// Writes the end record; returns what was counted.

@@ -111,6 +111,7 @@ impl Session {
     /// Creates a private session directory under `parent`.
     pub fn create(parent: &Path) -> io::Result<Session> {
         let dir = private_dir(parent)?;
+        let listed = DirWatch::new(&dir);
         let now = Instant::now();
         Ok(Session {
             dir,
@@ -118,7 +119,7 @@ impl Session {
             root: None,
             images: BTreeMap::new(),
             waiting: HashSet::new(),
-            listed: DirWatch::default(),
+            listed,
             ended: HashSet::new(),
             processes: HashMap::new(),
             done: Vec::new(),
@@ -186,10 +187,9 @@ impl Session {
     /// Maps the areas that appeared, and keeps the spares ready. An area not set up yet
     /// is looked at again on every step.
     fn discover(&mut self) {
-        if self.waiting.is_empty() && !self.listed.should_list(&self.dir) {
+        if !self.listed.should_list() && self.waiting.is_empty() {
             return;
         }
-        self.listed.listing(&self.dir);
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
         let mut spares = 0;
         for entry in entries.flatten() {
