@@ -219,15 +219,24 @@ impl Session {
         for _ in spares..SPARES {
             self.make_spare();
         }
-        // An area whose process died before setting it up holds nothing.
+        self.drop_abandoned();
+    }
+
+    /// Removes the waiting areas whose process died before setting them up: they hold
+    /// nothing. Whether an area is set up is asked again once its process is known
+    /// gone: the process may have set it up, recorded everything and exited since the
+    /// listing that found it not set up (a short program, while the collector was
+    /// held), and then the next listing takes it.
+    fn drop_abandoned(&mut self) {
         let processes = &mut self.processes;
         self.waiting.retain(|path| {
             let pid = area_name(path).map_or(0, |(pid, _)| pid);
             let gone = processes.get_mut(&pid).is_none_or(Process::has_exited);
-            if gone {
+            let abandoned = gone && !is_set_up(path);
+            if abandoned {
                 let _ = std::fs::remove_file(path);
             }
-            !gone
+            !abandoned
         });
     }
 
@@ -424,6 +433,11 @@ fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// Whether the area at `path` was set up by its recorder.
+fn is_set_up(path: &Path) -> bool {
+    Mapping::open(path).ok().flatten().is_some_and(|mapping| mapping.area().is_ready())
+}
+
 /// `PID.N` of an area file's name.
 fn area_name(path: &Path) -> Option<(u32, u32)> {
     let name = path.file_name()?.to_str()?;
@@ -512,4 +526,45 @@ fn rename_without_replacing(from: &Path, to: &Path) -> io::Result<PathBuf> {
         }
     }
     Err(io::Error::new(io::ErrorKind::AlreadyExists, "every name is taken"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An area file named for `pid`, set up by its recorder or not.
+    fn area_file(session: &Session, pid: u32, set_up: bool) -> PathBuf {
+        let path = session.dir().join(format!("{pid}.0"));
+        let file = File::create(&path).unwrap();
+        file.set_len(memscope_agent::area::AREA_BYTES as u64).unwrap();
+        if set_up {
+            let mapping = Mapping::open(&path).unwrap().unwrap();
+            mapping.area().initialise(pid, 1, 1);
+        }
+        path
+    }
+
+    /// A pid whose process has exited and been reaped.
+    fn gone_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    #[test]
+    fn an_area_set_up_after_it_was_listed_is_kept_when_its_process_is_gone() {
+        let parent = tempfile::tempdir().unwrap();
+        let mut session = Session::create(parent.path()).unwrap();
+        let (kept, dropped) = (gone_pid(), gone_pid());
+        let set_up = area_file(&session, kept, true);
+        let empty = area_file(&session, dropped, false);
+        for (pid, path) in [(kept, &set_up), (dropped, &empty)] {
+            session.processes.insert(pid, Process::follow(pid));
+            session.waiting.insert(path.clone());
+        }
+        session.drop_abandoned();
+        assert!(session.waiting.contains(&set_up) && set_up.exists());
+        assert!(!session.waiting.contains(&empty) && !empty.exists());
+    }
 }
