@@ -30,10 +30,7 @@ pub fn spawn(argv: &[OsString], settings: &[(&str, OsString)]) -> io::Result<u32
                 envp_pointers.as_ptr(),
             )
         };
-        match error {
-            0 => Ok(pid as u32),
-            error => Err(io::Error::from_raw_os_error(error)),
-        }
+        check(error).map(|()| pid as u32)
     })
 }
 
