@@ -300,9 +300,8 @@ pub fn tag_of(generation: u32) -> u64 {
 /// The stripe of an address: its page, offset by a hash of its 64 MiB region. glibc
 /// gives each thread an arena of its own, in a region of its own, so the pages one
 /// thread uses at a time fall in consecutive stripes that another thread's rarely
-/// share. (A hash of the page alone spread every thread over every stripe: in churn
-/// with 2 threads, 39,000 times a thread's event had to wait for the other's, against
-/// 4 now; 8 threads 8% faster.)
+/// share. (A hash of the page alone spread every thread over every stripe, so the
+/// collector kept stopping one thread's events to wait for another's: BENCHMARKS.md.)
 #[inline(always)]
 pub fn stripe_of(address: u64) -> usize {
     let offset = ((address >> 26).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 52) as usize;

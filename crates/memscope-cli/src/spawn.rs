@@ -15,23 +15,22 @@ pub fn spawn(argv: &[OsString], settings: &[(&str, OsString)]) -> io::Result<u32
     let envp = environment(settings)?;
     let argv_pointers = null_terminated(&argv);
     let envp_pointers = null_terminated(&envp);
-    with_signals_caught(|| {
-        let attributes = Attributes::new()?;
-        let mut pid: libc::pid_t = 0;
-        // SAFETY: every pointer array is null-terminated and outlives the call; the
-        // attributes are initialized.
-        let error = unsafe {
-            libc::posix_spawnp(
-                &mut pid,
-                argv[0].as_ptr(),
-                std::ptr::null(),
-                &attributes.0,
-                argv_pointers.as_ptr(),
-                envp_pointers.as_ptr(),
-            )
-        };
-        check(error).map(|()| pid as u32)
-    })
+    catch_signals();
+    let attributes = Attributes::new()?;
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: every pointer array is null-terminated and outlives the call; the
+    // attributes are initialized.
+    let error = unsafe {
+        libc::posix_spawnp(
+            &mut pid,
+            argv[0].as_ptr(),
+            std::ptr::null(),
+            &attributes.0,
+            argv_pointers.as_ptr(),
+            envp_pointers.as_ptr(),
+        )
+    };
+    check(error).map(|()| pid as u32)
 }
 
 /// memscope's environment, in its order, with each of `settings` replacing the
@@ -116,7 +115,7 @@ fn check(error: libc::c_int) -> io::Result<()> {
 /// them: `exec` resets a caught signal to its default in the program, where an ignored
 /// one would stay ignored. A signal already ignored (`nohup`, a background job) stays
 /// ignored for both.
-fn with_signals_caught<T>(spawn: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+fn catch_signals() {
     extern "C" fn nothing(_: libc::c_int) {}
     // SAFETY: sigaction is plain data, all-zero valid; the handler touches nothing.
     unsafe {
@@ -132,5 +131,4 @@ fn with_signals_caught<T>(spawn: impl FnOnce() -> io::Result<T>) -> io::Result<T
             }
         }
     }
-    spawn()
 }
