@@ -142,7 +142,7 @@ fn leak_values(profile: &[u8]) -> Vec<i64> {
 fn the_heap_profile_holds_the_leak_exactly_before_and_after_it_is_halved() {
     let served = Served::start(&["127.0.0.1:0"]);
     let (status, heap) = get(&served.address, "/debug/pprof/heap", None);
-    assert_eq!(status, 200);
+    assert_eq!(status, 200, "{}", text(&heap));
     assert_eq!(leak_values(&heap), [16, MIB, 16, MIB]);
     let profile = decode_bytes(&heap);
     assert_eq!(profile.string_table[profile.default_sample_type as usize], "inuse_space");

@@ -131,6 +131,56 @@ impl LiveHandle {
     }
 }
 
-/// The handle of the recording the endpoint serves: the program's current image, which
-/// changes when it execs.
-pub type CurrentLive = Arc<Mutex<Option<LiveHandle>>>;
+/// The recording the endpoint serves: the program's current image, which changes when
+/// it execs. A request can come before the collector has read the program's first
+/// record (the program may print "ready" within the collector's idle sleep) or between
+/// an exec's two images; it then waits for the recording instead of being refused.
+#[derive(Clone, Default)]
+pub struct CurrentLive(Arc<Mutex<LiveState>>);
+
+#[derive(Clone, Default)]
+enum LiveState {
+    /// The program runs, but its recording has not been read yet.
+    #[default]
+    Starting,
+    Recording(LiveHandle),
+    /// The program is gone.
+    Ended,
+}
+
+impl CurrentLive {
+    /// Points at `handle`; `None`: the program's recording is yet to come.
+    pub fn set(&self, handle: Option<LiveHandle>) {
+        *self.lock() = handle.map_or(LiveState::Starting, LiveState::Recording);
+    }
+
+    /// The program is gone: snapshots are refused from now on.
+    pub fn end(&self) {
+        *self.lock() = LiveState::Ended;
+    }
+
+    /// Whether a recording is being read.
+    pub fn is_recording(&self) -> bool {
+        matches!(*self.lock(), LiveState::Recording(_))
+    }
+
+    /// The state now: after every event published before the call. While the
+    /// recording is starting this waits for it, as long as a snapshot may take. `None`
+    /// once the program is gone, or if its recording never came.
+    pub fn snapshot(&self) -> Option<LiveSnapshot> {
+        let deadline = std::time::Instant::now() + SNAPSHOT_TIMEOUT;
+        loop {
+            let state = self.lock().clone();
+            match state {
+                LiveState::Recording(handle) => return handle.snapshot(),
+                LiveState::Ended => return None,
+                LiveState::Starting if std::time::Instant::now() > deadline => return None,
+                LiveState::Starting => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LiveState> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

@@ -158,16 +158,19 @@ impl Session {
         }
         self.sample_memory();
         self.end_images(root_exit);
-        self.follow_root();
+        self.follow_root(root_exit.is_some());
         progress
     }
 
-    /// Points the endpoint at the program's latest image.
-    fn follow_root(&mut self) {
+    /// Points the endpoint at the program's latest image; once the program was reaped
+    /// and its last image ended, at nothing.
+    fn follow_root(&mut self, reaped: bool) {
         let Some(root) = self.root else { return };
         let latest = self.images.range((root, 0)..=(root, u32::MAX)).next_back();
-        let handle = latest.and_then(|(_, recorded)| recorded.image.live_handle());
-        *self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = handle;
+        match latest {
+            None if reaped => self.current.end(),
+            _ => self.current.set(latest.and_then(|(_, recorded)| recorded.image.live_handle())),
+        }
     }
 
     /// Whether every recorded process is gone and its trace complete.

@@ -10,14 +10,14 @@ use crate::profiles::{heap_profile, Rendering};
 
 /// Where the answers come from: the recording being served.
 pub trait Source: Send + Sync {
-    /// The recording's state now; `None` once it has ended (or before it started).
+    /// The recording's state now, once it has started (a request may come first);
+    /// `None` once it has ended, or if it never starts.
     fn snapshot(&self) -> Option<LiveSnapshot>;
 }
 
 impl Source for memscope_collector::CurrentLive {
     fn snapshot(&self) -> Option<LiveSnapshot> {
-        let handle = self.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        handle?.snapshot()
+        memscope_collector::CurrentLive::snapshot(self)
     }
 }
 

@@ -108,7 +108,7 @@ fn spawn_collector(mut image: Image, runtime: Arc<Runtime>) -> Result<(), Error>
                     image.sample_rss(rss);
                 }
             }
-            *runtime.current.lock().unwrap_or_else(PoisonError::into_inner) = image.live_handle();
+            runtime.current.set(image.live_handle());
             if !progress {
                 std::thread::sleep(IDLE);
             }
@@ -116,6 +116,7 @@ fn spawn_collector(mut image: Image, runtime: Arc<Runtime>) -> Result<(), Error>
         if runtime.keeps_trace {
             image.finish(Ending::Gone(Some(EndReason::Exit)), 0);
         }
+        runtime.current.end();
         runtime.finished.store(true, Ordering::Release);
     };
     std::thread::Builder::new()
@@ -147,7 +148,7 @@ impl Runtime {
     /// figures asked for right after [`start`] are those of the recording.
     fn wait_for_collector(&self) -> Result<(), Error> {
         let deadline = Instant::now() + COLLECTOR_START;
-        while self.current.lock().unwrap_or_else(PoisonError::into_inner).is_none() {
+        while !self.current.is_recording() {
             if Instant::now() > deadline {
                 return Err(Error::CannotRecord("the collector did not start".into()));
             }
@@ -158,8 +159,7 @@ impl Runtime {
 
     /// The state now (after every event published before the call).
     pub(crate) fn snapshot(&self) -> Option<LiveSnapshot> {
-        let handle = self.current.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        handle?.snapshot()
+        self.current.snapshot()
     }
 }
 
