@@ -68,8 +68,8 @@ pub struct RunArgs {
     /// unless --allow-remote is given with a token.
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:6060")]
     serve: Option<String>,
-    /// live: keep only the in-memory state (no trace file; the default with --serve);
-    /// trace: also write the trace (the default).
+    /// live: keep only the in-memory state (no trace file; the default with --serve
+    /// unless -o or --max-size is given); trace: also write the trace (the default).
     #[arg(long, value_enum)]
     mode: Option<Mode>,
     /// Let --serve listen on a non-loopback address. Every request must then carry
@@ -124,14 +124,14 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let preload = preload_library()?;
     let program = &args.command[0];
     let explicit = args.output.as_deref().map(check_output).transpose()?;
+    let mode = mode_of(&args)?;
     let mut session =
         Session::create(&session_parent()).context("cannot create the session directory")?;
     session.prepare();
     if let Some(max_bytes) = args.max_size {
         session.rotate(max_bytes, args.keep as usize);
     }
-    let live = args.mode.unwrap_or(if args.serve.is_some() { Mode::Live } else { Mode::Trace });
-    if live == Mode::Live {
+    if mode == Mode::Live {
         session.keep_in_memory();
     }
     let server = args.serve.as_ref().map(|address| serve(&args, address, &session)).transpose()?;
@@ -387,6 +387,21 @@ fn ld_preload(preload: &Path) -> OsString {
 /// `-o PATH`, made absolute (the program may change directory). It must not exist —
 /// memscope never replaces a file — and its directory must take a new file, checked
 /// now, so that a typo fails before the program runs rather than after.
+/// The mode asked for. Without `--mode`, a trace is written unless `--serve` is given
+/// alone: `-o` or `--max-size` with `--serve` mean the user wants the trace too, and
+/// `--mode live` with either is a contradiction, not something to drop silently.
+fn mode_of(args: &RunArgs) -> Result<Mode> {
+    let wants_trace = args.output.is_some() || args.max_size.is_some();
+    match args.mode {
+        Some(Mode::Live) if wants_trace => {
+            bail!("--mode live writes no trace: drop -o and --max-size, or use --mode trace")
+        }
+        Some(mode) => Ok(mode),
+        None if args.serve.is_some() && !wants_trace => Ok(Mode::Live),
+        None => Ok(Mode::Trace),
+    }
+}
+
 fn check_output(path: &Path) -> Result<PathBuf> {
     let path = std::path::absolute(path)?;
     if path.symlink_metadata().is_ok() {

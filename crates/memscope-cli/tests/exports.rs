@@ -574,17 +574,26 @@ fn chromium(page: &Path, what: &str) -> Output {
     output
 }
 
-/// The report with a script after it that presses the mouse on the chart at `from_ms`
-/// and lets go at `to_ms`, as a person would (a click where they are equal, a drag
-/// where not), runs `then` (more clicks), and writes what the page shows into
-/// `<pre id="result">`: the selection line, then the table's rows as function=flat.
-fn with_gesture(report: &Path, from_ms: f64, to_ms: f64, then: &str, name: &str) -> PathBuf {
+/// A press and a release on the chart: at `from_ms` and at `to_ms` (a click where they
+/// are equal, a drag where not), each `nudge_px` CSS pixels to the right, as a person's
+/// hand would be.
+struct Gesture {
+    from_ms: f64,
+    to_ms: f64,
+    nudge_px: f64,
+}
+
+/// The report with a script after it that makes `gesture` on the chart, runs `then`
+/// (more clicks), and writes what the page shows into `<pre id="result">`: the
+/// selection line, then the table's rows as function=flat.
+fn with_gesture(report: &Path, gesture: Gesture, then: &str, name: &str) -> PathBuf {
+    let Gesture { from_ms, to_ms, nudge_px } = gesture;
     let script = format!(
         r#"<script>
 (function () {{
   var chart = document.getElementById('chart'), box = chart.getBoundingClientRect();
   var left = +chart.dataset.plotLeft, right = +chart.dataset.plotRight, end = +chart.dataset.endMs;
-  function x(t) {{ return box.left + (left + t / end * (right - left)) * box.width / 1000; }}
+  function x(t) {{ return box.left + (left + t / end * (right - left)) * box.width / 1000 + {nudge_px}; }}
   var y = box.top + box.height / 2;
   chart.dispatchEvent(new MouseEvent('mousedown', {{ clientX: x({from_ms}), clientY: y, bubbles: true }}));
   chart.dispatchEvent(new MouseEvent('mouseup', {{ clientX: x({to_ms}), clientY: y, bubbles: true }}));
@@ -639,12 +648,16 @@ fn html_report_renders_in_chromium_and_follows_a_click_on_the_chart() {
         json_of(&succeed(&["summary", arg(&grow.trace), "--json"]))["runtime_ms"].as_f64().unwrap();
 
     let before = text(&chromium(&report, "--dump-dom").stdout);
-    let clicked_page = with_gesture(&report, peak_ms, peak_ms, "", "clicked");
+    // A pixel beside the peak, which a pixel may not tell from the moments around it.
+    let click = Gesture { from_ms: peak_ms, to_ms: peak_ms, nudge_px: 1.0 };
+    let clicked_page = with_gesture(&report, click, "", "clicked");
     let clicked = text(&chromium(&clicked_page, "--dump-dom").stdout);
-    let dragged = with_gesture(&report, peak_ms, end_ms, "", "dragged");
+    let drag = Gesture { from_ms: peak_ms, to_ms: end_ms, nudge_px: 0.0 };
+    let dragged = with_gesture(&report, drag, "", "dragged");
     let dragged = text(&chromium(&dragged, "--dump-dom").stdout);
     let objects = "document.querySelector('#types button[data-type=alloc_objects]').click();";
-    let objects = with_gesture(&report, end_ms, end_ms, objects, "objects");
+    let at_end = Gesture { from_ms: end_ms, to_ms: end_ms, nudge_px: 0.0 };
+    let objects = with_gesture(&report, at_end, objects, "objects");
     let objects = text(&chromium(&objects, "--dump-dom").stdout);
     let screenshot = work_dir().join("report-clicked.png");
     chromium(&clicked_page, &format!("--screenshot={}", screenshot.display()));

@@ -59,6 +59,23 @@ fn run_without_a_command_is_a_usage_error() {
 }
 
 #[test]
+fn live_mode_with_a_trace_path_is_refused_before_the_program_runs() {
+    for extra in [&["-o", "trace"][..], &["--max-size", "4M"]] {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let output = std::process::Command::new(common::memscope_bin())
+            .args(["run", "--serve", ":0", "--mode", "live"])
+            .args(extra)
+            .args(["--", "touch", "ran"])
+            .current_dir(dir.path())
+            .output()
+            .expect("run memscope");
+        assert_one_line_error(&output, "--mode live writes no trace");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).expect("list").collect();
+        assert!(left.is_empty(), "{extra:?}: the program ran or a trace was written");
+    }
+}
+
+#[test]
 fn an_unwritable_output_path_fails_before_the_program_runs() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let marker = dir.path().join("ran");

@@ -324,10 +324,11 @@ fn a_non_loopback_address_is_refused_without_a_token_and_served_with_one() {
 }
 
 #[test]
-fn trace_mode_serves_and_writes_the_trace_too() {
+fn a_trace_path_serves_and_writes_the_trace_too() {
+    // -o without --mode: the user asked for the trace, so it is trace mode.
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("trace");
-    let served = Served::start(&[":0", "--mode", "trace", "-o", trace.to_str().unwrap()]);
+    let served = Served::start(&[":0", "-o", trace.to_str().unwrap()]);
     assert_eq!(leak_values(&get(&served.address, "/debug/pprof/heap", None).1), [16, MIB, 16, MIB]);
     let end = served.stop();
     assert!(end.contains(&format!("trace: {}", trace.display())), "{end}");

@@ -190,10 +190,16 @@
     var vx = (clientX - box.left) * CHART.width / box.width;
     return Math.max(0, Math.min(1, (vx - CHART.left) / plotWidth)) * end;
   }
+  // A click lands on a whole pixel, which may span several moments: a named one (the
+  // peak, the end) within two pixels is taken over a nearer evenly spread one.
   function nearest(t) {
+    var pixelMs = CHART.width / chart.getBoundingClientRect().width / plotWidth * end;
     var best = 0;
     D.moments.forEach(function (moment, i) {
       if (Math.abs(moment.t_ms - t) < Math.abs(D.moments[best].t_ms - t)) best = i;
+    });
+    D.moments.forEach(function (moment, i) {
+      if (moment.kind && !D.moments[best].kind && Math.abs(moment.t_ms - t) <= 2 * pixelMs) best = i;
     });
     return best;
   }
