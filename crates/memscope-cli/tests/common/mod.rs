@@ -237,6 +237,12 @@ pub const RUN_TIMEOUT: Duration = Duration::from_secs(30);
 /// done within `timeout`, the group's processes are shown with gdb, then killed, and
 /// the test fails: the recorder must never hang its host.
 pub fn output_within(command: &mut Command, timeout: Duration) -> Output {
+    output_or_hang(command, timeout).unwrap_or_else(|hang| panic!("{hang}"))
+}
+
+/// As [`output_within`], but a command still running at `timeout` is killed and told
+/// of (with its processes' stacks) as an error rather than a failed test.
+pub fn output_or_hang(command: &mut Command, timeout: Duration) -> Result<Output, String> {
     let child = command
         .process_group(0)
         .stdin(Stdio::null())
@@ -248,13 +254,13 @@ pub fn output_within(command: &mut Command, timeout: Duration) -> Output {
     let (done, outcome) = mpsc::channel();
     std::thread::spawn(move || done.send(child.wait_with_output()));
     match outcome.recv_timeout(timeout) {
-        Ok(output) => output.expect("wait for the command"),
+        Ok(output) => Ok(output.expect("wait for the command")),
         Err(_) => {
             let stacks = group_backtraces(group);
             // SAFETY: kill has no memory effects; the group is the one started above.
             unsafe { libc::kill(-group, libc::SIGKILL) };
             let _ = outcome.recv();
-            panic!("{command:?} still runs after {timeout:?}; its threads were:\n{stacks}");
+            Err(format!("{command:?} still runs after {timeout:?}; its threads were:\n{stacks}"))
         }
     }
 }
