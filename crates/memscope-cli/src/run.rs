@@ -384,9 +384,6 @@ fn ld_preload(preload: &Path) -> OsString {
     value
 }
 
-/// `-o PATH`, made absolute (the program may change directory). It must not exist —
-/// memscope never replaces a file — and its directory must take a new file, checked
-/// now, so that a typo fails before the program runs rather than after.
 /// The mode asked for. Without `--mode`, a trace is written unless `--serve` is given
 /// alone: `-o` or `--max-size` with `--serve` mean the user wants the trace too, and
 /// `--mode live` with either is a contradiction, not something to drop silently.
@@ -402,6 +399,9 @@ fn mode_of(args: &RunArgs) -> Result<Mode> {
     }
 }
 
+/// `-o PATH`, made absolute (the program may change directory). It must not exist —
+/// memscope never replaces a file — and its directory must take a new file, checked
+/// now, so that a typo fails before the program runs rather than after.
 fn check_output(path: &Path) -> Result<PathBuf> {
     let path = std::path::absolute(path)?;
     if path.symlink_metadata().is_ok() {

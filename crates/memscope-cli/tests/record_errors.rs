@@ -14,15 +14,23 @@ use tempfile::TempDir;
 
 /// `memscope run -- PROGRAM` from a fresh directory, with no -o.
 fn run_program(program: &Path) -> std::process::Output {
+    run_refused(&[], program.as_os_str())
+}
+
+/// `memscope run OPTIONS -- PROGRAM` from a fresh directory, which must stay empty: the
+/// program never ran (or it would leave its trace).
+fn run_refused(options: &[&str], program: &std::ffi::OsStr) -> std::process::Output {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let output = std::process::Command::new(common::memscope_bin())
-        .args(["run", "--"])
+        .arg("run")
+        .args(options)
+        .arg("--")
         .arg(program)
         .current_dir(dir.path())
         .output()
         .expect("run memscope");
     let left: Vec<_> = std::fs::read_dir(dir.path()).expect("list").collect();
-    assert!(left.is_empty(), "a trace was written for a program that never ran");
+    assert!(left.is_empty(), "{options:?}: a trace was written for a program that never ran");
     output
 }
 
@@ -60,18 +68,10 @@ fn run_without_a_command_is_a_usage_error() {
 
 #[test]
 fn live_mode_with_a_trace_path_is_refused_before_the_program_runs() {
-    for extra in [&["-o", "trace"][..], &["--max-size", "4M"]] {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let output = std::process::Command::new(common::memscope_bin())
-            .args(["run", "--serve", ":0", "--mode", "live"])
-            .args(extra)
-            .args(["--", "touch", "ran"])
-            .current_dir(dir.path())
-            .output()
-            .expect("run memscope");
+    for extra in [["-o", "trace"], ["--max-size", "4M"]] {
+        let options = [&["--serve", ":0", "--mode", "live"][..], &extra].concat();
+        let output = run_refused(&options, "true".as_ref());
         assert_one_line_error(&output, "--mode live writes no trace");
-        let left: Vec<_> = std::fs::read_dir(dir.path()).expect("list").collect();
-        assert!(left.is_empty(), "{extra:?}: the program ran or a trace was written");
     }
 }
 
