@@ -244,7 +244,6 @@ impl ThreadUnwinder {
         let mut frames = snapshot.unwinder.iter_frames(ip, regs, &mut self.cache, &mut read_stack);
         let mut returns = [0u64; FRAMES_LIMIT];
         let (mut walked, mut count) = (0, 0);
-        let mut complete = true;
         // The walk ends at the outermost frame, or at the first word it may not read
         // (as at the top of a thread's stack): both are fixed by the slots it read.
         while let Ok(Some(frame)) = frames.next() {
@@ -257,16 +256,15 @@ impl ThreadUnwinder {
                 continue;
             }
             if count == out.len() {
-                complete = false;
                 break;
             }
             out[count] = address;
             count += 1;
         }
-        // A walk cut short by the frame limit is not memoized: a deeper limit later
-        // would need more frames than it vouched for.
-        let memo = if complete { reads.into_memo(sp, &returns[..walked]) } else { None };
-        (count, memo)
+        // A walk cut short by the frame limit is memoized too (it is the common case with
+        // a small `--max-frames`): the limit is set once, when the recorder starts, so a
+        // later capture asks for the same frames the memo vouches for.
+        (count, reads.into_memo(sp, &returns[..walked]))
     }
 }
 

@@ -333,6 +333,35 @@ fn churn_leaks_one_block_per_ten_thousand_iterations_per_thread() {
     assert!(summary.n("allocations") >= 2 * (200_000 + 20), "{summary:?}");
 }
 
+/// A stack cut at `--max-frames` is remembered like a whole one: churn's allocations
+/// come from a handful of call sites, so after the first capture of each nearly every
+/// one is a memo hit (a cut walk used to be walked again every time, which made a small
+/// limit slower than the default), and each leak still has its own site's stack.
+#[test]
+fn a_stack_cut_at_max_frames_is_remembered() {
+    let Some(churn) = common::churn() else { return };
+    let run = common::record_with_env(
+        &[("MEMSCOPE_STATS", "1")],
+        &["--max-frames", "2"],
+        &churn,
+        &["200000", "2"],
+    );
+    let stderr = run.stderr();
+    assert_eq!(run.code(), Some(0), "{stderr}");
+    let leaks = run.leaks();
+    let leak = leak_at(&leaks, "leak_site");
+    assert_eq!((leak.blocks, leak.bytes, leak.allocations), (40, 4000, 40), "{leak:#?}");
+    let figure = |label: &str| -> u64 {
+        let after = stderr.split_once(label).map(|(_, rest)| rest);
+        let digits = after.map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next());
+        digits.flatten().and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{label}: {stderr}"))
+    };
+    let (captures, hits) = (figure("stack captures "), figure("memo hits "));
+    // 2 x (200000 + 20) allocations of the worker threads, plus the C library's own.
+    assert!(captures >= 400_040, "{stderr}");
+    assert!(captures - hits < 100, "{captures} captures, {hits} memo hits: {stderr}");
+}
+
 /// `MEMSCOPE_STATS=1` ends with the collector's CPU time, the part of the recorder's
 /// cost that runs beside the program: 400k events take it well over a millisecond, and
 /// it cannot exceed the run's wall time.
