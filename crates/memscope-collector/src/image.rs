@@ -13,12 +13,16 @@ use memscope_format::{
 
 use crate::destination::Destination;
 use crate::mapping::Mapping;
-use crate::pairing::{Block, Pairing};
+use crate::live_blocks::Block;
+use crate::pairing::Pairing;
 use crate::stream::{Next, Reading, Stream};
 use crate::trace_thread::TraceThread;
 
 /// Events one stream may take in a row before the others get their turn.
 const TURN: usize = 4096;
+/// How many events ahead of the one applied the live table's line for an event's
+/// address is prefetched: enough for a trip to memory to finish meanwhile.
+const LOOKUPS_AHEAD: usize = 8;
 /// Events one pass takes at most, so the clock and heartbeat keep moving.
 const PASS: usize = 1 << 16;
 /// A batch is written once it holds this many events…
@@ -297,11 +301,20 @@ impl Image {
                 }
                 self.pairing.take_turn(event.w0, event.seq);
             }
+            self.prefetch_ahead(&area, index);
             self.apply(index, event);
             self.streams[index].advance();
             taken += 1;
         }
         taken
+    }
+
+    /// Starts loading the live table's line for the address of an event a little ahead
+    /// in stream `index`, read from its slot (a hint, whatever the slot holds).
+    fn prefetch_ahead(&self, area: &area::Area, index: usize) {
+        if let Some(slot) = self.streams[index].slot_ahead(area, LOOKUPS_AHEAD) {
+            self.pairing.prefetch(slot.w0.load(Ordering::Relaxed));
+        }
     }
 
     fn apply(&mut self, index: usize, event: area::Event) {

@@ -6,39 +6,13 @@
 //! stripe, so a free always meets the allocation it ends, even when glibc handed the
 //! address to another thread at once.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
 use memscope_agent::area::{stripe_of, STRIPES};
 
-/// What a free needs of its allocation.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Block {
-    pub size: u64,
-    pub stack: u32,
-}
-
-/// Addresses are 16-byte aligned and clustered: mix them before they index a table.
-#[derive(Default)]
-pub(crate) struct AddressHasher(u64);
-
-impl Hasher for AddressHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.rotate_right(4).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
+use crate::live_blocks::{Block, LiveBlocks};
 
 /// The live blocks and where each stripe's order stands.
 pub(crate) struct Pairing {
-    live: HashMap<u64, Block, BuildHasherDefault<AddressHasher>>,
+    live: LiveBlocks,
     expected: Vec<u32>,
     /// Frees of memory never seen allocated (allocated before the recorder started, or
     /// its allocation was dropped).
@@ -50,7 +24,7 @@ pub(crate) struct Pairing {
 impl Pairing {
     pub(crate) fn new() -> Pairing {
         Pairing {
-            live: HashMap::default(),
+            live: LiveBlocks::new(),
             expected: vec![0; STRIPES],
             untracked_frees: 0,
             missed_frees: 0,
@@ -78,13 +52,19 @@ impl Pairing {
     }
 
     pub(crate) fn alloc(&mut self, address: u64, block: Block) {
-        if self.live.insert(address, block).is_some() {
+        if self.live.insert(address, block) {
             self.missed_frees += 1;
         }
     }
 
+    /// Starts loading what a free or an allocation of `address`, a few events on, will
+    /// look up.
+    pub(crate) fn prefetch(&self, address: u64) {
+        self.live.prefetch(address);
+    }
+
     pub(crate) fn free(&mut self, address: u64) -> Option<Block> {
-        let block = self.live.remove(&address);
+        let block = self.live.remove(address);
         self.untracked_frees += u64::from(block.is_none());
         block
     }

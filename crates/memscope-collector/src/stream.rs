@@ -1,7 +1,7 @@
 //! One thread's events, read from its chain of chunks in the capture area, and what
 //! pairing needs to know about that thread.
 
-use memscope_agent::area::{self, tag_of, Area, CHUNK_SLOTS};
+use memscope_agent::area::{self, tag_of, Area, Slot, CHUNK_SLOTS};
 use memscope_format::Event;
 
 /// What the next slot of a stream holds.
@@ -28,7 +28,7 @@ pub(crate) enum Reading {
 }
 
 /// A block being freed by `realloc`, until the call's outcome is known.
-pub(crate) type PendingRealloc = (u64, Option<crate::pairing::Block>);
+pub(crate) type PendingRealloc = (u64, Option<crate::live_blocks::Block>);
 
 /// A reader of one thread record's chain.
 pub(crate) struct Stream {
@@ -133,6 +133,13 @@ impl Stream {
         }
         self.known_reserved = reserved(area, index);
         self.slot < self.known_reserved
+    }
+
+    /// The slot `ahead` places past the next one, if it is in the chunk being read: for
+    /// prefetching, whatever it holds (it may not be published yet, or not be an event
+    /// of an address).
+    pub(crate) fn slot_ahead<'a>(&self, area: &'a Area, ahead: usize) -> Option<&'a Slot> {
+        area.chunk(self.chunk? as usize).slots.get(self.slot + ahead)
     }
 
     /// Moves past the event [`Stream::peek`] returned.
