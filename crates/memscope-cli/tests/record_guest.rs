@@ -163,6 +163,24 @@ fn allocations_in_a_signal_handler_are_counted_exactly_and_never_hang() {
     assert_eq!(summary.n("dropped_events"), 0);
 }
 
+/// The peak RSS is the program's own VmHWM: not that of a child it waited for (which
+/// the kernel's `ru_maxrss` of the wait adds in), nor memscope's, whose memory the
+/// program's process held before its `exec`.
+#[test]
+fn the_peak_rss_is_the_programs_own() {
+    let run = record(&guest(), &["bigchild", "100"]);
+    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    let printed = common::text(&run.output.stdout);
+    let kib: u64 = printed
+        .strip_prefix("VmHWM:")
+        .and_then(|rest| rest.trim().strip_suffix("kB"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM line in {printed:?}"));
+    let peak_rss = run.summary().n("peak_rss_bytes");
+    // The recorder reads VmHWM at exit, just after the program printed it.
+    assert!(peak_rss.abs_diff(kib * 1024) <= 1 << 20, "{peak_rss} B against VmHWM {kib} kB");
+}
+
 #[test]
 fn a_stack_overflow_keeps_every_allocation_made_before_it() {
     let run = record(&guest(), &["overflow", "1000"]);

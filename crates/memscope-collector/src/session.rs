@@ -99,12 +99,15 @@ pub struct Session {
 }
 
 /// How the process `memscope run` started ended.
+///
+/// Its peak memory is not taken from the wait (`ru_maxrss`): that counts the children
+/// it waited for, and memscope's own memory from before the program's `exec`. The
+/// recorder's VmHWM at exit, or the collector's last reading of it, is the process's
+/// own.
 #[derive(Copy, Clone, Debug)]
 pub struct RootExit {
     /// As its wait status says.
     pub reason: EndReason,
-    /// Its peak resident set over its whole life (the kernel's `ru_maxrss`), bytes.
-    pub max_rss_bytes: u64,
 }
 
 impl Session {
@@ -358,12 +361,8 @@ impl Session {
                 (Ending::Exec, 0)
             } else {
                 let sampled = self.processes.get(&pid).map_or(0, |p| p.peak_rss_bytes);
-                match root_exit.filter(|_| is_root) {
-                    Some(exit) => {
-                        (Ending::Gone(Some(exit.reason)), sampled.max(exit.max_rss_bytes))
-                    }
-                    None => (Ending::Gone(None), sampled),
-                }
+                let reason = root_exit.filter(|_| is_root).map(|exit| exit.reason);
+                (Ending::Gone(reason), sampled)
             };
             self.end_image(recorded, ending, peak, is_root && !superseded);
             if !superseded {
