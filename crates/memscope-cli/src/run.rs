@@ -261,11 +261,13 @@ impl ExitWatch {
     }
 }
 
-/// The started process's status, once it has ended.
+/// The started process's status and peak memory, once it has ended.
 fn reap(pid: u32) -> Option<(ExitStatus, RootExit)> {
     let mut status = 0;
+    // SAFETY: all-zero is a valid rusage, which wait4 fills.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: waits for our own child without blocking.
-    let reaped = unsafe { libc::waitpid(pid as i32, &mut status, libc::WNOHANG) };
+    let reaped = unsafe { libc::wait4(pid as i32, &mut status, libc::WNOHANG, &mut usage) };
     if reaped != pid as i32 {
         return None;
     }
@@ -274,7 +276,7 @@ fn reap(pid: u32) -> Option<(ExitStatus, RootExit)> {
         Some(signal) => EndReason::Signal(signal),
         None => EndReason::Exit,
     };
-    Some((status, RootExit { reason }))
+    Some((status, RootExit { reason, max_rss_bytes: usage.ru_maxrss as u64 * 1024 }))
 }
 
 /// Where session directories go: a memory file system if there is one, since the

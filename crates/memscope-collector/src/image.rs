@@ -441,7 +441,9 @@ impl Image {
         }
     }
 
-    /// Writes the end record; returns what was counted.
+    /// Writes the end record; returns what was counted. `peak_rss_bytes` is the peak
+    /// RSS as known from outside the process, for a process that died without the
+    /// recorder reading its own VmHWM at exit.
     pub fn finish(mut self, ending: Ending, peak_rss_bytes: u64) -> Finished {
         while self.pass(true) {}
         self.read_log();
@@ -474,7 +476,10 @@ impl Image {
             (header.captures.load(Ordering::Relaxed), header.memo_hits.load(Ordering::Relaxed));
         let dropped =
             header.dropped.load(Ordering::Relaxed) + self.stats.lost_slots + self.stats.skipped;
-        let peak = header.peak_rss_bytes.load(Ordering::Relaxed).max(peak_rss_bytes);
+        let peak = match header.peak_rss_bytes.load(Ordering::Relaxed) {
+            0 => peak_rss_bytes,
+            at_exit => at_exit,
+        };
         let end = End {
             time_ns: end_ns,
             reason,

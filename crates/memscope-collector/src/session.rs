@@ -99,15 +99,15 @@ pub struct Session {
 }
 
 /// How the process `memscope run` started ended.
-///
-/// Its peak memory is not taken from the wait (`ru_maxrss`): that counts the children
-/// it waited for, and memscope's own memory from before the program's `exec`. The
-/// recorder's VmHWM at exit, or the collector's last reading of it, is the process's
-/// own.
 #[derive(Copy, Clone, Debug)]
 pub struct RootExit {
     /// As its wait status says.
     pub reason: EndReason,
+    /// The kernel's `ru_maxrss` from the wait, bytes. Only a last resort for the peak
+    /// RSS (a process that died before anyone read its VmHWM): it also counts the
+    /// children the process waited for, and memscope's own memory, which the process
+    /// held until its `exec`.
+    pub max_rss_bytes: u64,
 }
 
 impl Session {
@@ -361,8 +361,12 @@ impl Session {
                 (Ending::Exec, 0)
             } else {
                 let sampled = self.processes.get(&pid).map_or(0, |p| p.peak_rss_bytes);
-                let reason = root_exit.filter(|_| is_root).map(|exit| exit.reason);
-                (Ending::Gone(reason), sampled)
+                match root_exit.filter(|_| is_root) {
+                    Some(exit) if sampled == 0 => {
+                        (Ending::Gone(Some(exit.reason)), exit.max_rss_bytes)
+                    }
+                    exit => (Ending::Gone(exit.map(|exit| exit.reason)), sampled),
+                }
             };
             self.end_image(recorded, ending, peak, is_root && !superseded);
             if !superseded {
