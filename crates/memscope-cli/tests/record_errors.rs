@@ -18,19 +18,24 @@ fn run_program(program: &Path) -> std::process::Output {
 }
 
 /// `memscope run OPTIONS -- PROGRAM` from a fresh directory, which must stay empty: the
-/// program never ran (or it would leave its trace).
+/// program never ran (or it would leave its trace). The session directory (made in
+/// `XDG_RUNTIME_DIR`) must be gone too, with its spare capture areas.
 fn run_refused(options: &[&str], program: &std::ffi::OsStr) -> std::process::Output {
     let dir = tempfile::tempdir().expect("a temporary directory");
+    let runtime = tempfile::tempdir().expect("a temporary directory");
     let output = std::process::Command::new(common::memscope_bin())
         .arg("run")
         .args(options)
         .arg("--")
         .arg(program)
         .current_dir(dir.path())
+        .env("XDG_RUNTIME_DIR", runtime.path())
         .output()
         .expect("run memscope");
     let left: Vec<_> = std::fs::read_dir(dir.path()).expect("list").collect();
     assert!(left.is_empty(), "{options:?}: a trace was written for a program that never ran");
+    let sessions: Vec<_> = std::fs::read_dir(runtime.path()).expect("list").flatten().collect();
+    assert!(sessions.is_empty(), "{options:?}: the session was left behind: {sessions:?}");
     output
 }
 

@@ -110,6 +110,17 @@ pub struct RootExit {
     pub max_rss_bytes: u64,
 }
 
+/// The session directory and its areas go with the session, however it ends (a program
+/// that could not be started, too): they are memscope's, not the user's.
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            entries.flatten().for_each(|entry| drop(std::fs::remove_file(entry.path())));
+        }
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
 impl Session {
     /// Creates a private session directory under `parent`.
     pub fn create(parent: &Path) -> io::Result<Session> {
@@ -181,13 +192,10 @@ impl Session {
         self.images.is_empty() && self.waiting.is_empty()
     }
 
-    /// The traces written, in the order they ended.
-    pub fn finish(self) -> Vec<TraceResult> {
-        if let Ok(entries) = std::fs::read_dir(&self.dir) {
-            entries.flatten().for_each(|entry| drop(std::fs::remove_file(entry.path())));
-        }
-        let _ = std::fs::remove_dir(&self.dir);
-        self.done
+    /// The traces written, in the order they ended. The session directory goes when
+    /// the session is dropped.
+    pub fn finish(mut self) -> Vec<TraceResult> {
+        std::mem::take(&mut self.done)
     }
 
     /// Maps the areas that appeared, and keeps the spares ready. An area not set up yet
