@@ -201,11 +201,18 @@ impl Snapshot {
     }
 
     /// The stacks with blocks live, most bytes first (then by stack id, for a stable
-    /// order).
+    /// order). Under a thread filter a stack can hold less than nothing (the thread
+    /// freed blocks others allocated there): such stacks are listed too, by magnitude,
+    /// so that the stacks add up to the total.
     pub fn live_stacks(&self) -> Vec<(StackId, StackCounts)> {
-        let mut live: Vec<(StackId, StackCounts)> =
-            self.counts.iter().filter(|(_, c)| c.live_blocks > 0).map(|(&s, &c)| (s, c)).collect();
-        live.sort_by(|a, b| b.1.live_bytes.cmp(&a.1.live_bytes).then(a.0.cmp(&b.0)));
+        let mut live: Vec<(StackId, StackCounts)> = self
+            .counts
+            .iter()
+            .filter(|(_, c)| c.live_blocks != 0 || c.live_bytes != 0)
+            .map(|(&s, &c)| (s, c))
+            .collect();
+        let magnitude = |c: &StackCounts| c.live_bytes.unsigned_abs();
+        live.sort_by(|a, b| magnitude(&b.1).cmp(&magnitude(&a.1)).then(a.0.cmp(&b.0)));
         live
     }
 

@@ -46,7 +46,8 @@ pub fn run(args: LeaksArgs) -> Result<u8> {
         let (total, stacks) = (snapshot.total(), snapshot.live_stacks().len());
         let (bytes, blocks) = (bytes(total.live_bytes), total.live_blocks);
         writeln!(out, "total: {bytes} in {blocks} blocks from {stacks} stacks")?;
-        if let Some(note) = negative_note(&prepared.filter, total.live_bytes) {
+        if let Some(note) = negative_note(&prepared.filter, total.live_bytes.min(total.live_blocks))
+        {
             writeln!(out, "{note}")?;
         }
         Ok(())

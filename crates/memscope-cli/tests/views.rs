@@ -301,6 +301,17 @@ fn a_thread_freeing_others_blocks_ranks_by_magnitude_and_says_why_it_is_negative
     assert_eq!(text.lines().last(), Some(note.as_str()), "{text}");
     let leaks = report(&["leaks", trace, "--thread", "beta"]);
     assert_eq!(leaks.lines().last(), Some(note.as_str()), "{leaks}");
+    // The stacks leaks lists add up to its total: alpha's, which beta took 6 blocks
+    // from, is listed with its negative counts, first by magnitude.
+    let listed = json(&["leaks", trace, "--thread", "beta", "-n", "0"]);
+    let counts: Vec<(i64, i64)> = listed
+        .as_array()
+        .expect("leak rows")
+        .iter()
+        .map(|row| (row["bytes"].as_i64().expect("bytes"), row["blocks"].as_i64().expect("blocks")))
+        .collect();
+    assert_eq!(counts.first(), Some(&(-6000, -6)), "{listed}");
+    assert_eq!(counts.iter().map(|(bytes, _)| bytes).sum::<i64>(), -4500, "{listed}");
     let alpha = report(&["top", trace, "--thread", "alpha"]);
     assert!(!alpha.contains("note:"), "{alpha}");
 }

@@ -12,8 +12,8 @@ use memscope_format::{
 };
 
 use crate::destination::Destination;
-use crate::mapping::Mapping;
 use crate::live_blocks::Block;
+use crate::mapping::Mapping;
 use crate::pairing::Pairing;
 use crate::stream::{Next, Reading, Stream};
 use crate::trace_thread::TraceThread;

@@ -105,12 +105,7 @@ impl LiveBlocks {
     }
 
     fn with_bits(bits: u32) -> LiveBlocks {
-        LiveBlocks {
-            entries: Entries::zeroed(1 << bits),
-            bits,
-            len: 0,
-            large: HashMap::new(),
-        }
+        LiveBlocks { entries: Entries::zeroed(1 << bits), bits, len: 0, large: HashMap::new() }
     }
 
     /// Addresses are 16-byte aligned and clustered: Fibonacci hashing spreads them, and
