@@ -27,6 +27,9 @@ struct SummaryJson<'s> {
     #[serde(skip_serializing_if = "Option::is_none")]
     threads_detail: Option<Vec<ThreadJson<'s>>>,
     damage: Vec<DamageJson>,
+    /// A rotated series' files left out (older than a missing file), as the warnings
+    /// say it: a script sees the gap as a reader of stderr does.
+    series_gaps: &'s [String],
 }
 
 /// One thread in `summary --json`.
@@ -95,6 +98,7 @@ pub fn run(args: SummaryArgs) -> Result<u8> {
             summary: &summary,
             threads_detail: threads.as_ref().map(|t| t.iter().map(ThreadJson::from).collect()),
             damage,
+            series_gaps: file.notes(),
         };
         write_json(&mut out, &json)?;
     } else {

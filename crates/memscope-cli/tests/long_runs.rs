@@ -232,6 +232,10 @@ fn a_gap_in_a_series_is_named_and_the_newest_run_read() {
     let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(summary["complete"], true);
     assert!(summary["covers_from_ms"].as_f64().is_some(), "{summary}");
+    // The JSON says it too, in the warning's words.
+    let gap = expected.split_once(": file ").map(|(_, rest)| format!("file {}", rest.trim_end()));
+    assert_eq!(summary["series_gaps"], serde_json::json!([gap.unwrap()]), "{summary}");
+    assert_eq!(summary["damage"], serde_json::json!([]), "{summary}");
 }
 
 #[test]
