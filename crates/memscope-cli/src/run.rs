@@ -26,6 +26,8 @@ use crate::{summary, trace_input};
 
 /// The preload library's file name, looked for beside the `memscope` executable.
 const PRELOAD_NAME: &str = "libmemscope_preload.so";
+/// The variable the endpoint's token may come from; the program does not inherit it.
+const TOKEN_VARIABLE: &str = "MEMSCOPE_TOKEN";
 /// How long the collector sleeps when there was nothing to read: 1 ms, doubled after
 /// each idle step up to 4 ms. A program that allocates keeps it at 1 ms (the event
 /// clock's step); a sampled or quiet one is woken for less often, which on a machine
@@ -136,7 +138,9 @@ pub fn run(args: RunArgs) -> Result<u8> {
     }
     let server = args.serve.as_ref().map(|address| serve(&args, address, &session)).transpose()?;
     let settings = settings(&args, &preload, session.dir());
-    let pid = spawn(&args.command, &settings).map_err(|err| spawn_error(program, err))?;
+    // The endpoint's token is memscope's secret, not the program's.
+    let hidden: &[&str] = if server.is_some() { &[TOKEN_VARIABLE] } else { &[] };
+    let pid = spawn(&args.command, &settings, hidden).map_err(|err| spawn_error(program, err))?;
     let base = explicit.unwrap_or_else(|| default_trace(program, pid));
     session.set_root(pid, base);
     let exit = collect(&mut session, pid);
@@ -440,7 +444,7 @@ fn exit_code(status: ExitStatus) -> u8 {
 
 /// Starts the live endpoint on `address`, serving the program's current image.
 fn serve(args: &RunArgs, address: &str, session: &Session) -> Result<Server> {
-    let token = match (&args.token_file, std::env::var("MEMSCOPE_TOKEN")) {
+    let token = match (&args.token_file, std::env::var(TOKEN_VARIABLE)) {
         (Some(file), _) => Some(read_token(file)?),
         (None, Ok(token)) if !token.is_empty() => Some(token),
         _ => None,

@@ -9,10 +9,10 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 
 /// Starts `argv[0]` (searched in `PATH`) with `argv` and memscope's environment changed
-/// by `settings`; its pid.
-pub fn spawn(argv: &[OsString], settings: &[(&str, OsString)]) -> io::Result<u32> {
+/// by `settings`, without the variables named in `hidden`; its pid.
+pub fn spawn(argv: &[OsString], settings: &[(&str, OsString)], hidden: &[&str]) -> io::Result<u32> {
     let argv: Vec<CString> = argv.iter().map(|arg| c_string(arg)).collect::<io::Result<_>>()?;
-    let envp = environment(settings)?;
+    let envp = environment(settings, hidden)?;
     let argv_pointers = null_terminated(&argv);
     let envp_pointers = null_terminated(&envp);
     catch_signals();
@@ -34,10 +34,12 @@ pub fn spawn(argv: &[OsString], settings: &[(&str, OsString)]) -> io::Result<u32
 }
 
 /// memscope's environment, in its order, with each of `settings` replacing the
-/// variable of its name where it is, or added after the others.
-fn environment(settings: &[(&str, OsString)]) -> io::Result<Vec<CString>> {
+/// variable of its name where it is, or added after the others, and those in `hidden`
+/// left out.
+fn environment(settings: &[(&str, OsString)], hidden: &[&str]) -> io::Result<Vec<CString>> {
     let setting = |name: &OsStr| settings.iter().find(|(key, _)| OsStr::new(key) == name);
-    let inherited = std::env::vars_os().map(|(name, value)| match setting(&name) {
+    let kept = |(name, _): &(OsString, OsString)| !hidden.iter().any(|h| OsStr::new(h) == name);
+    let inherited = std::env::vars_os().filter(kept).map(|(name, value)| match setting(&name) {
         Some((_, set)) => (name, set.clone()),
         None => (name, value),
     });

@@ -323,6 +323,18 @@ fn a_non_loopback_address_is_refused_without_a_token_and_served_with_one() {
     served.stop();
 }
 
+/// The token in MEMSCOPE_TOKEN is the endpoint's secret: the program does not get it.
+#[test]
+fn the_program_does_not_inherit_the_endpoints_token() {
+    let shown = Command::new(memscope_bin())
+        .args(["run", "--serve", "127.0.0.1:0", "--", "sh", "-c", "echo ${MEMSCOPE_TOKEN-unset}"])
+        .env("MEMSCOPE_TOKEN", "s3cret")
+        .output()
+        .expect("run memscope");
+    assert!(shown.status.success(), "{}", common::text(&shown.stderr));
+    assert_eq!(common::text(&shown.stdout), "unset\n");
+}
+
 #[test]
 fn a_trace_path_serves_and_writes_the_trace_too() {
     // -o without --mode: the user asked for the trace, so it is trace mode.
