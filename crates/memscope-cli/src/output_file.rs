@@ -46,6 +46,17 @@ fn what_is_there(path: &Path) -> &'static str {
     }
 }
 
+/// The system's error alone: tempfile adds the temporary file's own name (" at path
+/// ..."), which would only confuse a message about the path the user gave, and keeps
+/// the system's error where it cannot be reached but through its text.
+fn without_temporary_name(err: io::Error) -> io::Error {
+    let text = err.to_string();
+    match text.split_once(" at path ") {
+        Some((cause, _)) => io::Error::new(err.kind(), cause.to_owned()),
+        None => err,
+    }
+}
+
 /// A file being written beside its final path, put in place by [`Replacement::commit`].
 pub struct Replacement {
     file: BufWriter<tempfile::NamedTempFile>,
@@ -69,11 +80,10 @@ impl Replacement {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
         };
-        // The temporary file's own name would only confuse the message.
         let file = tempfile::Builder::new()
             .prefix(".memscope-")
             .tempfile_in(dir)
-            .map_err(|err| err.raw_os_error().map_or(err, io::Error::from_raw_os_error))
+            .map_err(without_temporary_name)
             .with_context(|| format!("cannot write {}", path.display()))?;
         Ok(Replacement { file: BufWriter::new(file), path: path.to_owned() })
     }

@@ -719,7 +719,8 @@ fn bad_input_gets_one_line_errors() {
         ),
         (
             vec!["export", grow, "--format", "pprof", "-o", "/nonexistent/dir/x.pb.gz"],
-            "cannot write /nonexistent/dir/x.pb.gz",
+            // The whole line: nothing of the temporary file's name after it.
+            "cannot write /nonexistent/dir/x.pb.gz: No such file or directory (os error 2)\n",
         ),
         (vec!["callgraph", grow, "-o", "graph.jpg"], "cannot tell the format of graph.jpg"),
         (
