@@ -102,6 +102,7 @@ pub fn run(args: ExportArgs) -> Result<u8> {
                 let header = PprofHeader {
                     default_sample_type: sample_type,
                     comments: comments(recording, &chosen),
+                    window_ns: None,
                 };
                 write_pprof(out, recording, &profile, &header)?
             }

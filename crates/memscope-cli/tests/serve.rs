@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use common::pprof::{decode_bytes, Tables};
 use common::{build_file, have_tool, memscope_bin, text};
+use memscope_export::proto;
 
 const MIB: i64 = 1 << 20;
 
@@ -138,6 +139,24 @@ fn leak_values(profile: &[u8]) -> Vec<i64> {
     Tables::new(&profile).leaf_values("leak_site")
 }
 
+/// A delta profile's time and duration are its window's, as its comment says them
+/// ("... from A to B ms"), and the window is the `?seconds=` asked for (the clock
+/// moves in steps of a few milliseconds; a loaded machine may hold the second
+/// snapshot a little longer).
+fn assert_delta_window(profile: &proto::Profile, asked: Duration) {
+    let comment = &profile.string_table[profile.comment[0] as usize];
+    let window = comment.split_once(" from ").and_then(|(_, rest)| rest.strip_suffix(" ms"));
+    let (from, to) =
+        window.and_then(|w| w.split_once(" to ")).unwrap_or_else(|| panic!("{comment}"));
+    let ns = |ms: &str| (ms.parse::<f64>().unwrap() * 1e6).round() as i64;
+    assert_eq!(profile.duration_nanos, ns(to) - ns(from), "{comment}");
+    let asked = asked.as_nanos() as i64;
+    assert!(
+        (asked - 10_000_000..asked + 300_000_000).contains(&profile.duration_nanos),
+        "{comment}"
+    );
+}
+
 #[test]
 fn the_heap_profile_holds_the_leak_exactly_before_and_after_it_is_halved() {
     let served = Served::start(&["127.0.0.1:0"]);
@@ -241,6 +260,7 @@ fn the_text_form_the_delta_the_stats_and_the_index() {
     let (status, delta) = delta.join().unwrap();
     assert_eq!(status, 200);
     assert_eq!(leak_values(&delta), [0, 0, -8, -MIB / 2]);
+    assert_delta_window(&decode_bytes(&delta), Duration::from_secs(1));
 
     let after: serde_json::Value =
         serde_json::from_slice(&get(&served.address, "/debug/memscope/stats", None).1).unwrap();

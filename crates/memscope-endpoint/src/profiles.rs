@@ -38,8 +38,11 @@ pub fn heap_profile(
         let mut out = Vec::new();
         match rendering {
             Rendering::Pprof => {
-                let comments = comments(snapshot, baseline.is_some());
-                let header = PprofHeader { default_sample_type: default, comments };
+                let header = PprofHeader {
+                    default_sample_type: default,
+                    comments: comments(snapshot, baseline),
+                    window_ns: baseline.map(|base| (base.time_ns, snapshot.time_ns)),
+                };
                 write_pprof(&mut out, recording, profile, &header)
                     .map_err(EndpointError::Export)?;
             }
@@ -110,9 +113,13 @@ fn analysis_pool() -> Option<&'static rayon::ThreadPool> {
     .as_ref()
 }
 
-fn comments(snapshot: &LiveSnapshot, delta: bool) -> Vec<String> {
+fn comments(snapshot: &LiveSnapshot, baseline: Option<&LiveSnapshot>) -> Vec<String> {
     let meta = &snapshot.meta;
-    let when = snapshot.time_ns as f64 / 1e6;
-    let what = if delta { "a delta profile" } else { "live profile" };
-    vec![format!("memscope {what} of {} (pid {}) at {when:.3} ms", meta.args.join(" "), meta.pid)]
+    let ms = |ns: u64| ns as f64 / 1e6;
+    let when = match baseline {
+        Some(base) => format!("from {:.3} to {:.3} ms", ms(base.time_ns), ms(snapshot.time_ns)),
+        None => format!("at {:.3} ms", ms(snapshot.time_ns)),
+    };
+    let what = if baseline.is_some() { "delta profile" } else { "live profile" };
+    vec![format!("memscope {what} of {} (pid {}) {when}", meta.args.join(" "), meta.pid)]
 }

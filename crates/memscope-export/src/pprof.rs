@@ -30,6 +30,10 @@ pub struct PprofHeader {
     pub default_sample_type: SampleType,
     /// Free-form lines (the command, the moment), shown by `pprof -comments`.
     pub comments: Vec<String>,
+    /// For a profile of what changed between two moments (a delta), when they were, in
+    /// nanoseconds since the start: the profile's time and duration are then the
+    /// window's, as Go's `?seconds=` profiles say.
+    pub window_ns: Option<(u64, u64)>,
 }
 
 /// The profile of `profile`'s stacks, with the mappings and start time of `recording`.
@@ -45,15 +49,19 @@ pub fn pprof_profile(
     let period_type = Some(builder.value_type("space", "bytes"));
     let comment = header.comments.iter().map(|c| builder.strings.index(c)).collect();
     let default_sample_type = builder.strings.index(header.default_sample_type.name());
-    let meta = recording.meta();
+    let start_ns = (recording.meta().start_unix_ms as i64).saturating_mul(1_000_000);
+    let (time_nanos, duration_nanos) = match header.window_ns {
+        Some((from, to)) => (start_ns.saturating_add(from as i64), to.saturating_sub(from) as i64),
+        None => (start_ns, profile.time_ns as i64),
+    };
     proto::Profile {
         sample_type,
         sample,
         mapping: builder.mappings,
         location: builder.locations,
         function: builder.functions,
-        time_nanos: (meta.start_unix_ms as i64).saturating_mul(1_000_000),
-        duration_nanos: profile.time_ns as i64,
+        time_nanos,
+        duration_nanos,
         period_type,
         // Go's heap profiles carry their MemProfileRate here; the values are already
         // scaled back, as Go's are.
