@@ -229,7 +229,7 @@ mod tests {
             // Few distinct addresses, so that runs collide, wrap and get removed in the
             // middle; a heap-like spacing of 16 bytes.
             let address = 0x5555_0000_0000 + (xorshift(&mut state) % 3000) * 16;
-            if xorshift(&mut state) % 3 == 0 {
+            if xorshift(&mut state).is_multiple_of(3) {
                 assert_eq!(table.remove(address), model.remove(&address), "step {step}");
             } else {
                 let block = Block { size: step % 1000, stack: (step % 7) as u32 };
