@@ -46,6 +46,10 @@ pub struct FlamegraphArgs {
 }
 
 pub fn run(args: FlamegraphArgs) -> Result<u8> {
+    // A flame graph is an SVG: a name that says PNG or PDF would hold something else.
+    if args.output.extension().is_none_or(|e| !e.eq_ignore_ascii_case("svg")) {
+        bail!("a flame graph is an SVG: name it FILE.svg, not {}", args.output.display());
+    }
     let differential = args.from.is_some() || args.to.is_some();
     match (&args.traces[..], args.diff) {
         ([base, new], true) => {

@@ -381,11 +381,12 @@ fn json_export_holds_frames_stacks_timeline_and_summary() {
     let grow = grow();
     let path = export("grow.json", &["export", arg(&grow.trace), "--format", "json"]);
     let mut summary = json_of(&succeed(&["summary", arg(&grow.trace), "--json"]));
-    // The export's summary holds the totals; damage is what `summary` says of the file,
-    // the program's command, pid and executable what `summary` says of its meta, and
-    // each thread's figures are only `summary`'s.
+    // The export's summary holds the totals; damage and series gaps are what `summary`
+    // says of the files, the program's command, pid and executable what `summary` says
+    // of its meta, and each thread's figures are only `summary`'s.
     assert_eq!(summary["damage"], serde_json::json!([]));
-    for field in ["damage", "command", "pid", "executable", "threads_detail"] {
+    assert_eq!(summary["series_gaps"], serde_json::json!([]));
+    for field in ["damage", "series_gaps", "command", "pid", "executable", "threads_detail"] {
         summary.as_object_mut().unwrap().remove(field);
     }
 
@@ -712,7 +713,10 @@ fn bad_input_gets_one_line_errors() {
     let out = arg(&out);
     let no_dot_path = tempfile::tempdir().unwrap();
 
-    let cases: [(Vec<&str>, &str); 5] = [
+    let svg_out = output_path("refused.svg");
+    let svg_out = arg(&svg_out);
+
+    let cases: [(Vec<&str>, &str); 6] = [
         (
             vec!["export", grow, "--format", "xml", "-o", out],
             "unknown export format `xml`: choose pprof, collapsed or json",
@@ -728,8 +732,12 @@ fn bad_input_gets_one_line_errors() {
             "the JSON export holds all four",
         ),
         (
-            vec!["flamegraph", grow, "--at", "99999", "-o", out],
+            vec!["flamegraph", grow, "--at", "99999", "-o", svg_out],
             "--at 99999 is outside the recording",
+        ),
+        (
+            vec!["flamegraph", grow, "-o", "flame.png"],
+            "a flame graph is an SVG: name it FILE.svg, not flame.png",
         ),
     ];
     for (args, message) in cases {
@@ -746,6 +754,7 @@ fn bad_input_gets_one_line_errors() {
         "needs Graphviz's `dot`, which is not on PATH (Debian: apt-get install graphviz)",
     );
     assert!(!Path::new(out).exists() && !svg.exists(), "a failed export writes nothing");
+    assert!(!Path::new(svg_out).exists(), "a failed flame graph writes nothing");
 }
 
 #[test]
