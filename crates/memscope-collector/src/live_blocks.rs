@@ -40,24 +40,13 @@ struct Entries {
 impl Entries {
     fn zeroed(len: usize) -> Entries {
         let bytes = len * size_of::<Entry>();
-        // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
-        let start = unsafe {
-            let at = libc::mmap(
-                std::ptr::null_mut(),
-                bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            );
-            if at == libc::MAP_FAILED {
-                std::alloc::handle_alloc_error(std::alloc::Layout::array::<Entry>(len).unwrap());
-            }
-            // Only a hint: without it the table works the same, with more TLB misses.
-            libc::madvise(at, bytes, libc::MADV_HUGEPAGE);
-            NonNull::new_unchecked(at.cast::<Entry>())
+        let Ok(start) = crate::mapping::anonymous_memory(bytes) else {
+            std::alloc::handle_alloc_error(std::alloc::Layout::array::<Entry>(len).unwrap());
         };
-        Entries { start, len }
+        // SAFETY: only a hint about memory we own: without it the table works the same,
+        // with more TLB misses.
+        unsafe { libc::madvise(start.as_ptr().cast(), bytes, libc::MADV_HUGEPAGE) };
+        Entries { start: start.cast(), len }
     }
 }
 

@@ -6,6 +6,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::ptr::NonNull;
 
 use memscope_agent::area::{Area, AREA_BYTES};
 
@@ -55,28 +56,35 @@ impl Mapping {
     /// collector share within one process. It is never unmapped: the recorder may write
     /// into it until the process is gone.
     pub fn anonymous() -> io::Result<Mapping> {
-        // SAFETY: a private anonymous mapping; the address is the kernel's choice.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                AREA_BYTES,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
+        let base = anonymous_memory(AREA_BYTES)?;
         // SAFETY: as in `open`.
-        Ok(Mapping { area: unsafe { Area::from_raw(base.cast()) }, owned: false })
+        Ok(Mapping { area: unsafe { Area::from_raw(base.as_ptr()) }, owned: false })
     }
 
     /// The area.
     pub fn area(&self) -> &Area {
         &self.area
     }
+}
+
+/// `bytes` of zeroed, page-aligned private memory, at an address of the kernel's
+/// choice; the caller unmaps it (or never does).
+pub(crate) fn anonymous_memory(bytes: usize) -> io::Result<NonNull<u8>> {
+    // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    NonNull::new(base.cast::<u8>()).ok_or_else(io::Error::last_os_error)
 }
 
 impl Drop for Mapping {
