@@ -556,6 +556,59 @@ fn call_graph_dot_parses_with_graphviz_and_carries_flat_values() {
     assert!(fs::read(png).unwrap().starts_with(b"\x89PNG"), "a PNG");
 }
 
+/// The functions of a DOT file's nodes (the first line of each label), sorted.
+fn dot_functions(dot: &str) -> Vec<String> {
+    let mut functions: Vec<String> = dot
+        .lines()
+        .filter(|line| line.starts_with('N') && !line.contains(" -> "))
+        .filter(|line| line.contains(" [label=\""))
+        .filter_map(|line| line.split_once(" [label=\"")?.1.split("\\n").next().map(String::from))
+        .collect();
+    functions.sort();
+    functions
+}
+
+/// `--nodecount` keeps the nodes `go tool pprof -dot -nodecount` keeps, not the most
+/// cum (the start-up chain). pprof counts the size tags it draws under a node against
+/// the count, and memscope draws none, so the two are compared at the number of nodes
+/// pprof kept.
+#[test]
+fn call_graph_nodecount_keeps_the_nodes_pprof_keeps() {
+    if !have("go", "golang-go") {
+        return;
+    }
+    let grow = arg(&grow().trace);
+    let profile = export("objects.pb.gz", &["export", grow, "--format", "pprof"]);
+    let by = ["--by", "alloc_objects"];
+    let mut seen = Vec::new();
+    for asked in 2..=6 {
+        let count = format!("-nodecount={asked}");
+        let dot = pprof(&[
+            "-dot",
+            &count,
+            "-nodefraction=0",
+            "-edgefraction=0",
+            "-sample_index=alloc_objects",
+            arg(&profile),
+        ]);
+        let kept = dot_functions(&dot);
+        let ours = export(
+            "kept.dot",
+            &["callgraph", grow, by[0], by[1], "--nodecount", &kept.len().to_string()],
+        );
+        assert_eq!(dot_functions(&fs::read_to_string(ours).unwrap()), kept, "pprof {count}");
+        seen.push(kept);
+    }
+    // The comparison covers a choice that is not the most cum: with two nodes, the
+    // leaves (grow_step, leak_later) rather than _start and main.
+    assert!(
+        seen.iter().any(
+            |kept| kept.contains(&"grow_step".to_owned()) && !kept.contains(&"main".to_owned())
+        ),
+        "{seen:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------
 // The HTML report in a browser
 

@@ -51,8 +51,9 @@ pub struct CallGraph {
 }
 
 impl CallGraph {
-    /// The graph of `snapshot` (whose stacks `symbols` must have resolved), keeping the
-    /// `node_limit` functions with most cum (0: all).
+    /// The graph of `snapshot` (whose stacks `symbols` must have resolved), keeping
+    /// `node_limit` functions (0: all) as pprof's `-dot -nodecount` chooses them (see
+    /// [`visual_choice`]).
     pub fn compute(
         snapshot: &Snapshot,
         symbols: &StackSymbols,
@@ -60,26 +61,54 @@ impl CallGraph {
         node_limit: usize,
     ) -> CallGraph {
         let top = Top::compute(snapshot, symbols, sample_type, Granularity::Functions, true);
-        let all = top.rows.len();
-        let kept = if node_limit == 0 { all } else { node_limit.min(all) };
-        let nodes: Vec<CallNode> = top
+        let all: Vec<CallNode> = top
             .rows
             .into_iter()
-            .take(kept)
             .map(|row| CallNode { place: row.place, flat: row.flat, cum: row.cum })
             .collect();
+        let count = all.len();
+        let calls = Calls { snapshot, symbols, sample_type };
+        let nodes = if node_limit == 0 || node_limit >= count {
+            all
+        } else {
+            let edges = calls.between(&all);
+            visual_choice(all, &edges, node_limit)
+        };
+        let edges = calls.between(&nodes);
+        CallGraph {
+            sample_type,
+            time_ns: top.time_ns,
+            total: top.total,
+            dropped_nodes: count - nodes.len(),
+            nodes,
+            edges,
+        }
+    }
+}
+
+/// What the edges between a set of nodes are made from.
+struct Calls<'a> {
+    snapshot: &'a Snapshot,
+    symbols: &'a StackSymbols<'a>,
+    sample_type: SampleType,
+}
+
+impl Calls<'_> {
+    /// The calls between `nodes` (residual where they pass through others), heaviest
+    /// first.
+    fn between(&self, nodes: &[CallNode]) -> Vec<CallEdge> {
         let index: HashMap<(&str, Option<&str>), usize> = nodes
             .iter()
             .enumerate()
             .map(|(i, node)| ((node.place.function.as_str(), node.place.file.as_deref()), i))
             .collect();
         let mut weights: HashMap<(usize, usize, bool), i64> = HashMap::new();
-        for (&stack, counts) in &snapshot.counts {
-            let value = sample_type.value(counts);
+        for (&stack, counts) in &self.snapshot.counts {
+            let value = self.sample_type.value(counts);
             if value == 0 {
                 continue;
             }
-            let frames = symbols.frames(stack);
+            let frames = self.symbols.frames(stack);
             let path = frames
                 .iter()
                 .rev()
@@ -103,15 +132,59 @@ impl CallGraph {
                 .cmp(&a.weight.abs())
                 .then((a.caller, a.callee).cmp(&(b.caller, b.callee)))
         });
-        CallGraph {
-            sample_type,
-            time_ns: top.time_ns,
-            total: top.total,
-            nodes,
-            edges,
-            dropped_nodes: all - kept,
-        }
+        edges
     }
+}
+
+/// The `limit` nodes a drawing should keep, as pprof's `-dot` picks them: not simply
+/// those with most cum, which are the start-up chain (`_start`, `main`, …) every stack
+/// passes through, but those where the flow branches, starts or ends. Each node scores
+/// its cum times the entropy of its incoming calls plus that of its outgoing calls and
+/// its own flat (an entry or a leaf counts 1 for the side it lacks), plus its flat; a
+/// node that only passes everything on scores its flat. Kept in their order (most cum
+/// first).
+fn visual_choice(nodes: Vec<CallNode>, edges: &[CallEdge], limit: usize) -> Vec<CallNode> {
+    let score = |i: usize, node: &CallNode| {
+        let incoming = edges.iter().filter(|e| e.callee == i).map(|e| e.weight);
+        let outgoing = edges.iter().filter(|e| e.caller == i).map(|e| e.weight);
+        let side = |weights: Vec<i64>, own: i64| match weights.is_empty() {
+            true => 1.0,
+            false => entropy(&weights, own),
+        };
+        let spread = side(incoming.collect(), 0) + side(outgoing.collect(), node.flat);
+        (spread * node.cum as f64) as i64 + node.flat
+    };
+    let mut ranked: Vec<(i64, usize)> =
+        nodes.iter().enumerate().map(|(i, node)| (score(i, node), i)).collect();
+    ranked.sort_by(|&(a_score, a), &(b_score, b)| {
+        let (a_node, b_node) = (&nodes[a], &nodes[b]);
+        b_score
+            .unsigned_abs()
+            .cmp(&a_score.unsigned_abs())
+            .then_with(|| a_node.place.function.cmp(&b_node.place.function))
+            .then_with(|| b_node.flat.unsigned_abs().cmp(&a_node.flat.unsigned_abs()))
+    });
+    let mut keep = vec![false; nodes.len()];
+    ranked.into_iter().take(limit).for_each(|(_, i)| keep[i] = true);
+    nodes.into_iter().zip(keep).filter_map(|(node, kept)| kept.then_some(node)).collect()
+}
+
+/// The information in how `weights` (and `own`, a node's flat) share their total, in
+/// bits: 0 for one call that carries everything.
+fn entropy(weights: &[i64], own: i64) -> f64 {
+    let total = own + weights.iter().filter(|&&w| w > 0).sum::<i64>();
+    if total == 0 {
+        return 0.0;
+    }
+    let bits = |weight: i64| {
+        let share = weight.unsigned_abs() as f64 / total as f64;
+        if share > 0.0 {
+            -share * share.log2()
+        } else {
+            0.0
+        }
+    };
+    weights.iter().map(|&w| bits(w)).sum::<f64>() + if own > 0 { bits(own) } else { 0.0 }
 }
 
 /// The calls of one stack between kept nodes, outermost first, each once: `path` is the
