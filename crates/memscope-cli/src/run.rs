@@ -570,7 +570,10 @@ fn list_traces(traces: &[TraceResult]) {
         return;
     }
     eprintln!("traces written:");
-    for trace in traces {
+    // The program's own first, then the others in the order they ended.
+    let (root, others): (Vec<&TraceResult>, Vec<&TraceResult>) =
+        traces.iter().partition(|trace| trace.is_root);
+    for trace in root.into_iter().chain(others) {
         let role = match (trace.is_root, trace.exec) {
             (true, _) => "the program",
             (false, true) => "replaced by exec",

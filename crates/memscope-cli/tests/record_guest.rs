@@ -322,11 +322,13 @@ fn a_wrapper_script_that_execs_the_program_reports_the_program() {
     let trace = dir.path().join("trace");
     assert_eq!(leak_at(&leaks(&trace), "ending_site").blocks, 3);
     assert_eq!(summary(&trace).end_reason(), Some("exit"));
-    // The wrapper's own image is listed, and named TRACE.PID.0.
+    // The program's trace is listed first (though the wrapper's image ended first),
+    // then the wrapper's own image, named TRACE.PID.0.
     let listed: Vec<&str> = stderr.lines().filter(|l| l.starts_with("  ")).collect();
     assert_eq!(listed.len(), 2, "{stderr}");
+    assert!(listed[0].contains("(the program)"), "{stderr}");
     assert!(
-        listed.iter().any(|l| l.contains("(replaced by exec)") && l.contains("wrapper.sh")),
+        listed[1].contains("(replaced by exec)") && listed[1].contains("wrapper.sh"),
         "{stderr}"
     );
 }
