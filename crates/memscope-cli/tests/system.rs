@@ -262,7 +262,8 @@ fn watching_a_missing_pid_fails_with_one_line() {
 
 #[test]
 fn watching_another_users_process_is_denied_with_one_line() {
-    // As root, drop to nobody first: root may read every process.
+    // As root, drop to nobody first: root may read every process it has the
+    // capabilities of (in a container pid 1 may hold more, and refuse root too).
     let binary = env!("CARGO_BIN_EXE_memscope");
     // SAFETY: geteuid has no preconditions and cannot fail.
     let mut command = if unsafe { libc::geteuid() } == 0 {

@@ -19,8 +19,10 @@ pub enum Error {
         /// The pid that was asked for.
         pid: Pid,
     },
-    /// The process exists, but its memory map may only be read by its owner or root.
-    #[error("permission denied reading the memory of pid {pid} (run as its owner or as root)")]
+    /// The process exists, but the kernel lets only a process with its owner and at
+    /// least its privileges read its memory map (root without one of the process's
+    /// capabilities is refused too, as for pid 1 in a container).
+    #[error("permission denied reading the memory of pid {pid}: only a process of its owner with at least its privileges may (root lacking one of its capabilities may not)")]
     PermissionDenied {
         /// The pid that was asked for.
         pid: Pid,
