@@ -111,12 +111,17 @@ fn python() {
         (memscope.leaked_blocks, memscope.leaked_bytes),
         (valgrind.leaked_blocks, valgrind.leaked_bytes)
     );
-    let (allocations, bytes) = common::native_counts(&python, &args, &env);
-    assert_eq!(
-        (memscope.allocations, memscope.bytes_allocated),
-        (allocations, bytes),
-        "memscope, then natively"
-    );
+    // A native count once came out 976 bytes over memscope's, in a full run of the
+    // suite (same allocations, and memscope's equal to valgrind's; alone, the two
+    // agree run after run): Python's start-up now and then allocates a little more.
+    // The native count is taken again, up to three times in all, before memscope's is
+    // called wrong; a recording that is off fails all three. Every count is shown.
+    let recorded = (memscope.allocations, memscope.bytes_allocated);
+    let mut native = Vec::new();
+    while native.len() < 3 && !native.contains(&recorded) {
+        native.push(common::native_counts(&python, &args, &env));
+    }
+    assert!(native.contains(&recorded), "memscope {recorded:?}, natively {native:?}");
 }
 
 #[test]
