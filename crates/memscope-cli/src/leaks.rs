@@ -43,7 +43,7 @@ pub fn run(args: LeaksArgs) -> Result<u8> {
         }
         write_sampled_heading(&mut out, recording.sampling())?;
         write_stack_rows(&mut out, &list, what)?;
-        let (total, stacks) = (snapshot.total(), snapshot.live_stacks().len());
+        let (total, stacks) = (snapshot.total(), list.rows.len() + list.more);
         let (bytes, blocks) = (bytes(total.live_bytes), total.live_blocks);
         writeln!(out, "total: {bytes} in {blocks} blocks from {stacks} stacks")?;
         if let Some(note) = negative_note(&prepared.filter, total.live_bytes.min(total.live_blocks))

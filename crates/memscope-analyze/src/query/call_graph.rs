@@ -144,14 +144,18 @@ impl Calls<'_> {
 /// node that only passes everything on scores its flat. Kept in their order (most cum
 /// first).
 fn visual_choice(nodes: Vec<CallNode>, edges: &[CallEdge], limit: usize) -> Vec<CallNode> {
+    let (mut incoming, mut outgoing) =
+        (vec![Vec::new(); nodes.len()], vec![Vec::new(); nodes.len()]);
+    for edge in edges {
+        incoming[edge.callee].push(edge.weight);
+        outgoing[edge.caller].push(edge.weight);
+    }
+    let side = |weights: &[i64], own: i64| match weights.is_empty() {
+        true => 1.0,
+        false => entropy(weights, own),
+    };
     let score = |i: usize, node: &CallNode| {
-        let incoming = edges.iter().filter(|e| e.callee == i).map(|e| e.weight);
-        let outgoing = edges.iter().filter(|e| e.caller == i).map(|e| e.weight);
-        let side = |weights: Vec<i64>, own: i64| match weights.is_empty() {
-            true => 1.0,
-            false => entropy(&weights, own),
-        };
-        let spread = side(incoming.collect(), 0) + side(outgoing.collect(), node.flat);
+        let spread = side(&incoming[i], 0) + side(&outgoing[i], node.flat);
         (spread * node.cum as f64) as i64 + node.flat
     };
     let mut ranked: Vec<(i64, usize)> =
